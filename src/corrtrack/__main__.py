@@ -1,0 +1,3 @@
+from corrtrack.cli import main
+
+main()

@@ -1,0 +1,98 @@
+"""The ``corrtrack`` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from corrtrack.errors import CorrtrackError
+
+app = typer.Typer(
+    name="corrtrack",
+    help="Multi-person pose estimation and tracking with keypoint correspondences (CorrTrack).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+_SUFFIX = {"posetrack18": ".json", "posetrack17": ".json", "coco": ".json", "mot": ".txt"}
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def convert(
+    source: Annotated[Path, typer.Argument(help="A sequence file, or a folder of them.")],
+    output: Annotated[Path, typer.Argument(help="Output file (or folder when SOURCE is a folder).")],
+    to: Annotated[str, typer.Option("--to", help="posetrack18 | posetrack17 | coco | mot")] = "posetrack18",
+    from_: Annotated[
+        Optional[str], typer.Option("--from", help="Input format; detected from the file when omitted.")
+    ] = None,
+) -> None:
+    """Convert pose files between PoseTrack 2018, PoseTrack 2017, COCO keypoints and MOTChallenge."""
+    from tqdm import tqdm
+
+    from corrtrack.formats import FORMATS, load_sequence, save_sequence
+
+    for fmt in (to, from_):
+        if fmt is not None and fmt not in FORMATS:
+            _fail(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.suffix.lower() in (".json", ".txt"))
+        if not files:
+            _fail(f"{source}: no .json or .txt files")
+        pairs = [(f, output / (f.stem + _SUFFIX[to])) for f in files]
+    else:
+        pairs = [(source, output)]
+    for src, dst in tqdm(pairs, desc="convert", unit="file", disable=len(pairs) < 2):
+        save_sequence(load_sequence(src, from_), dst, to)
+    typer.echo(f"wrote {len(pairs)} file(s) as {to} to {output}")
+
+
+@app.command()
+def render(
+    annotations: Annotated[Path, typer.Argument(help="A PoseTrack 2018/2017, COCO or MOT file.")],
+    frames: Annotated[Path, typer.Option("--frames", "-f", help="Video file or image folder of the sequence.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Output .mp4 (or .png for a grid).")],
+    fps: Annotated[Optional[float], typer.Option(help="Frame rate; default: the source video's, else 25.")] = None,
+    min_confidence: Annotated[float, typer.Option(help="Hide joints with confidence at or below this.")] = 0.0,
+) -> None:
+    """Draw skeletons, boxes and track ids of an annotation file onto its frames."""
+    from corrtrack.formats import load_sequence
+    from corrtrack.render import render_sequence
+
+    seq = load_sequence(annotations)
+    out = render_sequence(seq, frames, output, fps=fps, min_confidence=min_confidence, progress=True)
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def info(path: Annotated[Path, typer.Argument(help="A sequence file in any supported format.")]) -> None:
+    """Summarise a pose file: format, frames, persons, tracks, labelled frames."""
+    from corrtrack.formats import detect_format, load_sequence
+
+    seq = load_sequence(path)
+    labeled = sum(1 for f in seq.frames if f.is_labeled)
+    typer.echo(
+        f"{path}: format {detect_format(path)}, layout {seq.layout.name}, {len(seq)} frames "
+        f"({labeled} labelled), {int(seq.num_persons.sum())} persons, {len(seq.tracks())} tracks"
+    )
+
+
+def main() -> None:
+    """Console entry point: user errors are printed in one line, without a traceback."""
+    try:
+        app()
+    except CorrtrackError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

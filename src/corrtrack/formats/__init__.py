@@ -1,0 +1,104 @@
+"""Readers and writers: PoseTrack 2018 / 2017 JSON, COCO keypoints JSON and MOTChallenge CSV.
+
+``load_sequence`` detects the format; ``save_sequence`` writes any of them.
+All writers are atomic; all readers raise :class:`corrtrack.errors.FormatError`
+naming the file, the record and the problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from corrtrack.errors import FormatError
+from corrtrack.fileio import read_json, write_json
+from corrtrack.formats.coco_style import convert_layout, parse_coco_style, to_coco_style
+from corrtrack.formats.mot import parse_mot, read_mot, read_seqinfo, to_mot_text, write_mot
+from corrtrack.formats.posetrack17 import parse_posetrack17, read_posetrack17, to_posetrack17, write_posetrack17
+from corrtrack.keypoints import COCO17
+from corrtrack.poses import PoseSequence
+
+FormatName = Literal["posetrack18", "posetrack17", "coco", "mot"]
+FORMATS: tuple[str, ...] = ("posetrack18", "posetrack17", "coco", "mot")
+
+__all__ = [
+    "FORMATS",
+    "convert_layout",
+    "detect_format",
+    "load_sequence",
+    "parse_document",
+    "parse_mot",
+    "parse_posetrack17",
+    "read_mot",
+    "read_posetrack17",
+    "read_seqinfo",
+    "save_sequence",
+    "to_document",
+    "to_mot_text",
+    "to_posetrack17",
+    "write_mot",
+    "write_posetrack17",
+]
+
+
+def detect_json_format(data: Any) -> str:
+    """``posetrack17``, ``posetrack18`` or ``coco`` for a loaded JSON document."""
+    if isinstance(data, dict) and "annolist" in data:
+        return "posetrack17"
+    if isinstance(data, dict):
+        names = [c.get("keypoints") for c in data.get("categories") or [] if isinstance(c, dict)]
+        if names and isinstance(names[0], list) and "head_bottom" in names[0]:
+            return "posetrack18"
+        anns = data.get("annotations") or []
+        imgs = data.get("images") or []
+        if any(isinstance(a, dict) and ("track_id" in a or "bbox_head" in a) for a in anns[:50]) or any(
+            isinstance(i, dict) and ("ignore_regions_x" in i or "is_labeled" in i) for i in imgs[:50]
+        ):
+            return "posetrack18"
+    return "coco"
+
+
+def detect_format(path: str | Path) -> str:
+    """Format of a file by extension and content."""
+    path = Path(path)
+    if path.suffix.lower() in (".txt", ".csv"):
+        return "mot"
+    return detect_json_format(read_json(path))
+
+
+def parse_document(data: Any, source: str, fmt: str | None = None, name: str | None = None) -> PoseSequence:
+    """Parse an already loaded JSON document."""
+    fmt = fmt or detect_json_format(data)
+    if fmt == "posetrack17":
+        return parse_posetrack17(data, source, name)
+    if fmt in ("posetrack18", "coco"):
+        return parse_coco_style(data, source, fmt, name)
+    raise FormatError(source, f"unknown JSON format {fmt!r}")
+
+
+def load_sequence(path: str | Path, fmt: str | None = None) -> PoseSequence:
+    """Read one sequence file in any supported format (detected when ``fmt`` is None)."""
+    path = Path(path)
+    if fmt is None and path.suffix.lower() in (".txt", ".csv"):
+        fmt = "mot"
+    if fmt == "mot":
+        return read_mot(path)
+    return parse_document(read_json(path), str(path), fmt)
+
+
+def to_document(seq: PoseSequence, fmt: str) -> Any:
+    if fmt == "posetrack17":
+        return to_posetrack17(seq)
+    if fmt == "posetrack18":
+        return to_coco_style(seq, "posetrack18")
+    if fmt == "coco":
+        return to_coco_style(convert_layout(seq, COCO17) if seq.layout.name == "posetrack17" else seq, "coco")
+    raise ValueError(f"unknown format {fmt!r}; choose one of {FORMATS}")
+
+
+def save_sequence(seq: PoseSequence, path: str | Path, fmt: str) -> None:
+    """Write ``seq`` atomically in format ``fmt``."""
+    if fmt == "mot":
+        write_mot(seq, path)
+    else:
+        write_json(path, to_document(seq, fmt))

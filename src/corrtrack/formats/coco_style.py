@@ -1,0 +1,254 @@
+"""COCO-style JSON (``images`` / ``annotations`` / ``categories``): COCO keypoints and PoseTrack 2018.
+
+PoseTrack 2018 is COCO keypoints plus ``track_id``, ``bbox_head``, per-joint
+``scores``, ``is_labeled`` and ignore regions, so one reader and one writer
+serve both; ``flavor`` only decides the default layout and which fields are
+written. Fields a reader does not map to arrays are kept in ``extras`` so a
+read/write round trip gives the same JSON.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from corrtrack.fileio import read_json, write_json
+from corrtrack.formats._check import Checker
+from corrtrack.keypoints import COCO17, POSETRACK18, KeypointLayout, names_to_layout, remap_index
+from corrtrack.poses import Frame, Poses, PoseSequence
+
+Flavor = Literal["posetrack18", "coco"]
+
+_IMAGE_KEYS = {"file_name", "id", "is_labeled", "ignore_regions_x", "ignore_regions_y"}
+_ANN_KEYS = {"image_id", "track_id", "keypoints", "scores", "score", "bbox", "bbox_head", "id"}
+
+
+def parse_coco_style(data: Any, source: str, flavor: Flavor, name: str | None = None) -> PoseSequence:
+    """Turn a loaded COCO-style document (dict, or a COCO results list) into a :class:`PoseSequence`."""
+    ck = Checker(source)
+    name = name if name is not None else Path(source).stem
+    if isinstance(data, list):  # COCO results / detections: a bare list of annotations
+        data = {"annotations": data, "_results_list": True}
+    data = ck.dict(data, None)
+    if "images" not in data and "annotations" not in data:
+        raise ck.fail(None, "not a COCO-style file: it has neither 'images' nor 'annotations'")
+    annotations = ck.list(data.get("annotations", []), None, "annotations")
+    categories = ck.list(data.get("categories", []), None, "categories")
+    layout = _layout_from_categories(ck, categories, flavor)
+    k = layout.num_joints
+
+    images_raw = data.get("images")
+    if images_raw is None:
+        seen: dict[Any, None] = {}
+        for i, ann in enumerate(annotations):
+            seen.setdefault(ck.key(ck.dict(ann, f"annotation {i}"), "image_id", f"annotation {i}"), None)
+        images_raw = [{"id": image_id, "_implicit": True} for image_id in seen]
+    images = ck.list(images_raw, None, "images")
+
+    frame_of_image: dict[Any, int] = {}
+    frames_meta = []
+    for i, img in enumerate(images):
+        rec = f"image {i}"
+        img = ck.dict(img, rec)
+        image_id = img.get("id")
+        if image_id is not None:
+            image_id = ck.integer(image_id, rec, "id")
+            if image_id in frame_of_image:
+                raise ck.fail(rec, f"duplicate image id {image_id}")
+            frame_of_image[image_id] = i
+        file_name = ck.string(img["file_name"], rec, "file_name") if "file_name" in img else ""
+        is_labeled = ck.boolean(img["is_labeled"], rec, "is_labeled") if "is_labeled" in img else None
+        frames_meta.append((img, image_id, file_name, is_labeled, _ignore_regions(ck, img, rec)))
+
+    per_frame: list[list[tuple[int, dict]]] = [[] for _ in images]
+    for i, ann in enumerate(annotations):
+        rec = f"annotation {i}"
+        ann = ck.dict(ann, rec)
+        image_id = ck.integer(ck.key(ann, "image_id", rec), rec, "image_id")
+        if image_id not in frame_of_image:
+            raise ck.fail(rec, f"image_id {image_id} is not in 'images'")
+        per_frame[frame_of_image[image_id]].append((i, ann))
+
+    frames = []
+    for (img, image_id, file_name, is_labeled, regions), anns in zip(frames_meta, per_frame):
+        extras = {key: val for key, val in img.items() if key not in _IMAGE_KEYS}
+        poses = _parse_annotations(ck, anns, k)
+        frames.append(Frame(file_name, poses, image_id, is_labeled, regions, extras))
+    file_extras = {key: val for key, val in data.items() if key not in ("images", "annotations")}
+    return PoseSequence(name, frames, layout, file_extras)
+
+
+def _layout_from_categories(ck: Checker, categories: list, flavor: Flavor) -> KeypointLayout:
+    default = POSETRACK18 if flavor == "posetrack18" else COCO17
+    person = [c for c in categories if isinstance(c, dict) and c.get("keypoints")]
+    if not person:
+        return default
+    names = ck.list(person[0]["keypoints"], "categories[0]", "keypoints")
+    if not all(isinstance(n, str) for n in names):
+        raise ck.fail("categories[0]", "'keypoints' must be a list of joint names")
+    layout = names_to_layout(names)
+    if layout is None:
+        raise ck.fail("categories[0]", f"unknown keypoint order {names!r}; expected the PoseTrack 2018 or COCO names")
+    return layout
+
+
+def _ignore_regions(ck: Checker, img: dict, rec: str) -> list[np.ndarray] | None:
+    if "ignore_regions_x" not in img and "ignore_regions_y" not in img:
+        return None
+    xs = ck.list(img.get("ignore_regions_x", []), rec, "ignore_regions_x")
+    ys = ck.list(img.get("ignore_regions_y", []), rec, "ignore_regions_y")
+    if len(xs) != len(ys):
+        raise ck.fail(rec, f"{len(xs)} ignore-region x lists but {len(ys)} y lists")
+    regions = []
+    for j, (x, y) in enumerate(zip(xs, ys)):
+        x = ck.numbers(x, rec, f"ignore_regions_x[{j}]")
+        y = ck.numbers(y, rec, f"ignore_regions_y[{j}]", length=len(x))
+        regions.append(np.stack([x, y], axis=1))
+    return regions
+
+
+def _parse_annotations(ck: Checker, anns: list[tuple[int, dict]], k: int) -> Poses:
+    n = len(anns)
+    kps = np.zeros((n, k, 3))
+    kscores = np.full((n, k), np.nan)
+    boxes = np.full((n, 4), np.nan)
+    heads = np.full((n, 4), np.nan)
+    scores = np.full(n, np.nan)
+    track_ids = np.full(n, -1, dtype=np.int64)
+    ids = np.full(n, -1, dtype=np.int64)
+    extras = []
+    for row, (i, ann) in enumerate(anns):
+        rec = f"annotation {i}"
+        extra = {key: val for key, val in ann.items() if key not in _ANN_KEYS}
+        if "keypoints" in ann:
+            values = ck.numbers(ann["keypoints"], rec, "keypoints")
+            if len(values) != 3 * k:
+                raise ck.fail(rec, f"'keypoints' must have {3 * k} values (3 x {k} joints), got {len(values)}")
+            kps[row] = values.reshape(k, 3)
+        else:
+            extra["_no_keypoints"] = True
+        if "scores" in ann:
+            raw = ck.list(ann["scores"], rec, "scores")
+            if len(raw) == k:
+                kscores[row] = ck.numbers(raw, rec, "scores", length=k)
+            elif raw:
+                raise ck.fail(rec, f"'scores' must have {k} values, got {len(raw)}")
+            else:
+                extra["scores"] = []
+        if "bbox" in ann:
+            boxes[row] = ck.numbers(ann["bbox"], rec, "bbox", length=4)
+        if "bbox_head" in ann:
+            heads[row] = ck.numbers(ann["bbox_head"], rec, "bbox_head", length=4)
+        if "score" in ann:
+            scores[row] = ck.number(ann["score"], rec, "score")
+        if "track_id" in ann:
+            track_ids[row] = ck.integer(ann["track_id"], rec, "track_id")
+            if track_ids[row] < 0:
+                raise ck.fail(rec, f"'track_id' must be >= 0, got {track_ids[row]}")
+        if "id" in ann:
+            ids[row] = ck.integer(ann["id"], rec, "id")
+        extras.append(extra)
+    return Poses(kps, kscores, boxes, heads, scores, track_ids, ids, tuple(extras))
+
+
+def _num(x: float) -> float | int:
+    """Write integral values as ints (as the official files do) and others as floats."""
+    return int(x) if float(x).is_integer() and abs(x) < 2**53 else float(x)
+
+
+def _nums(values: np.ndarray) -> list:
+    return [_num(v) for v in values.tolist()]
+
+
+def to_coco_style(seq: PoseSequence, flavor: Flavor) -> dict | list:
+    """The JSON document for ``seq`` (inverse of :func:`parse_coco_style`)."""
+    layout = seq.layout
+    if flavor == "posetrack18" and layout is not POSETRACK18:
+        seq = convert_layout(seq, POSETRACK18)
+        layout = POSETRACK18
+    images, annotations = [], []
+    for f_index, frame in enumerate(seq.frames):
+        image_id = frame.image_id if frame.image_id is not None else f_index
+        img: dict[str, Any] = {}
+        if not frame.extras.get("_implicit"):
+            img["file_name"] = frame.file_name
+        img["id"] = image_id
+        if frame.is_labeled is not None:
+            img["is_labeled"] = frame.is_labeled
+        if frame.ignore_regions is not None:
+            img["ignore_regions_x"] = [_nums(r[:, 0]) for r in frame.ignore_regions]
+            img["ignore_regions_y"] = [_nums(r[:, 1]) for r in frame.ignore_regions]
+        img.update(frame.extras)
+        images.append(img)
+        p = frame.poses
+        for row in range(len(p)):
+            extra = dict(p.extras[row])
+            ann: dict[str, Any] = {}
+            if p.ids[row] >= 0:
+                ann["id"] = int(p.ids[row])
+            ann["image_id"] = image_id
+            if p.track_ids[row] >= 0:
+                ann["track_id"] = int(p.track_ids[row])
+            if not extra.pop("_no_keypoints", False):
+                ann["keypoints"] = _nums(p.keypoints[row].reshape(-1))
+            if not np.isnan(p.keypoint_scores[row]).all():
+                ann["scores"] = [float(v) for v in p.keypoint_scores[row]]
+            if not np.isnan(p.scores[row]):
+                ann["score"] = float(p.scores[row])
+            if not np.isnan(p.boxes[row]).all():
+                ann["bbox"] = _nums(p.boxes[row])
+            if not np.isnan(p.head_boxes[row]).all():
+                ann["bbox_head"] = _nums(p.head_boxes[row])
+            ann.update(extra)
+            annotations.append(ann)
+    extras = dict(seq.extras)
+    if extras.pop("_results_list", False):
+        return annotations
+    for img in images:
+        img.pop("_implicit", None)
+    doc: dict[str, Any] = {"images": images, "annotations": annotations}
+    doc["categories"] = extras.pop("categories", None) or [default_category(layout)]
+    doc.update(extras)
+    return doc
+
+
+def default_category(layout: KeypointLayout) -> dict:
+    """The ``person`` category entry for a layout (1-based skeleton, as COCO writes it)."""
+    return {
+        "supercategory": "person",
+        "id": 1,
+        "name": "person",
+        "keypoints": list(layout.joints),
+        "skeleton": (layout.skeleton_index + 1).tolist(),
+    }
+
+
+def convert_layout(seq: PoseSequence, layout: KeypointLayout) -> PoseSequence:
+    """Re-express every pose in another joint layout (joints missing there become absent)."""
+    if seq.layout is layout:
+        return seq
+    idx = remap_index(seq.layout, layout)
+    ok = idx >= 0
+
+    def remap(p: Poses) -> Poses:
+        kps = np.zeros((len(p), layout.num_joints, 3))
+        kps[:, ok] = p.keypoints[:, idx[ok]]
+        ks = np.full((len(p), layout.num_joints), np.nan)
+        ks[:, ok] = p.keypoint_scores[:, idx[ok]]
+        if len(p) and not np.isnan(p.keypoint_scores).all():
+            ks[:, ~ok] = 0.0
+        return p.replace(keypoints=kps, keypoint_scores=ks)
+
+    extras = {key: val for key, val in seq.extras.items() if key != "categories"}
+    out = seq.with_poses([remap(f.poses) for f in seq.frames])
+    return PoseSequence(out.name, out.frames, layout, extras)
+
+
+def read_coco_style(path: str | Path, flavor: Flavor) -> PoseSequence:
+    return parse_coco_style(read_json(path), str(path), flavor)
+
+
+def write_coco_style(seq: PoseSequence, path: str | Path, flavor: Flavor) -> None:
+    write_json(path, to_coco_style(seq, flavor))

@@ -1,0 +1,53 @@
+import numpy as np
+
+from conftest import make_sequence, shared_path
+from corrtrack.formats import load_sequence
+from corrtrack.keypoints import POSETRACK18
+from corrtrack.render import draw_poses, image_grid, render_sequence, track_color
+from corrtrack.video import FrameSource, read_image, write_image
+
+
+def test_track_colours_are_stable_and_distinct():
+    assert track_color(3) == track_color(3)
+    assert len({track_color(i) for i in range(20)}) == 20
+
+
+def test_draw_changes_pixels_near_joints_only():
+    seq = make_sequence(num_frames=1, persons=1)
+    img = np.zeros((480, 640, 3), np.uint8)
+    out = draw_poses(img, seq[0].poses, POSETRACK18.skeleton_index, boxes=False, ids=False)
+    x, y = np.round(seq[0].poses.xy[0, 0]).astype(int)
+    assert out[y, x].any() and not img.any()
+    assert out[0, 0].sum() == 0 or not (0 <= x < 4 and 0 <= y < 4)
+
+
+def test_render_case_to_mp4(poseval_case, tmp_path):
+    seq = load_sequence(poseval_case / "gt" / "000001_mpii_test.json")
+    frames = tmp_path / "frames"
+    for f in seq.frames:
+        write_image(frames / f.file_name.split("/")[-1], np.full((480, 640, 3), 90, np.uint8))
+    out = render_sequence(seq, frames, tmp_path / "case.mp4", fps=10)
+    assert len(FrameSource(out)) == len(seq)
+
+
+def test_render_real_posetrack_frame(tmp_path):
+    root = shared_path("data", "posetrack18-samples")
+    seq = load_sequence(root / "annotations" / "val" / "012834_mpii_test.json")
+    out = render_sequence(seq, root, tmp_path / "pt.png")
+    img = read_image(out)
+    assert img.shape == (1080, 1920, 3)
+    assert not np.array_equal(img, read_image(root / seq[0].file_name))
+
+
+def test_render_real_video_with_mot_boxes(tmp_path):
+    data = shared_path("data", "TUD-Stadtmitte")
+    seq = load_sequence(data / "gt" / "gt.txt")
+    seq.frames = seq.frames[:15]
+    out = render_sequence(seq, data / "TUD-Stadtmitte.mp4", tmp_path / "tud.mp4")
+    src = FrameSource(out)
+    assert len(src) == 15 and src.fps == 25.0
+
+
+def test_grid_shape():
+    grid = image_grid([np.zeros((100, 200, 3), np.uint8)] * 5, cols=3, titles=list("abcde"), cell_width=100, pad=2)
+    assert grid.shape == (2 * 52 + 2, 3 * 102 + 2, 3)
