@@ -85,6 +85,44 @@ def info(path: Annotated[Path, typer.Argument(help="A sequence file in any suppo
     )
 
 
+@app.command("eval")
+def eval_(
+    gt: Annotated[Path, typer.Argument(help="Ground-truth folder (one PoseTrack JSON per sequence), or a MOT gt.txt.")],
+    pred: Annotated[Path, typer.Argument(help="Prediction folder with files of the same names, or a MOT file.")],
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write every value to this JSON file.")] = None,
+    hota: Annotated[bool, typer.Option("--hota", help="Also compute PoseTrack21 keypoint HOTA.")] = False,
+    mot: Annotated[bool, typer.Option("--mot", help="GT and PRED are MOTChallenge box files.")] = False,
+    frames: Annotated[
+        str, typer.Option(help="annotated: frames with a GT person (official); labeled: frames with is_labeled.")
+    ] = "annotated",
+    motp: Annotated[str, typer.Option(help="MOTP accounting: motmetrics (official print) or classic.")] = "motmetrics",
+    no_tracking: Annotated[bool, typer.Option("--no-tracking", help="Only pose estimation AP.")] = False,
+) -> None:
+    """Evaluate predictions: PoseTrack AP and MOTA as the official evaluator, keypoint HOTA, or box MOT metrics."""
+    from corrtrack.fileio import write_json
+
+    if mot:
+        from corrtrack.evaluate.boxes import evaluate_mot_files, format_box_metrics
+
+        box = evaluate_mot_files(gt, pred)
+        typer.echo(format_box_metrics(box))
+        if json_out:
+            write_json(json_out, box, indent=1)
+        return
+    if frames not in ("annotated", "labeled"):
+        _fail(f"--frames must be 'annotated' or 'labeled', got {frames!r}")
+    if motp not in ("motmetrics", "classic"):
+        _fail(f"--motp must be 'motmetrics' or 'classic', got {motp!r}")
+    from corrtrack.evaluate import evaluate_dirs
+    from corrtrack.evaluate.report import format_tables
+
+    result = evaluate_dirs(gt, pred, tracking=not no_tracking, hota=hota, frames=frames, motp=motp)
+    typer.echo(format_tables(result))
+    if json_out:
+        write_json(json_out, result.to_json(), indent=1)
+        typer.echo(f"wrote {json_out}")
+
+
 def main() -> None:
     """Console entry point: user errors are printed in one line, without a traceback."""
     try:
