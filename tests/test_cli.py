@@ -44,14 +44,15 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path):
 
 def test_eval_prints_official_tables_and_writes_json(poseval_case, tmp_path):
     out = tmp_path / "res.json"
-    r = runner.invoke(app, ["eval", str(poseval_case / "gt"), str(poseval_case / "pred"), "--json", str(out),
-                            "--hota"])
+    r = runner.invoke(app, ["eval", str(poseval_case / "gt"), str(poseval_case / "pred"), "--json", str(out), "--hota"])
     assert r.exit_code == 0, r.output
     assert "& 86.5 & 86.8 & 87.4 & 86.0 & 86.7 & 87.3 & 83.5 & 86.3 \\\\" in r.output
     assert "& 73.2 & 73.9 & 74.2 & 69.8 & 73.9 & 73.9 & 71.1 & 72.9 & 74.6 & 88.6 & 91.2 \\\\" in r.output
     doc = json.loads(out.read_text())
     assert doc["mot"]["counts"]["id_switches"][0] == 3 and set(doc["sequences"]) == {
-        "000001_mpii_test", "000002_bonn_test"}
+        "000001_mpii_test",
+        "000002_bonn_test",
+    }
     assert 0 < doc["hota"]["HOTA"] <= 1
     classic = runner.invoke(app, ["eval", str(poseval_case / "gt"), str(poseval_case / "pred"), "--motp", "classic"])
     assert "& 88.0 & 88.6 & 91.2" in classic.output

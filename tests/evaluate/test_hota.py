@@ -34,9 +34,16 @@ def test_hota_equals_trackeval(trackeval_hota):
     per_seq, ours = {}, []
     for k in range(6):
         gids, tids, sims = _random_sequence(rng)
-        data = dict(num_gt_ids=6, num_tracker_ids=8, num_gt_dets=sum(map(len, gids)),
-                    num_tracker_dets=sum(map(len, tids)), gt_ids=gids, tracker_ids=tids, similarity_scores=sims,
-                    num_timesteps=len(gids))
+        data = dict(
+            num_gt_ids=6,
+            num_tracker_ids=8,
+            num_gt_dets=sum(map(len, gids)),
+            num_tracker_dets=sum(map(len, tids)),
+            gt_ids=gids,
+            tracker_ids=tids,
+            similarity_scores=sims,
+            num_timesteps=len(gids),
+        )
         ref = trackeval_hota.eval_sequence(data)
         mine = hota_sequence(gids, tids, sims)
         for name, value in (("HOTA", mine.hota), ("DetA", mine.deta), ("AssA", mine.assa), ("LocA", mine.loca)):

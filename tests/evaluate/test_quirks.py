@@ -81,8 +81,9 @@ def test_empty_prediction_frame_counts_one_dummy_miss_and_fp(poseval_case, tmp_p
     gts, preds = _docs(poseval_case, "gt"), _docs(poseval_case, "pred")
     name = "000002_bonn_test.json"
     doc = preds[name]
-    empty = next(i for i in range(len(doc["images"])) if _frame_annotations(gts[name], i)
-                 and not _frame_annotations(doc, i))
+    empty = next(
+        i for i in range(len(doc["images"])) if _frame_annotations(gts[name], i) and not _frame_annotations(doc, i)
+    )
     ghost = {"image_id": doc["images"][empty]["id"], "track_id": 50, "keypoints": [0] * 51, "scores": [0.0] * 17}
     doc["annotations"].append(ghost)
     r = _run(tmp_path, poseval_case, pred_docs=preds)
@@ -173,7 +174,8 @@ def test_clear_errors(poseval_case, tmp_path):
     first = anns[0]
     twin = next(a for a in anns[1:] if a["image_id"] == first["image_id"])
     twin["track_id"] = first["track_id"]
-    with pytest.raises(FormatError, match=r"000001_mpii_test\.json: frame \d+ \(images/.*\): track_id \d+ appears twice"):
+    message = r"000001_mpii_test\.json: frame \d+ \(images/.*\): track_id \d+ appears twice"
+    with pytest.raises(FormatError, match=message):
         evaluate_dirs(gt_dir, _write(tmp_path / "p3", dup))
     bad = _write(tmp_path / "p4", preds)
     (bad / "000002_bonn_test.json").write_text('{"images": [')
@@ -194,9 +196,14 @@ def test_2017_and_2018_files_mix(poseval_case, tmp_path):
 
 
 def test_parse_document_keeps_missing_scores_as_ties():
-    doc = json.loads(json.dumps(
-        {"images": [{"file_name": "images/val/000001_mpii_test/000000.jpg", "id": 1}],
-         "annotations": [{"image_id": 1, "track_id": 0, "keypoints": [1, 1, 1] * 17}],
-         "categories": []}))
+    doc = json.loads(
+        json.dumps(
+            {
+                "images": [{"file_name": "images/val/000001_mpii_test/000000.jpg", "id": 1}],
+                "annotations": [{"image_id": 1, "track_id": 0, "keypoints": [1, 1, 1] * 17}],
+                "categories": [],
+            }
+        )
+    )
     seq = parse_document(doc, "x.json", "posetrack18")
     assert np.isnan(seq[0].poses.keypoint_scores).all()

@@ -15,7 +15,7 @@ from corrtrack.evaluate.prepare import EvalFrame, FrameSelection, prepare_pair
 from corrtrack.keypoints import EVAL_GROUPS, POSETRACK17
 from corrtrack.poses import PoseSequence
 
-__all__ = ["EvalResult", "evaluate", "evaluate_dirs", "load_pairs", "JOINT_NAMES", "GROUPS"]
+__all__ = ["GROUPS", "JOINT_NAMES", "EvalResult", "evaluate", "evaluate_dirs", "load_pairs"]
 
 #: printed joint names, official joint-id order ("neck" is head_bottom)
 JOINT_NAMES = tuple("neck" if n == "head_bottom" else n for n in POSETRACK17.joints)
@@ -54,8 +54,12 @@ class EvalResult:
         names = {str(i): n for i, n in enumerate(JOINT_NAMES)} | {str(len(JOINT_NAMES)): "total"}
         out: dict[str, Any] = {"names": names}
         if self.ap is not None:
-            out["ap"] = {"ap": self.ap.ap.tolist(), "pre": self.ap.pre.tolist(), "rec": self.ap.rec.tolist(),
-                         "num_gt_joints": self.ap.num_gt.tolist()}
+            out["ap"] = {
+                "ap": self.ap.ap.tolist(),
+                "pre": self.ap.pre.tolist(),
+                "rec": self.ap.rec.tolist(),
+                "num_gt_joints": self.ap.num_gt.tolist(),
+            }
         if self.mot is not None:
             m = self.mot.metrics("motmetrics")
             out["mot"] = {k: v.tolist() for k, v in m.items()}
@@ -112,9 +116,7 @@ def evaluate(
     if motp not in ("motmetrics", "classic"):
         raise ValueError(f"motp must be 'motmetrics' or 'classic', got {motp!r}")
     sources = sources or [(g.name, p.name) for g, p in zip(gts, preds)]
-    per_seq: list[list[EvalFrame]] = [
-        prepare_pair(g, p, gs, ps, frames) for g, p, (gs, ps) in zip(gts, preds, sources)
-    ]
+    per_seq: list[list[EvalFrame]] = [prepare_pair(g, p, gs, ps, frames) for g, p, (gs, ps) in zip(gts, preds, sources)]
     all_frames = [f for fr in per_seq for f in fr]
     total_mot = MOTCounts() if tracking else None
     seq_results = []

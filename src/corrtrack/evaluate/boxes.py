@@ -57,14 +57,30 @@ def evaluate_boxes(gt: PoseSequence, pred: PoseSequence) -> dict[str, Any]:
         tid.append(pi)
         sims.append(iou)
     mh = mm.metrics.create()
-    names = ["mota", "motp", "idf1", "idp", "idr", "num_switches", "num_misses", "num_false_positives",
-             "num_objects", "num_matches", "precision", "recall", "mostly_tracked", "mostly_lost", "num_unique_objects"]
+    names = [
+        "mota",
+        "motp",
+        "idf1",
+        "idp",
+        "idr",
+        "num_switches",
+        "num_misses",
+        "num_false_positives",
+        "num_objects",
+        "num_matches",
+        "precision",
+        "recall",
+        "mostly_tracked",
+        "mostly_lost",
+        "num_unique_objects",
+    ]
     summary = mh.compute(acc, metrics=names, name=gt.name, return_dataframe=False)
     out: dict[str, Any] = {k: (float(v) if isinstance(v, float) else int(v)) for k, v in summary.items()}
     out["motp"] = 1 - out["motp"]  # motmetrics reports the mean distance (1 - IoU); MOTChallenge the mean IoU
     h = hota_sequence(gid, tid, sims)
-    out.update(hota=float(h.hota.mean()), deta=float(h.deta.mean()), assa=float(h.assa.mean()),
-               loca=float(h.loca.mean()))
+    out.update(
+        hota=float(h.hota.mean()), deta=float(h.deta.mean()), assa=float(h.assa.mean()), loca=float(h.loca.mean())
+    )
     return out
 
 
@@ -78,7 +94,9 @@ def evaluate_mot_files(gt_path: str | Path, pred_path: str | Path) -> dict[str, 
 
 def format_box_metrics(m: dict[str, Any]) -> str:
     head = f"{'MOTA':>6} {'IDF1':>6} {'HOTA':>6} {'DetA':>6} {'AssA':>6} {'MOTP':>6} {'IDSW':>5} {'FP':>6} {'FN':>6}"
-    row = (f"{100 * m['mota']:6.1f} {100 * m['idf1']:6.1f} {100 * m['hota']:6.1f} {100 * m['deta']:6.1f} "
-           f"{100 * m['assa']:6.1f} {100 * m['motp']:6.1f} {m['num_switches']:5d} {m['num_false_positives']:6d} "
-           f"{m['num_misses']:6d}")
+    row = (
+        f"{100 * m['mota']:6.1f} {100 * m['idf1']:6.1f} {100 * m['hota']:6.1f} {100 * m['deta']:6.1f} "
+        f"{100 * m['assa']:6.1f} {100 * m['motp']:6.1f} {m['num_switches']:5d} {m['num_false_positives']:6d} "
+        f"{m['num_misses']:6d}"
+    )
     return head + "\n" + row

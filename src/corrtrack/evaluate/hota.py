@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from corrtrack.evaluate.prepare import NUM_JOINTS, prepare_pair
+from corrtrack.evaluate.prepare import MISSING_SCORE, NUM_JOINTS, prepare_pair
 from corrtrack.poses import PoseSequence
 
 __all__ = ["ALPHAS", "HotaCounts", "KeypointHota", "hota_sequence", "keypoint_hota"]
@@ -151,7 +151,8 @@ def keypoint_hota(
             gid, tid, sims = [], [], []
             for fr in frames:
                 gv = fr.gt_has[:, j] & (fr.gt_xy[:, j] > 0).all(-1)
-                pv = fr.pr_has[:, j] & (fr.pr_xy[:, j] > 0).all(-1) & ((fr.pr_scores[:, j] > 0) | (fr.pr_scores[:, j] == -9999))
+                scored = (fr.pr_scores[:, j] > 0) | (fr.pr_scores[:, j] == MISSING_SCORE)
+                pv = fr.pr_has[:, j] & (fr.pr_xy[:, j] > 0).all(-1) & scored
                 d = np.linalg.norm(fr.gt_xy[gv, None, j] - fr.pr_xy[None, pv, j], axis=-1) / fr.gt_head[gv, None]
                 gid.append(fr.gt_ids[gv])
                 tid.append(fr.pr_ids[pv])

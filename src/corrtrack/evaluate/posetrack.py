@@ -34,7 +34,7 @@ def assign_persons(dist: np.ndarray, gt_has: np.ndarray) -> np.ndarray:
     ties); each GT then takes the prediction with the largest remaining value
     (lowest index on ties); a GT whose best value is 0 stays unassigned.
     """
-    num_pr, num_gt = dist.shape[:2]
+    num_pr = dist.shape[0]
     n_annot = gt_has.sum(1)
     pck = (dist <= PCKH_THRESHOLD).sum(2).astype(np.float64)
     pck = np.where(n_annot[None] > 0, pck / np.maximum(n_annot, 1)[None], pck)

@@ -45,9 +45,17 @@ class EvalFrame:
     name: str = ""
 
     def select(self, gt_keep: np.ndarray, pr_keep: np.ndarray) -> EvalFrame:
-        return EvalFrame(self.gt_xy[gt_keep], self.gt_has[gt_keep], self.gt_head[gt_keep], self.gt_ids[gt_keep],
-                         self.pr_xy[pr_keep], self.pr_has[pr_keep], self.pr_scores[pr_keep], self.pr_ids[pr_keep],
-                         self.name)
+        return EvalFrame(
+            self.gt_xy[gt_keep],
+            self.gt_has[gt_keep],
+            self.gt_head[gt_keep],
+            self.gt_ids[gt_keep],
+            self.pr_xy[pr_keep],
+            self.pr_has[pr_keep],
+            self.pr_scores[pr_keep],
+            self.pr_ids[pr_keep],
+            self.name,
+        )
 
 
 def _first_video(seq: PoseSequence) -> list[Frame]:
@@ -78,13 +86,13 @@ def _persons(seq: PoseSequence, frame: Frame, source: str, index: int, is_gt: bo
     if (p.track_ids >= MAX_TRACK_ID).any():
         raise FormatError(source, f"track_id {int(p.track_ids.max())} is not below {MAX_TRACK_ID}", record)
     if is_gt:
-        return xy, has, head_size(p.head_boxes), p.track_ids.copy(), p
+        return xy, has, head_size(p.head_boxes), p.track_ids.copy()
     scores = np.full((len(p), NUM_JOINTS), MISSING_SCORE)
     scores[:, ok] = np.where(np.isnan(p.keypoint_scores[:, idx[ok]]), MISSING_SCORE, p.keypoint_scores[:, idx[ok]])
     ids, counts = np.unique(p.track_ids, return_counts=True)
     if (counts > 1).any():
         raise FormatError(source, f"track_id {int(ids[counts > 1][0])} appears twice in one frame", record)
-    return xy, has, scores, p.track_ids.copy(), p
+    return xy, has, scores, p.track_ids.copy()
 
 
 def _inside(regions: list[np.ndarray], xy: np.ndarray) -> np.ndarray:
@@ -116,16 +124,17 @@ def prepare_pair(
     """
     gt_frames, pr_frames = _first_video(gt), _first_video(pred)
     if len(gt_frames) != len(pr_frames):
-        raise FormatError(pred_source, f"{len(pr_frames)} frames, but the ground truth {gt_source} has {len(gt_frames)}")
+        problem = f"{len(pr_frames)} frames, but the ground truth {gt_source} has {len(gt_frames)}"
+        raise FormatError(pred_source, problem)
     out = []
     for index, (gf, pf) in enumerate(zip(gt_frames, pr_frames)):
-        pr_xy, pr_has, pr_scores, pr_ids, _ = _persons(pred, pf, pred_source, index, is_gt=False)
+        pr_xy, pr_has, pr_scores, pr_ids = _persons(pred, pf, pred_source, index, is_gt=False)
         if frames == "labeled":
             if not gf.is_labeled:
                 continue
         elif len(gf.poses) == 0:
             continue
-        gt_xy, gt_has, gt_head, gt_ids, gp = _persons(gt, gf, gt_source, index, is_gt=True)
+        gt_xy, gt_has, gt_head, gt_ids = _persons(gt, gf, gt_source, index, is_gt=True)
         ef = EvalFrame(gt_xy, gt_has, gt_head, gt_ids, pr_xy, pr_has, pr_scores, pr_ids, gf.file_name)
         if gf.ignore_regions:
             ef.gt_has &= ~_inside(gf.ignore_regions, gt_xy)
