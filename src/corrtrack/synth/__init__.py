@@ -1,0 +1,30 @@
+"""SynthTrack: procedurally rendered multi-person videos with exact PoseTrack-format ground truth."""
+
+from corrtrack.synth.config import PRESETS, SynthConfig, preset
+from corrtrack.synth.dataset import (
+    STANDARD_SPLITS,
+    SequenceSpec,
+    generate_dataset,
+    generate_standard,
+    labeled_pattern,
+    make_specs,
+    render_sequence_frames,
+)
+from corrtrack.synth.detector import SimulatedDetectorConfig, simulate_detections
+from corrtrack.synth.scene import SyntheticScene
+
+__all__ = [
+    "PRESETS",
+    "STANDARD_SPLITS",
+    "SequenceSpec",
+    "SimulatedDetectorConfig",
+    "SynthConfig",
+    "SyntheticScene",
+    "generate_dataset",
+    "generate_standard",
+    "labeled_pattern",
+    "make_specs",
+    "preset",
+    "render_sequence_frames",
+    "simulate_detections",
+]

@@ -1,0 +1,166 @@
+"""Rasterise one synthetic person into a frame: shaded limbs, textured clothes, head with hair and face.
+
+Parts are painted far to near (by depth), each as a capsule or polygon into a
+small crop around the person; the crop is then composited onto the frame and
+into an id buffer, from which joint visibility is read.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from corrtrack.synth.appearance import Appearance
+from corrtrack.synth.body import EXTRA_POINTS
+
+__all__ = ["render_person"]
+
+SHIRT, PANTS, SKIN, HAIR, SHOES, FACE = 1, 2, 3, 4, 5, 6
+HC, HIPC, SHOC = EXTRA_POINTS["head_center"], EXTRA_POINTS["hip_center"], EXTRA_POINTS["shoulder_center"]
+
+
+def _parts(app: Appearance, yaw: float):
+    """(kind, points, width as fraction of height, class) for every body part."""
+    shin = SKIN if app.shorts else PANTS
+    fore = SHIRT if app.long_sleeves else SKIN
+    parts = [
+        ("cap", (11, 13), 0.075, PANTS),
+        ("cap", (13, 15), 0.058, shin),
+        ("cap", (15, 20), 0.045, SHOES),
+        ("cap", (12, 14), 0.075, PANTS),
+        ("cap", (14, 16), 0.058, shin),
+        ("cap", (16, 21), 0.045, SHOES),
+        ("cap", (11, 12), 0.10, PANTS),
+        ("torso", (5, 6, 12, 11), 0.07, SHIRT),
+        ("cap", (1, SHOC), 0.045, SKIN),
+        ("cap", (5, 7), 0.055, SHIRT),
+        ("cap", (7, 9), 0.045, fore),
+        ("dot", (9,), 0.03, SKIN),
+        ("cap", (6, 8), 0.055, SHIRT),
+        ("cap", (8, 10), 0.045, fore),
+        ("dot", (10,), 0.03, SKIN),
+        ("head", (HC,), 0.0, SKIN),
+    ]
+    return parts
+
+
+def render_person(
+    frame: np.ndarray,
+    id_buffer: np.ndarray,
+    person_id: int,
+    xy: np.ndarray,
+    depth: np.ndarray,
+    yaw: float,
+    height_px: float,
+    app: Appearance,
+    light: float = 1.0,
+) -> None:
+    """Draw the person (points ``xy`` (22, 2) in image pixels) onto ``frame`` and ``id_buffer`` in place."""
+    h_img, w_img = frame.shape[:2]
+    margin = int(0.12 * height_px) + 3
+    x0 = int(np.floor(xy[:, 0].min())) - margin
+    y0 = int(np.floor(xy[:, 1].min())) - margin
+    x1 = int(np.ceil(xy[:, 0].max())) + margin
+    y1 = int(np.ceil(xy[:, 1].max())) + margin
+    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w_img), min(y1, h_img)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return
+    cw, ch = x1 - x0, y1 - y0
+    shift = 4
+    scale = 1 << shift
+    pts = np.round((xy - [x0, y0]) * scale).astype(np.int32)
+    label = np.zeros((ch, cw), np.uint8)
+    shade = np.zeros((ch, cw), np.float32)
+    H = height_px
+    girth = 1.0
+
+    def cap(a: int, b: int, width: float, cls: int) -> None:
+        w = max(1, int(round(width * H * girth)))
+        pa, pb = tuple(map(int, pts[a])), tuple(map(int, pts[b]))
+        cv2.line(label, pa, pb, cls, w, cv2.LINE_8, shift)
+        cv2.line(shade, pa, pb, 0.62, w, cv2.LINE_8, shift)
+        cv2.line(shade, pa, pb, 0.92, max(1, int(w * 0.6)), cv2.LINE_8, shift)
+        cv2.line(shade, pa, pb, 1.08, max(1, int(w * 0.22)), cv2.LINE_8, shift)
+
+    order = []
+    for kind, idx, width, cls in _parts(app, yaw):
+        order.append((float(np.mean(depth[list(idx)])), kind, idx, width, cls))
+    order.sort(key=lambda t: t[0])
+    facing = np.cos(yaw)
+    for _, kind, idx, width, cls in order:
+        if kind == "cap":
+            cap(idx[0], idx[1], width, cls)
+        elif kind == "dot":
+            r = max(1, int(width * H * scale))
+            cv2.circle(label, tuple(map(int, pts[idx[0]])), r, cls, -1, cv2.LINE_8, shift)
+            cv2.circle(shade, tuple(map(int, pts[idx[0]])), r, 0.9, -1, cv2.LINE_8, shift)
+        elif kind == "torso":
+            poly = pts[list(idx)]
+            w = max(1, int(width * H))
+            cv2.fillPoly(label, [poly], cls, cv2.LINE_8, shift)
+            cv2.polylines(label, [poly], True, cls, w, cv2.LINE_8, shift)
+            cv2.fillPoly(shade, [poly], 0.95, cv2.LINE_8, shift)
+            cv2.polylines(shade, [poly], True, 0.7, w, cv2.LINE_8, shift)
+            # a darker centre line suggests the torso's roundness in profile
+            mid_top, mid_bot = (pts[idx[0]] + pts[idx[1]]) // 2, (pts[idx[2]] + pts[idx[3]]) // 2
+            cv2.line(shade, tuple(map(int, mid_top)), tuple(map(int, mid_bot)), 1.05, max(1, w // 2), cv2.LINE_8, shift)
+        elif kind == "head":
+            c = tuple(map(int, pts[HC]))
+            ax = (int(0.055 * H * scale), int(0.072 * H * scale))
+            if app.hair_long:
+                back = tuple(map(int, pts[HC] + np.array([0, 0.025 * H * scale])))
+                axes = (int(ax[0] * 1.2), int(ax[1] * 0.92))
+                cv2.ellipse(label, back, axes, 0, 0, 360, HAIR, -1, cv2.LINE_8, shift)
+                cv2.ellipse(shade, back, axes, 0, 0, 360, 0.85, -1, cv2.LINE_8, shift)
+            cv2.ellipse(label, c, ax, 0, 0, 360, SKIN, -1, cv2.LINE_8, shift)
+            cv2.ellipse(shade, c, ax, 0, 0, 360, 0.8, -1, cv2.LINE_8, shift)
+            cv2.ellipse(shade, c, (int(ax[0] * 0.7), int(ax[1] * 0.7)), 0, 0, 360, 1.0, -1, cv2.LINE_8, shift)
+            if facing < -0.1:  # seen from behind: hair covers the head
+                cv2.ellipse(label, c, ax, 0, 0, 360, HAIR, -1, cv2.LINE_8, shift)
+            else:  # hair cap, shifted to the back of the head in profile
+                side = -np.sin(yaw) * 0.25 * ax[0]
+                cap_c = (int(c[0] + side), c[1])
+                cv2.ellipse(
+                    label, cap_c, (int(ax[0] * 1.05), int(ax[1] * 1.02)), 0, 180, 360, HAIR, -1, cv2.LINE_8, shift
+                )
+                if facing > 0.2:  # eyes and mouth
+                    ex = np.sin(yaw) * 0.4 * ax[0]
+                    for dx in (-0.4, 0.4):
+                        e = (int(c[0] + ex + dx * ax[0] * facing), int(c[1] + 0.05 * ax[1]))
+                        cv2.circle(label, e, max(scale, int(0.012 * H * scale)), FACE, -1, cv2.LINE_8, shift)
+                    m = (int(c[0] + ex), int(c[1] + 0.5 * ax[1]))
+                    cv2.ellipse(
+                        label,
+                        m,
+                        (int(0.22 * ax[0] * facing), max(scale // 2, int(0.04 * ax[1]))),
+                        0,
+                        0,
+                        360,
+                        FACE,
+                        -1,
+                        cv2.LINE_8,
+                        shift,
+                    )
+    # colours
+    sub = label[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+    mask = sub > 0
+    if not mask.any():
+        return
+    yy, xx = np.nonzero(mask)
+    cls = sub[yy, xx]
+    tile = app.shirt.shape[0]
+    k = tile / max(4.0, 0.18 * H)
+    ty = ((yy + cy0 - xy[HIPC, 1]) * k).astype(np.int64) % tile
+    tx = ((xx + cx0 - xy[HIPC, 0]) * k).astype(np.int64) % tile
+    colour = np.empty((len(yy), 3))
+    colour[cls == SHIRT] = app.shirt[ty[cls == SHIRT], tx[cls == SHIRT]]
+    colour[cls == PANTS] = app.pants[ty[cls == PANTS], tx[cls == PANTS]]
+    colour[cls == SKIN] = app.skin
+    colour[cls == HAIR] = app.hair
+    colour[cls == SHOES] = app.shoes
+    colour[cls == FACE] = app.skin * 0.35
+    s = shade[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0][yy, xx]
+    s = np.where(s == 0, 0.9, s)
+    colour *= (s * light)[:, None]
+    frame[yy + cy0, xx + cx0] = np.clip(colour, 0, 255).astype(np.uint8)
+    id_buffer[yy + cy0, xx + cx0] = person_id
