@@ -90,7 +90,7 @@ def test_visible_joints_lie_on_their_person():
     spec = make_specs("train", ["hard"], 1, 10, 11, "all", 320, 180)[0]
     imgs, seq, stats, _ = render_sequence_frames(spec)
     assert stats.joints_occluded > 0  # occlusion really happens on hard
-    for img, f in zip(imgs, seq.frames):
+    for _img, f in zip(imgs, seq.frames):
         p = f.poses
         vis = p.present
         xy = p.xy[vis]

@@ -75,7 +75,7 @@ def render_person(
     girth = 1.0
 
     def cap(a: int, b: int, width: float, cls: int) -> None:
-        w = max(1, int(round(width * H * girth)))
+        w = max(1, round(width * H * girth))
         pa, pb = tuple(map(int, pts[a])), tuple(map(int, pts[b]))
         cv2.line(label, pa, pb, cls, w, cv2.LINE_8, shift)
         cv2.line(shade, pa, pb, 0.62, w, cv2.LINE_8, shift)

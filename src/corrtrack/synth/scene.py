@@ -77,6 +77,10 @@ def _world_image(rng: np.random.Generator, w: int, h: int, horizon: int) -> np.n
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+def _clip_region(shape: tuple[int, ...], x0: int, x1: int, y0: int, y1: int) -> tuple[slice, slice]:
+    return slice(max(0, y0), max(0, min(shape[0], y1))), slice(max(0, x0), max(0, min(shape[1], x1)))
+
+
 @dataclass
 class Occluder:
     x: float  # world x of the base centre
@@ -295,8 +299,8 @@ class SyntheticScene:
                 d = motion / (np.hypot(*motion) + 1e-9)
                 cv2.line(
                     kernel,
-                    (int(round(c - d[0] * c)), int(round(c - d[1] * c))),
-                    (int(round(c + d[0] * c)), int(round(c + d[1] * c))),
+                    (round(c - d[0] * c), round(c - d[1] * c)),
+                    (round(c + d[0] * c), round(c + d[1] * c)),
                     1.0,
                     1,
                 )
