@@ -189,6 +189,24 @@ def synth(
     )
 
 
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("corrtrack-demo"),
+    preset: Annotated[str, typer.Option(help="SynthTrack preset: easy | medium | hard.")] = "medium",
+    frames: Annotated[int, typer.Option(min=2, help="Frames to render.")] = 80,
+    seed: Annotated[int, typer.Option(help="Seed of the scene and of the simulated detector.")] = 0,
+) -> None:
+    """Run the main job on bundled defaults: SynthTrack scene -> simulated detections -> tracking -> eval -> video."""
+    from corrtrack.demo import run_demo
+    from corrtrack.synth import PRESETS
+
+    if preset not in PRESETS:
+        _fail(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    result = run_demo(out, preset, frames, seed)
+    typer.echo(result.report)
+    typer.echo(f"wrote {result.video}, {result.predictions} and {out / 'evaluation.json'}")
+
+
 def main() -> None:
     """Console entry point: user errors are printed in one line, without a traceback."""
     try:

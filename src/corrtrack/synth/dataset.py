@@ -192,7 +192,11 @@ def _contact_sheet(root: Path, specs: list[SequenceSpec], per_sheet: int = 8) ->
     from corrtrack.video import read_image
 
     picks, titles = [], []
-    chosen = specs[:: max(1, len(specs) // per_sheet)][:per_sheet]
+    by_preset: dict[str, list[SequenceSpec]] = {}
+    for spec in specs:
+        by_preset.setdefault(spec.preset, []).append(spec)
+    queues = [group[:: max(1, len(group) // per_sheet)] for group in by_preset.values()]
+    chosen = [q[i] for i in range(per_sheet) for q in queues if i < len(q)][:per_sheet]  # round-robin over presets
     for spec in chosen:
         seq = load_sequence(root / "annotations" / spec.split / f"{spec.name}.json")
         labeled = [f for f in seq.frames if f.is_labeled and len(f.poses)]
