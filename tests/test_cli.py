@@ -56,3 +56,42 @@ def test_eval_prints_official_tables_and_writes_json(poseval_case, tmp_path):
     assert 0 < doc["hota"]["HOTA"] <= 1
     classic = runner.invoke(app, ["eval", str(poseval_case / "gt"), str(poseval_case / "pred"), "--motp", "classic"])
     assert "& 88.0 & 88.6 & 91.2" in classic.output
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    from corrtrack.video import FrameSource
+
+    r = runner.invoke(app, ["demo", "-o", str(tmp_path / "demo"), "--frames", "8", "--preset", "easy"])
+    assert r.exit_code == 0, r.output
+    video = next((tmp_path / "demo").glob("*_tracks.mp4"))
+    assert len(FrameSource(video)) == 8
+    doc = json.loads((tmp_path / "demo" / "evaluation.json").read_text())
+    assert 30 < doc["ap"]["ap"][-1] <= 100
+
+
+def test_synth_cli_and_mot_eval(tmp_path):
+    r = runner.invoke(
+        app,
+        [
+            "synth",
+            str(tmp_path / "s"),
+            "--preset",
+            "easy,hard",
+            "--sequences",
+            "2",
+            "--frames",
+            "5",
+            "--size",
+            "160x96",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert len(list((tmp_path / "s" / "annotations" / "val").glob("*.json"))) == 2
+    again = runner.invoke(app, ["synth", str(tmp_path / "s"), "--frames", "5"])
+    assert again.exit_code != 0 and "exists" in str(again.exception)
+    bad = runner.invoke(app, ["synth", str(tmp_path / "t"), "--size", "big"])
+    assert bad.exit_code == 2 and "--size must look like 640x360" in bad.output
+    gt = tmp_path / "gt.txt"
+    gt.write_text("1,1,0,0,10,10,1,1,1\n2,1,1,0,10,10,1,1,1\n")
+    r = runner.invoke(app, ["eval", "--mot", str(gt), str(gt)])
+    assert r.exit_code == 0 and "100.0" in r.output
