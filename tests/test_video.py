@@ -63,3 +63,24 @@ def test_real_mp4_streams():
     it = iter(src)
     first = next(it)
     assert first.shape == (480, 640, 3) and first.dtype == np.uint8
+
+
+def test_real_avi_streams_and_renders_with_its_ground_truth(tmp_path):
+    from pathlib import Path
+
+    from corrtrack.formats import read_mot
+    from corrtrack.render import render_sequence
+
+    video = Path(__file__).resolve().parents[1] / "data-cache" / "PETS09-S2L1" / "vtest.avi"
+    if not video.is_file():
+        pytest.skip(f"{video} missing; fetch it with: bash tools/fetch_pets_video.sh")
+    src = FrameSource(video, fps=7)  # the header says 10 fps; the real rate is 7
+    assert (len(src), src.width, src.height, src.fps) == (795, 768, 576, 7)
+    gt = read_mot(shared_path("data", "PETS09-S2L1", "gt", "gt.txt"))
+    gt.frames = gt.frames[:12]
+    out = render_sequence(gt, video, tmp_path / "pets.mp4", fps=7)
+    rendered = FrameSource(out)
+    assert len(rendered) == 12 and rendered.fps == pytest.approx(7)
+    first = next(iter(rendered))
+    original = next(iter(src))
+    assert first.shape == original.shape and np.abs(first.astype(int) - original).mean() > 0.5
