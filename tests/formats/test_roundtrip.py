@@ -120,3 +120,38 @@ def test_posetrack_dict_and_2017_dict_parse_to_the_same_poses():
     a = parse_document(to_document(seq, "posetrack18"), "a.json")
     b = parse_document(to_document(seq, "posetrack17"), "b.json")
     _same(a, b, slots=EVAL_SLOTS)
+
+
+def test_other_keypoint_orders_are_mapped_by_name():
+    seq = make_sequence(num_frames=1, persons=2)
+    doc = to_document(seq, "posetrack18")
+    # a 15-joint file in the 2017 id order, with "neck" for head_bottom, as some tools write it
+    names15 = [
+        "right_ankle",
+        "right_knee",
+        "right_hip",
+        "left_hip",
+        "left_knee",
+        "left_ankle",
+        "right_wrist",
+        "right_elbow",
+        "right_shoulder",
+        "left_shoulder",
+        "left_elbow",
+        "left_wrist",
+        "neck",
+        "nose",
+        "head_top",
+    ]
+    idx = [POSETRACK18.joints.index("head_bottom" if n == "neck" else n) for n in names15[::-1]]
+    doc["categories"] = [{"name": "person", "keypoints": names15[::-1]}]
+    for ann in doc["annotations"]:
+        k = np.asarray(ann["keypoints"]).reshape(17, 3)
+        ann["keypoints"] = k[idx].reshape(-1).tolist()
+    back = parse_document(doc, "x.json")
+    assert back.layout is POSETRACK18
+    assert np.array_equal(back[0].poses.keypoints, seq[0].poses.keypoints)
+    assert to_document(back, "posetrack18")["categories"][0]["keypoints"] == list(POSETRACK18.joints)
+    doc["categories"][0]["keypoints"][0] = "tail"
+    with pytest.raises(Exception, match="keypoint names lack"):
+        parse_document(doc, "x.json")

@@ -16,7 +16,7 @@ import numpy as np
 
 from corrtrack.fileio import read_json, write_json
 from corrtrack.formats._check import Checker
-from corrtrack.keypoints import COCO17, POSETRACK18, KeypointLayout, names_to_layout, remap_index
+from corrtrack.keypoints import COCO17, POSETRACK17, POSETRACK18, KeypointLayout, names_to_layout, remap_index
 from corrtrack.poses import Frame, Poses, PoseSequence
 
 Flavor = Literal["posetrack18", "coco"]
@@ -36,8 +36,8 @@ def parse_coco_style(data: Any, source: str, flavor: Flavor, name: str | None = 
         raise ck.fail(None, "not a COCO-style file: it has neither 'images' nor 'annotations'")
     annotations = ck.list(data.get("annotations", []), None, "annotations")
     categories = ck.list(data.get("categories", []), None, "categories")
-    layout = _layout_from_categories(ck, categories, flavor)
-    k = layout.num_joints
+    layout, slots = _layout_from_categories(ck, categories, flavor)
+    k = len(slots)
 
     images_raw = data.get("images")
     if images_raw is None:
@@ -75,23 +75,58 @@ def parse_coco_style(data: Any, source: str, flavor: Flavor, name: str | None = 
     for (img, image_id, file_name, is_labeled, regions), anns in zip(frames_meta, per_frame):
         extras = {key: val for key, val in img.items() if key not in _IMAGE_KEYS}
         poses = _parse_annotations(ck, anns, k)
+        if slots is not _identity(layout.num_joints):
+            poses = _to_slots(poses, slots, layout.num_joints)
         frames.append(Frame(file_name, poses, image_id, is_labeled, regions, extras))
-    file_extras = {key: val for key, val in data.items() if key not in ("images", "annotations")}
+    dropped = (
+        ("images", "annotations") if slots is _identity(layout.num_joints) else ("images", "annotations", "categories")
+    )
+    file_extras = {key: val for key, val in data.items() if key not in dropped}
     return PoseSequence(name, frames, layout, file_extras)
 
 
-def _layout_from_categories(ck: Checker, categories: list, flavor: Flavor) -> KeypointLayout:
+_IDENTITY: dict[int, np.ndarray] = {}
+
+
+def _identity(n: int) -> np.ndarray:
+    return _IDENTITY.setdefault(n, np.arange(n))
+
+
+def _layout_from_categories(ck: Checker, categories: list, flavor: Flavor) -> tuple[KeypointLayout, np.ndarray]:
+    """The layout and, for each keypoint of the file, its slot in the layout (-1: dropped).
+
+    A known joint order is kept as it is (lossless round trips). Any other list
+    of names that includes the 15 PoseTrack evaluation joints (``neck`` allowed
+    for ``head_bottom``) is mapped into the PoseTrack 2018 layout by name;
+    other names (ears, eyes) are dropped, as the official evaluator does.
+    """
     default = POSETRACK18 if flavor == "posetrack18" else COCO17
     person = [c for c in categories if isinstance(c, dict) and c.get("keypoints")]
     if not person:
-        return default
+        return default, _identity(default.num_joints)
     names = ck.list(person[0]["keypoints"], "categories[0]", "keypoints")
     if not all(isinstance(n, str) for n in names):
         raise ck.fail("categories[0]", "'keypoints' must be a list of joint names")
     layout = names_to_layout(names)
-    if layout is None:
-        raise ck.fail("categories[0]", f"unknown keypoint order {names!r}; expected the PoseTrack 2018 or COCO names")
-    return layout
+    if layout is not None:
+        return layout, _identity(layout.num_joints)
+    canonical = ["head_bottom" if n == "neck" else n for n in names]
+    missing = [n for n in POSETRACK17.joints if n not in canonical]
+    if missing:
+        raise ck.fail("categories[0]", f"keypoint names lack {missing}; expected the PoseTrack 2018 or COCO names")
+    return POSETRACK18, np.array([POSETRACK18.joints.index(n) if n in POSETRACK17.joints else -1 for n in canonical])
+
+
+def _to_slots(p: Poses, slots: np.ndarray, k: int) -> Poses:
+    """Move file-order keypoints into layout slots; joints without a slot are dropped."""
+    ok = slots >= 0
+    kps = np.zeros((len(p), k, 3))
+    kps[:, slots[ok]] = p.keypoints[:, ok]
+    ks = np.full((len(p), k), np.nan)
+    ks[:, slots[ok]] = p.keypoint_scores[:, ok]
+    scored = ~np.isnan(p.keypoint_scores).all(1)
+    ks[scored] = np.nan_to_num(ks[scored], nan=0.0)
+    return p.replace(keypoints=kps, keypoint_scores=ks)
 
 
 def _ignore_regions(ck: Checker, img: dict, rec: str) -> list[np.ndarray] | None:
@@ -237,8 +272,8 @@ def convert_layout(seq: PoseSequence, layout: KeypointLayout) -> PoseSequence:
         kps[:, ok] = p.keypoints[:, idx[ok]]
         ks = np.full((len(p), layout.num_joints), np.nan)
         ks[:, ok] = p.keypoint_scores[:, idx[ok]]
-        if len(p) and not np.isnan(p.keypoint_scores).all():
-            ks[:, ~ok] = 0.0
+        scored = ~np.isnan(p.keypoint_scores).all(1)
+        ks[np.ix_(scored, ~ok)] = 0.0
         return p.replace(keypoints=kps, keypoint_scores=ks)
 
     extras = {key: val for key, val in seq.extras.items() if key != "categories"}
