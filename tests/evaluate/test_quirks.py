@@ -207,3 +207,18 @@ def test_parse_document_keeps_missing_scores_as_ties():
     )
     seq = parse_document(doc, "x.json", "posetrack18")
     assert np.isnan(seq[0].poses.keypoint_scores).all()
+
+
+def test_joints_without_ground_truth_are_left_out_of_the_totals():
+    gt = make_sequence(num_frames=4, persons=2)
+    pred = make_sequence(num_frames=4, persons=2)
+    nose = JOINT_NAMES.index("nose")
+    slot = 0  # the nose in the PoseTrack 2018 layout
+    for f in gt.frames:
+        f.poses.keypoints[:, slot] = 0  # nobody has an annotated nose
+    r = evaluate(gt, pred)
+    m = r.mot_metrics
+    assert np.isnan(m["mota"][nose]) and np.isnan(m["rec"][nose]) and m["motp"][nose] == 0
+    assert m["mota"][-1] == pytest.approx(100.0)  # the mean of the other 14 joints
+    assert m["pre"][nose] == 0  # every predicted nose is a false positive
+    assert np.isfinite(r.ap.ap[-1])

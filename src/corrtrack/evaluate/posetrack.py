@@ -49,6 +49,12 @@ def assign_persons(dist: np.ndarray, gt_has: np.ndarray) -> np.ndarray:
     return gt_of_pr
 
 
+def joint_mean(values: np.ndarray) -> float:
+    """Mean over joints that are not NaN (NaN if all are), as the official totals are computed."""
+    finite = values[~np.isnan(values)]
+    return float(finite.mean()) if len(finite) else float("nan")
+
+
 def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
     """VOC all-point interpolated AP (monotone precision envelope, area under the recall steps)."""
     mrec = np.concatenate([[0.0], recall, [1.0]])
@@ -108,7 +114,7 @@ def compute_ap(frames: list[EvalFrame]) -> APResult:
         ap[j] = voc_ap(recall, precision) * 100
         pre[j], rec[j] = precision[-1] * 100, recall[-1] * 100
     for arr in (ap, pre, rec):
-        arr[NUM_JOINTS] = arr[:NUM_JOINTS].mean()
+        arr[NUM_JOINTS] = joint_mean(arr[:NUM_JOINTS])
     return APResult(ap, pre, rec, num_gt)
 
 
@@ -132,17 +138,24 @@ class MOTCounts:
         return self
 
     def metrics(self, motp: str = "motmetrics") -> dict[str, np.ndarray]:
-        """MOTA, MOTP, Prec, Rec per joint plus the total (mean over joints), in percent."""
+        """MOTA, MOTP, Prec, Rec per joint plus the total (mean over joints), in percent.
+
+        As in the official tool: a joint without GT gets NaN MOTA and Rec, one
+        without matches MOTP 0, one without matches or FPs NaN Prec; totals
+        average the joints that are not NaN.
+        """
         det = self.matches + self.switches
         sum_d = self.sum_d_events if motp == "motmetrics" else self.sum_d_matches
+        num_gt = np.where(self.num_gt > 0, self.num_gt, np.nan)
+        total_det = np.where(det + self.false_positives > 0, det + self.false_positives, np.nan)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = {
-                "mota": 100 * (1 - (self.misses + self.switches + self.false_positives) / self.num_gt),
-                "motp": 100 * (1 - sum_d / det),
-                "pre": 100 * det / (det + self.false_positives),
-                "rec": 100 * det / self.num_gt,
+                "mota": 100 * (1 - (self.misses + self.switches + self.false_positives) / num_gt),
+                "motp": np.where(det > 0, 100 * (1 - sum_d / det), 0.0),
+                "pre": 100 * det / total_det,
+                "rec": 100 * det / num_gt,
             }
-        return {k: np.append(v, v.mean()) for k, v in out.items()}
+        return {k: np.append(v, joint_mean(v)) for k, v in out.items()}
 
 
 def mot_counts(frames: list[EvalFrame]) -> MOTCounts:

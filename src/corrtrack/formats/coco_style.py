@@ -229,7 +229,8 @@ def to_coco_style(seq: PoseSequence, flavor: Flavor) -> dict | list:
             if not extra.pop("_no_keypoints", False):
                 ann["keypoints"] = _nums(p.keypoints[row].reshape(-1))
             if not np.isnan(p.keypoint_scores[row]).all():
-                ann["scores"] = [float(v) for v in p.keypoint_scores[row]]
+                # a joint without a score gets 0, as the official 2017 -> 2018 converter writes it
+                ann["scores"] = [float(v) for v in np.nan_to_num(p.keypoint_scores[row], nan=0.0)]
             if not np.isnan(p.scores[row]):
                 ann["score"] = float(p.scores[row])
             if not np.isnan(p.boxes[row]).all():

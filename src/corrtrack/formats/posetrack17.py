@@ -92,9 +92,8 @@ def _parse_rects(ck: Checker, rects: list, frame_rec: str) -> Poses:
             boxes[row] = ck.numbers(rect["bbox"], rec, "bbox", length=4)
         if "id" in rect:
             ids[row] = ck.integer(rect["id"], rec, "id")
-        has_scores = False
         annopoints = rect.get("annopoints")
-        if annopoints is None or annopoints == []:
+        if annopoints is None or annopoints == [] or annopoints == [{}] or _no_point_list(annopoints):
             extra["_annopoints"] = annopoints
         else:
             ap = ck.list(annopoints, rec, "annopoints")
@@ -114,11 +113,13 @@ def _parse_rects(ck: Checker, rects: list, frame_rec: str) -> Poses:
                 )
                 if "score" in point:
                     kscores[row, slot] = ck.number(point["score"], prec, "score")
-                    has_scores = True
-            if has_scores:
-                kscores[row, np.isnan(kscores[row])] = 0.0
         extras.append(extra)
     return Poses(kps, kscores, boxes, heads, scores, track_ids, ids, tuple(extras))
+
+
+def _no_point_list(annopoints: object) -> bool:
+    """The official evaluator drops a person whose ``annopoints[0]`` has no ``point`` list."""
+    return isinstance(annopoints, list) and isinstance(annopoints[0], dict) and "point" not in annopoints[0]
 
 
 def to_posetrack17(seq: PoseSequence) -> dict:
