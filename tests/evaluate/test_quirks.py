@@ -222,3 +222,24 @@ def test_joints_without_ground_truth_are_left_out_of_the_totals():
     assert m["mota"][-1] == pytest.approx(100.0)  # the mean of the other 14 joints
     assert m["pre"][nose] == 0  # every predicted nose is a false positive
     assert np.isfinite(r.ap.ap[-1])
+
+
+def test_missing_scores_rank_as_minus_9999_and_no_score_threshold_exists():
+    gt = make_sequence(num_frames=3, persons=2)
+    pred = make_sequence(num_frames=3, persons=2)
+    for f in pred.frames:
+        f.poses.keypoint_scores[:] = -9999.0
+    explicit = evaluate(gt, pred)
+    for f in pred.frames:
+        f.poses.keypoint_scores[:] = np.nan  # no "scores" in the file
+    missing = evaluate(gt, pred)
+    np.testing.assert_array_equal(missing.ap.ap, explicit.ap.ap)
+    # a far-off joint with a tiny score is still a false positive in MOT: nothing is thresholded
+    far = make_sequence(num_frames=3, persons=2)
+    for f in far.frames:
+        f.poses.keypoint_scores[:] = 0.9
+        f.poses.keypoint_scores[:, 0] = 1e-6
+        f.poses.keypoints[:, 0, :2] += 400
+    r = evaluate(gt, far)
+    nose = JOINT_NAMES.index("nose")
+    assert r.mot.false_positives[nose] > 0 and r.mot.false_positives[JOINT_NAMES.index("head_top")] == 0
