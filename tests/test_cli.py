@@ -95,3 +95,21 @@ def test_synth_cli_and_mot_eval(tmp_path):
     gt.write_text("1,1,0,0,10,10,1,1,1\n2,1,1,0,10,10,1,1,1\n")
     r = runner.invoke(app, ["eval", "--mot", str(gt), str(gt)])
     assert r.exit_code == 0 and "100.0" in r.output
+
+
+def test_eval_writes_the_official_json_files(poseval_case, tmp_path):
+    import numpy as np
+
+    r = runner.invoke(
+        app, ["eval", str(poseval_case / "gt"), str(poseval_case / "pred"), "--output-dir", str(tmp_path / "out")]
+    )
+    assert r.exit_code == 0, r.output
+    expected = sorted(p.name for p in (poseval_case / "expected_json").glob("*.json") if "legacy" not in p.name)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == expected
+    for name in expected:
+        ours = json.loads((tmp_path / "out" / name).read_text())
+        official = json.loads((poseval_case / "expected_json" / name).read_text())
+        assert ours["names"] == official["names"]
+        for key in official:
+            if key != "names":
+                np.testing.assert_allclose(ours[key], official[key], rtol=0, atol=1e-9, err_msg=f"{name} {key}")

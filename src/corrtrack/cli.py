@@ -97,6 +97,10 @@ def eval_(
     ] = "annotated",
     motp: Annotated[str, typer.Option(help="MOTP accounting: motmetrics (official print) or classic.")] = "motmetrics",
     no_tracking: Annotated[bool, typer.Option("--no-tracking", help="Only pose estimation AP.")] = False,
+    output_dir: Annotated[
+        Optional[Path],
+        typer.Option(help="Also write the official evaluator's JSON files (total and per sequence) here."),
+    ] = None,
 ) -> None:
     """Evaluate predictions: PoseTrack AP and MOTA as the official evaluator, keypoint HOTA, or box MOT metrics."""
     from corrtrack.fileio import write_json
@@ -121,6 +125,10 @@ def eval_(
     if json_out:
         write_json(json_out, result.to_json(), indent=1)
         typer.echo(f"wrote {json_out}")
+    if output_dir:
+        for name, doc in result.official_files().items():
+            write_json(output_dir / name, doc)
+        typer.echo(f"wrote the official JSON files to {output_dir}")
 
 
 def _size(text: str) -> tuple[int, int]:

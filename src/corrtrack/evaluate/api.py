@@ -78,6 +78,29 @@ class EvalResult:
             out["hota"] = self.hota.to_json()
         return out
 
+    def official_files(self) -> dict[str, dict[str, Any]]:
+        """The JSON files the official evaluator writes (``total_AP_metrics.json``, ``<seq>_MOT_metrics.json``...)."""
+        names = {str(i): n for i, n in enumerate(JOINT_NAMES)} | {str(len(JOINT_NAMES)): "total"}
+        files: dict[str, dict[str, Any]] = {}
+
+        def ap_doc(ap: APResult) -> dict[str, Any]:
+            return {"ap": ap.ap.tolist(), "pre": ap.pre.tolist(), "rec": ap.rec.tolist(), "names": names}
+
+        def mot_doc(counts: MOTCounts) -> dict[str, Any]:
+            m = counts.metrics(self.motp_mode)
+            return {k: m[k].tolist() for k in ("mota", "motp", "pre", "rec")} | {"names": names}
+
+        if self.ap is not None:
+            files["total_AP_metrics.json"] = ap_doc(self.ap)
+        if self.mot is not None:
+            files["total_MOT_metrics.json"] = mot_doc(self.mot)
+        for seq in self.sequences:
+            if seq.ap is not None:
+                files[f"{seq.name}_AP_metrics.json"] = ap_doc(seq.ap)
+            if self.mot is not None and seq.num_frames > 1:  # the official tool needs two frames for MOT
+                files[f"{seq.name}_MOT_metrics.json"] = mot_doc(seq.mot)
+        return files
+
 
 def _counts_json(c: MOTCounts) -> dict[str, list]:
     return {
