@@ -113,3 +113,15 @@ def test_eval_writes_the_official_json_files(poseval_case, tmp_path):
         for key in official:
             if key != "names":
                 np.testing.assert_allclose(ours[key], official[key], rtol=0, atol=1e-9, err_msg=f"{name} {key}")
+
+
+def test_simulate_detections_for_any_ground_truth(poseval_case, tmp_path):
+    r = runner.invoke(
+        app,
+        ["simulate-detections", str(poseval_case / "gt"), str(tmp_path / "det"), "--poses", "--false-positives", "0"],
+    )
+    assert r.exit_code == 0, r.output
+    det = load_sequence(tmp_path / "det" / "000001_mpii_test.json")
+    gt = load_sequence(poseval_case / "gt" / "000001_mpii_test.json")
+    assert len(det) == len(gt) and 0 < det.num_persons.sum() <= gt.num_persons.sum() * 1.2
+    assert (det.flatten()[1].track_ids == -1).all()

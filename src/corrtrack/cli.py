@@ -197,6 +197,32 @@ def synth(
     )
 
 
+@app.command("simulate-detections")
+def simulate_detections_cmd(
+    gt: Annotated[Path, typer.Argument(help="Ground-truth file or folder (PoseTrack 2018/2017, COCO, MOT).")],
+    out: Annotated[Path, typer.Argument(help="Output folder for the detection files (COCO results lists).")],
+    miss_rate: Annotated[float, typer.Option(min=0, max=1, help="Miss probability of a fully visible person.")] = 0.05,
+    occlusion_miss: Annotated[float, typer.Option(min=0, max=1, help="Extra miss probability when occluded.")] = 0.6,
+    duplicate_rate: Annotated[float, typer.Option(min=0, max=1, help="Probability of a duplicate box.")] = 0.03,
+    jitter: Annotated[float, typer.Option(min=0, help="Box jitter std, fraction of the box size.")] = 0.05,
+    false_positives: Annotated[float, typer.Option(min=0, help="False positives per frame (Poisson mean).")] = 0.2,
+    poses: Annotated[bool, typer.Option(help="Also report noisy poses with scores.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+) -> None:
+    """Write SIMULATED detections derived from ground truth, for controlled tracker studies (not a detector)."""
+    from corrtrack.formats import load_sequence, save_sequence
+    from corrtrack.synth import SimulatedDetectorConfig, simulate_detections
+
+    cfg = SimulatedDetectorConfig(miss_rate, occlusion_miss, duplicate_rate, jitter, false_positives, poses)
+    files = sorted(p for p in gt.iterdir() if p.suffix in (".json", ".txt")) if gt.is_dir() else [gt]
+    if not files:
+        _fail(f"{gt}: no .json or .txt files")
+    for i, path in enumerate(files):
+        det = simulate_detections(load_sequence(path), cfg, seed=seed + i)
+        save_sequence(det, out / f"{path.stem}.json", "coco")
+    typer.echo(f"wrote SIMULATED detections for {len(files)} sequence(s) to {out}")
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("corrtrack-demo"),
