@@ -16,7 +16,7 @@ import numpy as np
 from corrtrack.errors import CorrtrackError
 from corrtrack.fileio import atomic_path
 
-__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "FrameSource", "VideoWriter", "open_frames"]
+__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "FrameSource", "VideoWriter", "read_image", "write_image"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -133,10 +133,6 @@ class FrameSource:
                     yield frame.to_ndarray(format="rgb24")
         except av.error.FFmpegError as exc:
             raise CorrtrackError(f"{self._video}: error while decoding ({exc})") from None
-
-
-def open_frames(source: str | Path | Sequence[str | Path], fps: float | None = None) -> FrameSource:
-    return FrameSource(source, fps)
 
 
 class VideoWriter:

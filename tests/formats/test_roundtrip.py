@@ -162,3 +162,12 @@ def test_other_keypoint_orders_are_mapped_by_name():
     doc["categories"][0]["keypoints"][0] = "tail"
     with pytest.raises(Exception, match="keypoint names lack"):
         parse_document(doc, "x.json")
+
+
+def test_mot_length_comes_from_seqinfo():
+    from corrtrack.formats import read_seqinfo
+
+    root = shared_path("data", "PETS09-S2L1")
+    info = read_seqinfo(root / "seqinfo.ini")
+    assert info["framerate"] == "7" and info["seqlength"] == "795"
+    assert len(load_sequence(root / "det" / "det.txt")) == len(load_sequence(root / "gt" / "gt.txt")) == 795

@@ -8,7 +8,7 @@ naming the file, the record and the problem.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from corrtrack.errors import FormatError
 from corrtrack.fileio import read_json, write_json
@@ -18,7 +18,6 @@ from corrtrack.formats.posetrack17 import parse_posetrack17, read_posetrack17, t
 from corrtrack.keypoints import COCO17
 from corrtrack.poses import PoseSequence
 
-FormatName = Literal["posetrack18", "posetrack17", "coco", "mot"]
 FORMATS: tuple[str, ...] = ("posetrack18", "posetrack17", "coco", "mot")
 
 __all__ = [

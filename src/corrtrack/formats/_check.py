@@ -46,6 +46,8 @@ class Checker:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(record, f"'{what}' must be an integer, got {_show(value)}")
+        if not -(2**63) <= value < 2**63:
+            raise self.fail(record, f"'{what}' is out of the 64-bit integer range: {_show(value)}")
         return value
 
     def numbers(self, value: Any, record: str | None, what: str, length: int | None = None) -> np.ndarray:

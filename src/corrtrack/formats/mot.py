@@ -107,7 +107,12 @@ def read_mot(path: str | Path, num_frames: int | None = None) -> PoseSequence:
         raise FormatError(path, "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise FormatError(path, f"cannot read: {exc}") from None
-    name = path.parent.parent.name if path.parent.name in ("gt", "det") else path.stem
+    in_mot_layout = path.parent.name in ("gt", "det")
+    seqinfo = path.parent.parent / "seqinfo.ini"
+    if num_frames is None and in_mot_layout and seqinfo.is_file():  # MOTChallenge layout: take the true length
+        length = read_seqinfo(seqinfo).get("seqlength")
+        num_frames = int(length) if length and length.isdigit() else None
+    name = path.parent.parent.name if in_mot_layout else path.stem
     return parse_mot(text, str(path), num_frames, name)
 
 
