@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -12,6 +13,9 @@ from hypothesis import strategies as st
 from conftest import make_sequence
 from corrtrack.errors import FormatError
 from corrtrack.formats import load_sequence, parse_document, parse_mot, to_document, to_mot_text
+
+#: raise for a longer fuzzing run, e.g. CORRTRACK_FUZZ_EXAMPLES=5000 python -m pytest tests/formats/test_errors.py
+EXAMPLES = int(os.environ.get("CORRTRACK_FUZZ_EXAMPLES", "150"))
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.floats(allow_nan=True) | st.text(max_size=5),
@@ -45,7 +49,7 @@ def _mutate(doc, path, value, delete):
 
 
 @pytest.mark.parametrize("fmt", ["posetrack18", "posetrack17", "coco"])
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), value=json_values, delete=st.booleans())
 def test_readers_only_raise_format_errors(fmt, data, value, delete):
     doc = to_document(make_sequence(num_frames=2, persons=2), fmt)
@@ -58,7 +62,7 @@ def test_readers_only_raise_format_errors(fmt, data, value, delete):
         assert str(exc).startswith("fuzz.json")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(lines=st.lists(st.text(alphabet="0123456789,.-e \tabn", max_size=40), max_size=5))
 def test_mot_reader_only_raises_format_errors(lines):
     good = to_mot_text(make_sequence(num_frames=2, persons=2)).splitlines()
