@@ -130,3 +130,17 @@ def test_hard_breaks_frame_to_frame_association_easy_does_not():
         assoc[name] = (r.hota.assa, r.mot.switches.mean())
     assert assoc["easy"][0] > 0.9
     assert assoc["hard"][0] < 0.75 and assoc["hard"][1] > 3 * max(1.0, assoc["easy"][1])
+
+
+def test_ignore_regions_never_cover_annotated_joints():
+    import shapely
+
+    for spec in make_specs("train", ["hard", "medium"], 2, 12, 21, "all", 320, 180):
+        _, seq, _, _ = render_sequence_frames(spec)
+        regions = 0
+        for f in seq.frames:
+            xy = f.poses.xy[f.poses.present]
+            for poly in f.ignore_regions:
+                regions += 1
+                assert not shapely.contains_xy(shapely.Polygon(poly), xy[:, 0], xy[:, 1]).any()
+        assert regions > 0

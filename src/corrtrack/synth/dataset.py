@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 _SPLIT_BASE = {"train": 100000, "val": 200000, "test": 300000}
+LONG_GAP = 10  # frames; a track absent this long defeats frame-to-frame association
 
 
 def labeled_pattern(num_frames: int, pattern: str) -> np.ndarray:
@@ -90,8 +91,21 @@ class SequenceStats:
     displacement_count: int = 0
     tracks: int = 0
     lookalike_tracks: int = 0
+    #: a track vanishes (not annotated: occluded, too small or outside) and comes back later
+    gaps: int = 0
+    gap_frames: int = 0
+    long_gaps: int = 0  # gaps of at least LONG_GAP frames
+    _last_seen: dict[int, int] = field(default_factory=dict, repr=False)
 
     def add_frame(self, fr: SceneFrame, prev: SceneFrame | None) -> None:
+        for tid in fr.poses.track_ids.tolist():
+            last = self._last_seen.get(tid)
+            if last is not None and self.frames - last > 1:
+                gap = self.frames - last - 1
+                self.gaps += 1
+                self.gap_frames += gap
+                self.long_gaps += gap >= LONG_GAP
+            self._last_seen[tid] = self.frames
         self.frames += 1
         self.persons += len(fr.poses)
         self.joints_in_frame += int(fr.in_frame.sum())
@@ -117,7 +131,8 @@ class SequenceStats:
         tot = SequenceStats()
         for s in stats:
             for k in tot.__dataclass_fields__:
-                setattr(tot, k, getattr(tot, k) + getattr(s, k))
+                if not k.startswith("_"):
+                    setattr(tot, k, getattr(tot, k) + getattr(s, k))
         return {
             "sequences": len(stats),
             "frames": tot.frames,
@@ -128,6 +143,9 @@ class SequenceStats:
             "displacement_per_frame_over_height": tot.displacement_sum / max(1, tot.displacement_count),
             "tracks": tot.tracks,
             "lookalike_fraction": tot.lookalike_tracks / max(1, tot.tracks),
+            "gaps_per_100_tracks": 100 * tot.gaps / max(1, tot.tracks),
+            "mean_gap_frames": tot.gap_frames / max(1, tot.gaps),
+            f"gaps_of_{LONG_GAP}_frames_or_more_per_100_tracks": 100 * tot.long_gaps / max(1, tot.tracks),
         }
 
 

@@ -132,9 +132,13 @@ class SyntheticScene:
         y = rng.uniform(g.y_min + 0.2 * (g.y_max - g.y_min), g.y_max)
         h = float(g.height(y))
         x = self.cam[0] + rng.uniform(-0.35, 0.35) * self.cfg.width
-        kind = str(rng.choice(["pillar", "sign"]))
-        width = h * (rng.uniform(0.22, 0.4) if kind == "pillar" else rng.uniform(0.35, 0.6))
-        return Occluder(x, y, width, h * rng.uniform(1.1, 1.6), rng.uniform(60, 200, 3), kind)
+        kind = str(rng.choice(["pillar", "sign", "kiosk"]))
+        # widths and heights in body heights of a person standing at the occluder's depth
+        width = (
+            h * {"pillar": rng.uniform(0.22, 0.4), "sign": rng.uniform(0.35, 0.6), "kiosk": rng.uniform(0.9, 1.6)}[kind]
+        )
+        height = h * (rng.uniform(0.85, 1.05) if kind == "kiosk" else rng.uniform(1.1, 1.6))
+        return Occluder(x, y, width, height, rng.uniform(60, 200, 3), kind)
 
     def _view_x(self) -> tuple[float, float]:
         half = self.cfg.width / 2
@@ -257,32 +261,27 @@ class SyntheticScene:
     def _draw_occluder(
         self, image: np.ndarray, id_buffer: np.ndarray, o: Occluder, zoom: float, offset: np.ndarray
     ) -> None:
+        """Paint a static occluder (shaded boxes) and mark its pixels in the id buffer."""
         bx, by = zoom * o.x + offset[0], zoom * o.y + offset[1]
         w, h = zoom * o.width, zoom * o.height
-        if o.kind == "pillar":
-            x0, x1, y0, y1 = int(bx - w / 2), int(bx + w / 2), int(by - h), int(by)
-            shade = np.linspace(0.7, 1.15, max(1, x1 - x0))[None, :, None]
-            region = (
-                slice(max(0, y0), max(0, min(image.shape[0], y1))),
-                slice(max(0, x0), max(0, min(image.shape[1], x1))),
-            )
+        if o.kind == "sign":  # a pole and a board
+            pole = max(2.0, 0.06 * w)
+            boxes = [
+                (bx - pole / 2, bx + pole / 2, by - 0.7 * h, by, 0.5),
+                (bx - w / 2, bx + w / 2, by - h, by - 0.55 * h, 1.0),
+            ]
+        else:  # pillar (tall, narrow) or kiosk (wide, about head high): one shaded box
+            boxes = [(bx - w / 2, bx + w / 2, by - h, by, 1.0)]
+        for x0, x1, y0, y1, tone in boxes:
+            region = _clip_region(image.shape, int(x0), int(x1), int(y0), int(y1))
             sub = image[region]
-            if sub.size:
-                sx = slice(max(0, x0) - x0, max(0, x0) - x0 + sub.shape[1])
-                sub[:] = np.clip(o.colour[None, None] * shade[:, sx], 0, 255).astype(np.uint8)
-                id_buffer[region] = OCCLUDER_ID
-        else:  # a sign: pole and board
-            pole_w = max(2, int(0.06 * w))
-            for (x0, x1, y0, y1), colour in (
-                ((int(bx - pole_w / 2), int(bx + pole_w / 2), int(by - h * 0.7), int(by)), o.colour * 0.5),
-                ((int(bx - w / 2), int(bx + w / 2), int(by - h), int(by - h * 0.55)), o.colour),
-            ):
-                region = (
-                    slice(max(0, y0), max(0, min(image.shape[0], y1))),
-                    slice(max(0, x0), max(0, min(image.shape[1], x1))),
-                )
-                image[region] = np.clip(colour, 0, 255).astype(np.uint8)
-                id_buffer[region] = OCCLUDER_ID
+            if not sub.size:
+                continue
+            across = np.linspace(0.7, 1.15, max(1, int(x1) - int(x0)))  # light from one side
+            start = region[1].start - int(x0)
+            shade = across[start : start + sub.shape[1]][None, :, None]
+            sub[:] = np.clip(o.colour[None, None] * tone * shade, 0, 255).astype(np.uint8)
+            id_buffer[region] = OCCLUDER_ID
 
     def _photometric(
         self, image: np.ndarray, light: float, offset: np.ndarray, prev_offset: np.ndarray | None
@@ -328,11 +327,14 @@ class SyntheticScene:
             big_enough = a.pid >= 0 and h_px >= cfg.min_height * H
             if big_enough and visible.sum() >= cfg.min_visible_joints:
                 rows.append((a, xy, h_px, inside, visible))
-            elif inside.any():  # a person we do not annotate: cover it with an ignore region
+            elif not big_enough and visible.any():  # a small person we do not annotate: an ignore region
                 x0, y0 = np.clip(xy.min(0) - 0.06 * h_px, 0, [W - 1, H - 1])
                 x1, y1 = np.clip(xy.max(0) + 0.06 * h_px, 0, [W - 1, H - 1])
                 if x1 - x0 > 1 and y1 - y0 > 1:
                     ignore.append(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]))
+        # an ignore region must not swallow annotated joints (the evaluator deletes every point inside)
+        annotated_xy = np.concatenate([r[1][:17][r[4]] for r in rows]) if rows else np.zeros((0, 2))
+        ignore = [poly for poly in ignore if not ((annotated_xy >= poly[0]) & (annotated_xy <= poly[2])).all(1).any()]
         n = len(rows)
         kps = np.zeros((n, 17, 3))
         boxes = np.zeros((n, 4))
