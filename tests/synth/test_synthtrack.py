@@ -69,6 +69,8 @@ def test_stats_report_the_difficulty_knobs(small_set):
         "crossings",
         "displacement_per_frame_over_height",
         "lookalike_fraction",
+        "gaps_per_100_tracks",
+        "gaps_of_10_frames_or_more_per_100_tracks",
     ):
         assert key in easy
     assert hard["persons_per_frame"] > easy["persons_per_frame"]
