@@ -83,3 +83,10 @@ def test_printed_tables_equal_official_print(case_result):
     for line in ours:
         if line.startswith("& ") and line[2].isdigit():
             assert line in official
+
+
+def test_rows_are_formatted_like_the_official_print():
+    from corrtrack.evaluate.report import _row
+
+    # cells are "%1.1f" right-aligned to five characters: wide values lose the leading space
+    assert _row([86.5, 100.0, -12.34, 5.0]) == "& 86.5 &100.0 &-12.3 &  5.0 \\\\"

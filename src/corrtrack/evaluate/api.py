@@ -95,6 +95,8 @@ class EvalResult:
         if self.mot is not None:
             files["total_MOT_metrics.json"] = mot_doc(self.mot)
         for seq in self.sequences:
+            if seq.num_frames == 0:  # the official tool only reports sequences with a kept frame
+                continue
             if seq.ap is not None:
                 files[f"{seq.name}_AP_metrics.json"] = ap_doc(seq.ap)
             if self.mot is not None and seq.num_frames > 1:  # the official tool needs two frames for MOT

@@ -7,8 +7,13 @@ from corrtrack.evaluate.api import EvalResult
 _COLS = ("Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl", "Total")
 
 
+def _cell(value: float) -> str:
+    return f"{value:1.1f}".rjust(5)
+
+
 def _row(values: list[float]) -> str:
-    return "& " + " & ".join(f"{v:4.1f}" for v in values) + " \\\\"
+    """A table row exactly as the official tool prints it (cells right-aligned to 5 characters)."""
+    return "&" + "".join(f"{_cell(v)} &" for v in values[:-1]) + f"{_cell(values[-1])} \\\\"
 
 
 def format_tables(result: EvalResult) -> str:
