@@ -41,6 +41,7 @@ def main() -> None:
         ("AP only", dict(tracking=False)),
         ("AP + MOTA (official output)", {}),
         ("AP + MOTA + keypoint HOTA", dict(hota=True)),
+        ("AP + MOTA, 2 worker processes", dict(workers=2)),
     ):
         times = []
         for _ in range(args.repeats):

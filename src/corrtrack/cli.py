@@ -101,6 +101,9 @@ def eval_(
         Optional[Path],
         typer.Option(help="Also write the official evaluator's JSON files (total and per sequence) here."),
     ] = None,
+    workers: Annotated[
+        Optional[int], typer.Option(min=1, help="Processes for the MOT accumulation (default: all CPU cores).")
+    ] = None,
 ) -> None:
     """Evaluate predictions: PoseTrack AP and MOTA as the official evaluator, keypoint HOTA, or box MOT metrics."""
     from corrtrack.fileio import write_json
@@ -117,10 +120,14 @@ def eval_(
         _fail(f"--frames must be 'annotated' or 'labeled', got {frames!r}")
     if motp not in ("motmetrics", "classic"):
         _fail(f"--motp must be 'motmetrics' or 'classic', got {motp!r}")
+    import os
+
     from corrtrack.evaluate import evaluate_dirs
     from corrtrack.evaluate.report import format_tables
 
-    result = evaluate_dirs(gt, pred, tracking=not no_tracking, hota=hota, frames=frames, motp=motp)
+    result = evaluate_dirs(
+        gt, pred, tracking=not no_tracking, hota=hota, frames=frames, motp=motp, workers=workers or os.cpu_count() or 1
+    )
     typer.echo(format_tables(result))
     if json_out:
         write_json(json_out, result.to_json(), indent=1)

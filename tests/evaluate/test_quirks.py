@@ -243,3 +243,16 @@ def test_missing_scores_rank_as_minus_9999_and_no_score_threshold_exists():
     r = evaluate(gt, far)
     nose = JOINT_NAMES.index("nose")
     assert r.mot.false_positives[nose] > 0 and r.mot.false_positives[JOINT_NAMES.index("head_top")] == 0
+
+
+def test_parallel_mot_accumulation_gives_the_same_counts():
+    gts = [make_sequence(num_frames=60, persons=3, seed=s, name=f"{s:06d}_mpii_test") for s in range(4)]
+    preds = [make_sequence(num_frames=60, persons=3, seed=s, name=f"{s:06d}_mpii_test") for s in range(4)]
+    for p in preds:
+        for f in p.frames[30:]:
+            f.poses.track_ids[:] = f.poses.track_ids[::-1]
+    serial = evaluate(gts, preds, workers=1).mot
+    parallel = evaluate(gts, preds, workers=2).mot
+    for name in ("num_gt", "misses", "false_positives", "switches", "matches", "sum_d_events"):
+        np.testing.assert_array_equal(getattr(parallel, name), getattr(serial, name))
+    assert serial.switches.sum() > 0

@@ -126,13 +126,16 @@ def evaluate(
     frames: FrameSelection = "annotated",
     motp: str = "motmetrics",
     sources: Sequence[tuple[str, str]] | None = None,
+    workers: int = 1,
 ) -> EvalResult:
     """Evaluate predictions against ground truth, sequence ``i`` of ``pred`` against sequence ``i`` of ``gt``.
 
     ``frames="annotated"`` is the official rule (frames with a GT person);
     ``"labeled"`` selects frames by ``is_labeled``. ``motp`` picks the MOTP
     accounting: ``"motmetrics"`` (what the official tool prints with motmetrics
-    >= 1.1) or ``"classic"`` (1 - mean matched distance).
+    >= 1.1) or ``"classic"`` (1 - mean matched distance). ``workers > 1`` runs the CLEAR-MOT
+    accumulation (the slow part: motmetrics, one accumulator per joint and sequence) for
+    several sequences in parallel processes; the result is the same.
     """
     gts = [gt] if isinstance(gt, PoseSequence) else list(gt)
     preds = [pred] if isinstance(pred, PoseSequence) else list(pred)
@@ -145,8 +148,11 @@ def evaluate(
     all_frames = [f for fr in per_seq for f in fr]
     total_mot = MOTCounts() if tracking else None
     seq_results = []
-    for g, frs in zip(gts, per_seq):
-        counts = mot_counts(frs) if tracking else MOTCounts()
+    if tracking:
+        per_seq_counts = _map(mot_counts, per_seq, workers)
+    else:
+        per_seq_counts = [MOTCounts() for _ in per_seq]
+    for g, frs, counts in zip(gts, per_seq, per_seq_counts):
         if total_mot is not None:
             total_mot += counts
         seq_results.append(SequenceResult(g.name, len(frs), compute_ap(frs) if pose_estimation else None, counts))
@@ -156,6 +162,18 @@ def evaluate(
 
         result.hota = keypoint_hota(gts, preds, sources)
     return result
+
+
+def _map(fn: Any, items: list, workers: int) -> list:
+    """``[fn(x) for x in items]``, in a process pool when ``workers > 1`` and there is enough work."""
+    if workers <= 1 or len(items) < 2 or sum(len(x) for x in items) < 200:
+        return [fn(x) for x in items]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=context) as pool:
+        return list(pool.map(fn, items, chunksize=max(1, len(items) // (4 * workers))))
 
 
 def load_pairs(gt_dir: str | Path, pred_dir: str | Path) -> tuple[list[PoseSequence], list[PoseSequence], list]:
