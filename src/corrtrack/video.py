@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -146,8 +147,8 @@ class VideoWriter:
         self.fps = fps
         self.crf = crf
         self._ctx = atomic_path(self.path, suffix=".mp4")
-        self._container = None
-        self._stream = None
+        self._container: Any = None
+        self._stream: Any = None
         self.frames_written = 0
 
     def __enter__(self) -> VideoWriter:

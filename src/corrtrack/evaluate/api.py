@@ -26,7 +26,7 @@ GROUPS = {g: [POSETRACK17.index(n) for n in names] for g, names in EVAL_GROUPS.i
 class SequenceResult:
     name: str
     num_frames: int
-    ap: APResult
+    ap: APResult | None
     mot: MOTCounts
 
 
@@ -68,7 +68,7 @@ class EvalResult:
         out["sequences"] = {
             s.name: {
                 "num_frames": s.num_frames,
-                "ap": s.ap.ap.tolist(),
+                "ap": s.ap.ap.tolist() if s.ap is not None else None,
                 "mot": {k: v.tolist() for k, v in s.mot.metrics(self.motp_mode).items()},
                 "counts": _counts_json(s.mot),
             }

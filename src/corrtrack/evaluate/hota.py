@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from corrtrack.evaluate.prepare import MISSING_SCORE, NUM_JOINTS, prepare_pair
+from corrtrack.evaluate.prepare import MISSING_SCORE, NUM_JOINTS, FrameSelection, prepare_pair
 from corrtrack.poses import PoseSequence
 
 __all__ = ["ALPHAS", "HotaCounts", "KeypointHota", "hota_sequence", "keypoint_hota"]
@@ -176,7 +176,7 @@ def keypoint_hota(
     sources = sources or [(g.name, p.name) for g, p in zip(gts, preds)]
     per_joint_parts: list[list[HotaCounts]] = [[] for _ in range(NUM_JOINTS)]
     for g, p, (gs, ps) in zip(gts, preds, sources):
-        selection = "labeled" if any(f.is_labeled is not None for f in g.frames) else "annotated"
+        selection: FrameSelection = "labeled" if any(f.is_labeled is not None for f in g.frames) else "annotated"
         frames = prepare_pair(g, p, gs, ps, selection)
         # per frame, all joints at once: valid joints and positive-similarity pairs as (joint, gt, pred) triples
         gt_dets: list[list[np.ndarray]] = [[] for _ in range(NUM_JOINTS)]

@@ -19,12 +19,12 @@ class Checker:
     def fail(self, record: str | None, problem: str) -> FormatError:
         return FormatError(self.source, problem, record)
 
-    def dict(self, value: Any, record: str | None) -> dict:
+    def mapping(self, value: Any, record: str | None) -> dict:
         if not isinstance(value, dict):
             raise self.fail(record, f"expected an object, got {_kind(value)}")
         return value
 
-    def list(self, value: Any, record: str | None, what: str) -> list:
+    def sequence(self, value: Any, record: str | None, what: str) -> list:
         if not isinstance(value, list):
             raise self.fail(record, f"'{what}' must be a list, got {_kind(value)}")
         return value
@@ -51,7 +51,7 @@ class Checker:
         return value
 
     def numbers(self, value: Any, record: str | None, what: str, length: int | None = None) -> np.ndarray:
-        items = self.list(value, record, what)
+        items = self.sequence(value, record, what)
         if length is not None and len(items) != length:
             raise self.fail(record, f"'{what}' must have {length} values, got {len(items)}")
         if not all(type(v) in (int, float) for v in items):

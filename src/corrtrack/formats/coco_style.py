@@ -31,11 +31,11 @@ def parse_coco_style(data: Any, source: str, flavor: Flavor, name: str | None = 
     name = name if name is not None else Path(source).stem
     if isinstance(data, list):  # COCO results / detections: a bare list of annotations
         data = {"annotations": data, "_results_list": True}
-    data = ck.dict(data, None)
+    data = ck.mapping(data, None)
     if "images" not in data and "annotations" not in data:
         raise ck.fail(None, "not a COCO-style file: it has neither 'images' nor 'annotations'")
-    annotations = ck.list(data.get("annotations", []), None, "annotations")
-    categories = ck.list(data.get("categories", []), None, "categories")
+    annotations = ck.sequence(data.get("annotations", []), None, "annotations")
+    categories = ck.sequence(data.get("categories", []), None, "categories")
     layout, slots = _layout_from_categories(ck, categories, flavor)
     k = len(slots)
 
@@ -43,15 +43,15 @@ def parse_coco_style(data: Any, source: str, flavor: Flavor, name: str | None = 
     if images_raw is None:
         seen: dict[Any, None] = {}
         for i, ann in enumerate(annotations):
-            seen.setdefault(ck.key(ck.dict(ann, f"annotation {i}"), "image_id", f"annotation {i}"), None)
+            seen.setdefault(ck.key(ck.mapping(ann, f"annotation {i}"), "image_id", f"annotation {i}"), None)
         images_raw = [{"id": image_id, "_implicit": True} for image_id in seen]
-    images = ck.list(images_raw, None, "images")
+    images = ck.sequence(images_raw, None, "images")
 
     frame_of_image: dict[Any, int] = {}
     frames_meta = []
     for i, img in enumerate(images):
         rec = f"image {i}"
-        img = ck.dict(img, rec)
+        img = ck.mapping(img, rec)
         image_id = img.get("id")
         if image_id is not None:
             image_id = ck.integer(image_id, rec, "id")
@@ -65,7 +65,7 @@ def parse_coco_style(data: Any, source: str, flavor: Flavor, name: str | None = 
     per_frame: list[list[tuple[int, dict]]] = [[] for _ in images]
     for i, ann in enumerate(annotations):
         rec = f"annotation {i}"
-        ann = ck.dict(ann, rec)
+        ann = ck.mapping(ann, rec)
         image_id = ck.integer(ck.key(ann, "image_id", rec), rec, "image_id")
         if image_id not in frame_of_image:
             raise ck.fail(rec, f"image_id {image_id} is not in 'images'")
@@ -104,7 +104,7 @@ def _layout_from_categories(ck: Checker, categories: list, flavor: Flavor) -> tu
     person = [c for c in categories if isinstance(c, dict) and c.get("keypoints")]
     if not person:
         return default, _identity(default.num_joints)
-    names = ck.list(person[0]["keypoints"], "categories[0]", "keypoints")
+    names = ck.sequence(person[0]["keypoints"], "categories[0]", "keypoints")
     if not all(isinstance(n, str) for n in names):
         raise ck.fail("categories[0]", "'keypoints' must be a list of joint names")
     layout = names_to_layout(names)
@@ -132,8 +132,8 @@ def _to_slots(p: Poses, slots: np.ndarray, k: int) -> Poses:
 def _ignore_regions(ck: Checker, img: dict, rec: str) -> list[np.ndarray] | None:
     if "ignore_regions_x" not in img and "ignore_regions_y" not in img:
         return None
-    xs = ck.list(img.get("ignore_regions_x", []), rec, "ignore_regions_x")
-    ys = ck.list(img.get("ignore_regions_y", []), rec, "ignore_regions_y")
+    xs = ck.sequence(img.get("ignore_regions_x", []), rec, "ignore_regions_x")
+    ys = ck.sequence(img.get("ignore_regions_y", []), rec, "ignore_regions_y")
     if len(xs) != len(ys):
         raise ck.fail(rec, f"{len(xs)} ignore-region x lists but {len(ys)} y lists")
     regions = []
@@ -165,7 +165,7 @@ def _parse_annotations(ck: Checker, anns: list[tuple[int, dict]], k: int) -> Pos
         else:
             extra["_no_keypoints"] = True
         if "scores" in ann:
-            raw = ck.list(ann["scores"], rec, "scores")
+            raw = ck.sequence(ann["scores"], rec, "scores")
             if len(raw) == k:
                 kscores[row] = ck.numbers(raw, rec, "scores", length=k)
             elif raw:

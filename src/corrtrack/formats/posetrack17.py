@@ -29,34 +29,36 @@ _RECT_KEYS = {"x1", "y1", "x2", "y2", "score", "track_id", "annopoints", "bbox",
 
 def parse_posetrack17(data: Any, source: str, name: str | None = None) -> PoseSequence:
     ck = Checker(source)
-    data = ck.dict(data, None)
-    annolist = ck.list(ck.key(data, "annolist", None), None, "annolist")
+    data = ck.mapping(data, None)
+    annolist = ck.sequence(ck.key(data, "annolist", None), None, "annolist")
     frames = []
     for f_index, fr in enumerate(annolist):
         rec = f"annolist[{f_index}]"
-        fr = ck.dict(fr, rec)
+        fr = ck.mapping(fr, rec)
         file_name = ""
         if "image" in fr:
-            image = ck.list(fr["image"], rec, "image")
+            image = ck.sequence(fr["image"], rec, "image")
             if image:
-                file_name = ck.string(ck.key(ck.dict(image[0], rec), "name", rec), rec, "image.name")
+                file_name = ck.string(ck.key(ck.mapping(image[0], rec), "name", rec), rec, "image.name")
         is_labeled = ck.boolean(fr["is_labeled"], rec, "is_labeled") if "is_labeled" in fr else None
         regions = None
         if "ignore_regions" in fr:
             regions = []
-            for r_index, reg in enumerate(ck.list(fr["ignore_regions"], rec, "ignore_regions")):
-                points = ck.list(ck.key(ck.dict(reg, rec), "point", rec), rec, f"ignore_regions[{r_index}].point")
+            for r_index, reg in enumerate(ck.sequence(fr["ignore_regions"], rec, "ignore_regions")):
+                points = ck.sequence(
+                    ck.key(ck.mapping(reg, rec), "point", rec), rec, f"ignore_regions[{r_index}].point"
+                )
                 xy = np.array(
                     [
                         [
-                            ck.number(ck.dict(p, rec).get("x"), rec, "ignore point x"),
+                            ck.number(ck.mapping(p, rec).get("x"), rec, "ignore point x"),
                             ck.number(p.get("y"), rec, "ignore point y"),
                         ]
                         for p in points
                     ]
                 ).reshape(-1, 2)
                 regions.append(xy)
-        rects = ck.list(fr.get("annorect", []), rec, "annorect")
+        rects = ck.sequence(fr.get("annorect", []), rec, "annorect")
         poses = _parse_rects(ck, rects, rec)
         extras = {key: val for key, val in fr.items() if key not in _FRAME_KEYS}
         image_id = extras.pop("image_id", None)
@@ -77,7 +79,7 @@ def _parse_rects(ck: Checker, rects: list, frame_rec: str) -> Poses:
     extras = []
     for row, rect in enumerate(rects):
         rec = f"{frame_rec}.annorect[{row}]"
-        rect = ck.dict(rect, rec)
+        rect = ck.mapping(rect, rec)
         extra = {key: val for key, val in rect.items() if key not in _RECT_KEYS}
         if all(key in rect for key in ("x1", "y1", "x2", "y2")):
             x1, y1, x2, y2 = (ck.number(rect[key], rec, key) for key in ("x1", "y1", "x2", "y2"))
@@ -96,11 +98,11 @@ def _parse_rects(ck: Checker, rects: list, frame_rec: str) -> Poses:
         if annopoints is None or annopoints == [] or annopoints == [{}] or _no_point_list(annopoints):
             extra["_annopoints"] = annopoints
         else:
-            ap = ck.list(annopoints, rec, "annopoints")
-            points = ck.list(ck.key(ck.dict(ap[0], rec), "point", rec), rec, "annopoints[0].point")
+            ap = ck.sequence(annopoints, rec, "annopoints")
+            points = ck.sequence(ck.key(ck.mapping(ap[0], rec), "point", rec), rec, "annopoints[0].point")
             for p_index, point in enumerate(points):
                 prec = f"{rec}.point[{p_index}]"
-                point = ck.dict(point, prec)
+                point = ck.mapping(point, prec)
                 jid = ck.integer(ck.key(point, "id", prec), prec, "id")
                 if not 0 <= jid < len(_ID_TO_SLOT):
                     raise ck.fail(prec, f"joint id {jid} is not a PoseTrack 2017 id (0..14)")
