@@ -90,11 +90,12 @@ def draw_ignore_regions(image: np.ndarray, frame: Frame) -> np.ndarray:
     return cv2.addWeighted(overlay, 0.45, image, 0.55, 0)
 
 
-def frames_for_sequence(seq: PoseSequence, frames: str | Path) -> Iterable[np.ndarray]:
-    """Images for each frame of ``seq`` from a video or folder.
+def frames_for_sequence(seq: PoseSequence, frames: str | Path) -> tuple[Iterable[np.ndarray], float]:
+    """Images for each frame of ``seq`` from a video or folder, and the source frame rate.
 
     A folder is matched by each frame's ``file_name`` (relative to the folder,
     or by base name); a video or a folder without matching names by position.
+    The rate is the video's (25 for image folders).
     """
     path = Path(frames)
     if path.is_dir():
@@ -102,11 +103,11 @@ def frames_for_sequence(seq: PoseSequence, frames: str | Path) -> Iterable[np.nd
         by_base = [path / Path(f.file_name).name for f in seq.frames]
         for candidates in (by_rel, by_base):
             if seq.frames and all(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in candidates):
-                return (read_image(p) for p in candidates)
+                return (read_image(p) for p in candidates), 25.0
     source = FrameSource(path)
     if len(source) < len(seq):
         raise CorrtrackError(f"{path}: {len(source)} frames, but the annotations have {len(seq)}")
-    return iter(source)
+    return iter(source), source.fps
 
 
 def render_sequence(
@@ -119,8 +120,7 @@ def render_sequence(
 ) -> Path:
     """Draw every frame of ``seq`` onto its image and write an mp4 (or a PNG/JPG for a one-frame output)."""
     output = Path(output)
-    images = frames_for_sequence(seq, frames)
-    source_fps = fps or (FrameSource(frames).fps if Path(frames).is_file() else 25.0)
+    images, source_fps = frames_for_sequence(seq, frames)
     skeleton = seq.layout.skeleton_index
     items = zip(seq.frames, images)
     if progress:
@@ -131,7 +131,7 @@ def render_sequence(
         drawn = [draw_poses(draw_ignore_regions(img, fr), fr.poses, skeleton, min_confidence) for fr, img in items]
         write_image(output, image_grid(drawn) if len(drawn) > 1 else drawn[0])
         return output
-    with VideoWriter(output, source_fps) as writer:
+    with VideoWriter(output, fps or source_fps) as writer:
         for fr, img in items:
             writer.write(draw_poses(draw_ignore_regions(img, fr), fr.poses, skeleton, min_confidence))
     return output
