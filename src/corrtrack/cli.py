@@ -75,12 +75,18 @@ def render(
 @app.command()
 def info(path: Annotated[Path, typer.Argument(help="A sequence file in any supported format.")]) -> None:
     """Summarise a pose file: format, frames, persons, tracks, labelled frames."""
-    from corrtrack.formats import detect_format, load_sequence
+    from corrtrack.fileio import read_json
+    from corrtrack.formats import detect_json_format, parse_document, read_mot
 
-    seq = load_sequence(path)
+    if path.suffix.lower() in (".txt", ".csv"):
+        fmt, seq = "mot", read_mot(path)
+    else:
+        data = read_json(path)
+        fmt = detect_json_format(data)
+        seq = parse_document(data, str(path), fmt)
     labeled = sum(1 for f in seq.frames if f.is_labeled)
     typer.echo(
-        f"{path}: format {detect_format(path)}, layout {seq.layout.name}, {len(seq)} frames "
+        f"{path}: format {fmt}, layout {seq.layout.name}, {len(seq)} frames "
         f"({labeled} labelled), {int(seq.num_persons.sum())} persons, {len(seq.tracks())} tracks"
     )
 

@@ -24,6 +24,7 @@ __all__ = [
     "FORMATS",
     "convert_layout",
     "detect_format",
+    "detect_json_format",
     "load_sequence",
     "parse_document",
     "parse_mot",
