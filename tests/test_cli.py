@@ -125,3 +125,14 @@ def test_simulate_detections_for_any_ground_truth(poseval_case, tmp_path):
     gt = load_sequence(poseval_case / "gt" / "000001_mpii_test.json")
     assert len(det) == len(gt) and 0 < det.num_persons.sum() <= gt.num_persons.sum() * 1.2
     assert (det.flatten()[1].track_ids == -1).all()
+
+
+def test_render_command_draws_a_real_posetrack_file(tmp_path):
+    from conftest import shared_path
+    from corrtrack.video import read_image
+
+    root = shared_path("data", "posetrack18-samples")
+    ann = root / "annotations" / "val" / "009473_mpii_test.json"
+    r = runner.invoke(app, ["render", str(ann), "--frames", str(root), "-o", str(tmp_path / "out.png")])
+    assert r.exit_code == 0, r.output
+    assert read_image(tmp_path / "out.png").shape == (1080, 1920, 3)
