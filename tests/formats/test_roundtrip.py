@@ -18,9 +18,9 @@ from corrtrack.formats import (
     to_document,
     to_mot_text,
 )
-from corrtrack.keypoints import COCO17, POSETRACK18, remap_index
+from corrtrack.keypoints import COCO17, POSETRACK17, POSETRACK18, remap_index
 
-EVAL_SLOTS = remap_index(POSETRACK18, __import__("corrtrack.keypoints").keypoints.POSETRACK17)
+EVAL_SLOTS = remap_index(POSETRACK18, POSETRACK17)
 
 
 def _same(a, b, slots=None):
@@ -133,23 +133,7 @@ def test_other_keypoint_orders_are_mapped_by_name():
     seq = make_sequence(num_frames=1, persons=2)
     doc = to_document(seq, "posetrack18")
     # a 15-joint file in the 2017 id order, with "neck" for head_bottom, as some tools write it
-    names15 = [
-        "right_ankle",
-        "right_knee",
-        "right_hip",
-        "left_hip",
-        "left_knee",
-        "left_ankle",
-        "right_wrist",
-        "right_elbow",
-        "right_shoulder",
-        "left_shoulder",
-        "left_elbow",
-        "left_wrist",
-        "neck",
-        "nose",
-        "head_top",
-    ]
+    names15 = ["neck" if n == "head_bottom" else n for n in POSETRACK17.joints]
     idx = [POSETRACK18.joints.index("head_bottom" if n == "neck" else n) for n in names15[::-1]]
     doc["categories"] = [{"name": "person", "keypoints": names15[::-1]}]
     for ann in doc["annotations"]:
