@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 import numpy as np
 
-from corrtrack.fileio import read_json, write_json
 from corrtrack.formats._check import Checker
 from corrtrack.keypoints import COCO17, POSETRACK17, POSETRACK18, KeypointLayout, names_to_layout, remap_index
 from corrtrack.poses import Frame, Poses, PoseSequence
@@ -280,11 +279,3 @@ def convert_layout(seq: PoseSequence, layout: KeypointLayout) -> PoseSequence:
     extras = {key: val for key, val in seq.extras.items() if key != "categories"}
     out = seq.with_poses([remap(f.poses) for f in seq.frames])
     return PoseSequence(out.name, out.frames, layout, extras)
-
-
-def read_coco_style(path: str | Path, flavor: Flavor) -> PoseSequence:
-    return parse_coco_style(read_json(path), str(path), flavor)
-
-
-def write_coco_style(seq: PoseSequence, path: str | Path, flavor: Flavor) -> None:
-    write_json(path, to_coco_style(seq, flavor))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,8 +23,6 @@ class Ground:
     ref_height: float
     y_min: float
     y_max: float
-    x_min: float
-    x_max: float
 
     def height(self, y: float | np.ndarray) -> float | np.ndarray:
         return self.ref_height * (np.asarray(y) - self.horizon) / (self.near - self.horizon)
@@ -50,8 +48,6 @@ class Agent:
     bend: float = 0.0
     t: int = 0
     lookalike_of: int | None = None
-    visible_frames: int = 0
-    history: list = field(default_factory=list)
 
     def body_height(self, ground: Ground) -> float:
         return float(ground.height(self.y)) * self.scale

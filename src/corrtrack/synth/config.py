@@ -8,7 +8,7 @@ difficulty is usually discussed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 __all__ = ["PRESETS", "SynthConfig", "preset"]
@@ -53,8 +53,6 @@ class SynthConfig:
     min_height: float = 0.18
     #: annotate a person when at least this many joints are visible
     min_visible_joints: int = 3
-    #: extra fields for presets to document themselves
-    notes: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -106,7 +106,7 @@ class SyntheticScene:
         near = self.world_h * 0.96
         ref = H * rng.uniform(0.62, 0.75)
         y_min = self.horizon + cfg.min_height * 1.05 * H / ref * (near - self.horizon)
-        self.ground = Ground(self.horizon, near, ref, y_min, near, -0.1 * W, self.world_w + 0.1 * W)
+        self.ground = Ground(self.horizon, near, ref, y_min, near)
         self.cam = np.array([self.world_w / 2, self.world_h / 2 + rng.uniform(-0.05, 0.05) * H])
         self.cam_phase = rng.uniform(0, 2 * math.pi, 3)
         self.tint = 1 + rng.uniform(-0.08, 0.08, 3)
