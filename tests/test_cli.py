@@ -136,3 +136,25 @@ def test_render_command_draws_a_real_posetrack_file(tmp_path):
     r = runner.invoke(app, ["render", str(ann), "--frames", str(root), "-o", str(tmp_path / "out.png")])
     assert r.exit_code == 0, r.output
     assert read_image(tmp_path / "out.png").shape == (1080, 1920, 3)
+
+
+def test_convert_splits_a_merged_posetrack_file_into_the_official_per_video_files(tmp_path):
+    from conftest import shared_path
+
+    folder = shared_path("data", "posetrack18-samples", "annotations")
+    r = runner.invoke(
+        app,
+        [
+            "convert",
+            str(folder / "test_posetrack18_val.json"),
+            str(tmp_path / "split"),
+            "--to",
+            "posetrack18",
+            "--split-videos",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    written = sorted(p.name for p in (tmp_path / "split").iterdir())
+    assert written == sorted(p.name for p in (folder / "val").glob("*.json"))
+    for name in written:  # identical to the per-video files of the PoseTrack release
+        assert json.loads((tmp_path / "split" / name).read_text()) == json.loads((folder / "val" / name).read_text())

@@ -34,11 +34,14 @@ def convert(
     from_: Annotated[
         Optional[str], typer.Option("--from", help="Input format; detected from the file when omitted.")
     ] = None,
+    split: Annotated[
+        bool, typer.Option("--split-videos", help="Write one file per video of a merged file into OUTPUT (a folder).")
+    ] = False,
 ) -> None:
     """Convert pose files between PoseTrack 2018, PoseTrack 2017, COCO keypoints and MOTChallenge."""
     from tqdm import tqdm
 
-    from corrtrack.formats import FORMATS, load_sequence, save_sequence
+    from corrtrack.formats import FORMATS, load_sequence, save_sequence, split_videos
 
     for fmt in (to, from_):
         if fmt is not None and fmt not in FORMATS:
@@ -50,9 +53,18 @@ def convert(
         pairs = [(f, output / (f.stem + _SUFFIX[to])) for f in files]
     else:
         pairs = [(source, output)]
+    written = 0
     for src, dst in tqdm(pairs, desc="convert", unit="file", disable=len(pairs) < 2):
-        save_sequence(load_sequence(src, from_), dst, to)
-    typer.echo(f"wrote {len(pairs)} file(s) as {to} to {output}")
+        seq = load_sequence(src, from_)
+        if split:
+            parts = split_videos(seq)
+            for part in parts:
+                save_sequence(part, (dst if source.is_dir() else output) / (part.name + _SUFFIX[to]), to)
+            written += len(parts)
+        else:
+            save_sequence(seq, dst, to)
+            written += 1
+    typer.echo(f"wrote {written} file(s) as {to} to {output}")
 
 
 @app.command()

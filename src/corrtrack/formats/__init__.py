@@ -33,6 +33,7 @@ __all__ = [
     "read_posetrack17",
     "read_seqinfo",
     "save_sequence",
+    "split_videos",
     "to_document",
     "to_mot_text",
     "to_posetrack17",
@@ -102,3 +103,20 @@ def save_sequence(seq: PoseSequence, path: str | Path, fmt: str) -> None:
         write_mot(seq, path)
     else:
         write_json(path, to_document(seq, fmt))
+
+
+def split_videos(seq: PoseSequence) -> list[PoseSequence]:
+    """Split a file that merges several videos (e.g. an mmpose-style PoseTrack file) into one sequence per video.
+
+    Frames are grouped by the folder of their ``file_name``, in order of first
+    appearance; each sequence is named after its folder. A sequence whose
+    frames share one folder comes back unchanged.
+    """
+    from pathlib import PurePosixPath
+
+    groups: dict[str, list] = {}
+    for frame in seq.frames:
+        groups.setdefault(PurePosixPath(frame.file_name).parent.name or seq.name, []).append(frame)
+    if len(groups) <= 1:
+        return [seq]
+    return [PoseSequence(name, frames, seq.layout, dict(seq.extras)) for name, frames in groups.items()]
