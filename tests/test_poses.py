@@ -47,3 +47,10 @@ def test_empty_frames_and_sequences_are_normal():
 def test_keypoint_boxes():
     kps = np.array([[[10, 20, 1], [30, 60, 1], [0, 0, 0]]], float)
     assert Poses.create(kps).keypoint_boxes().tolist() == [[10, 20, 20, 40]]
+
+
+def test_scored_keypoints_put_confidence_in_the_third_channel():
+    kps = np.array([[[1, 2, 1], [3, 4, 2], [0, 0, 0]]], float)
+    scored = Poses.create(kps, keypoint_scores=np.array([[0.9, 0.2, 0.0]])).scored_keypoints
+    assert scored.tolist() == [[[1, 2, 0.9], [3, 4, 0.2], [0, 0, 0.0]]]
+    assert Poses.create(kps).scored_keypoints[0, :, 2].tolist() == [1.0, 1.0, 0.0]

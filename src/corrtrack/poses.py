@@ -150,6 +150,11 @@ class Poses:
     def xy(self) -> np.ndarray:
         return self.keypoints[..., :2]
 
+    @property
+    def scored_keypoints(self) -> np.ndarray:
+        """(N, K, 3) x, y and confidence (see ``confidences``): the usual network / tracker view."""
+        return np.concatenate([self.keypoints[..., :2], self.confidences[..., None]], axis=-1)
+
     def keypoint_boxes(self, min_confidence: float = 0.0) -> np.ndarray:
         """(N, 4) ``[x, y, w, h]`` tight boxes of present joints above ``min_confidence`` (NaN if none)."""
         valid = self.present & (self.confidences > min_confidence) if min_confidence > 0 else self.present
