@@ -122,6 +122,9 @@ def eval_(
     workers: Annotated[
         Optional[int], typer.Option(min=1, help="Processes for the MOT accumulation (default: all CPU cores).")
     ] = None,
+    hota_scale: Annotated[
+        float, typer.Option(min=0.01, help="Keypoint HOTA similarity max(0, 1 - d / scale); PoseTrack21 uses 0.5001.")
+    ] = 0.5001,
 ) -> None:
     """Evaluate predictions: PoseTrack AP and MOTA as the official evaluator, keypoint HOTA, or box MOT metrics."""
     from corrtrack.fileio import write_json

@@ -127,6 +127,7 @@ def evaluate(
     motp: str = "motmetrics",
     sources: Sequence[tuple[str, str]] | None = None,
     workers: int = 1,
+    hota_scale: float | None = None,
 ) -> EvalResult:
     """Evaluate predictions against ground truth, sequence ``i`` of ``pred`` against sequence ``i`` of ``gt``.
 
@@ -160,7 +161,9 @@ def evaluate(
     if hota:
         from corrtrack.evaluate.hota import keypoint_hota
 
-        result.hota = keypoint_hota(gts, preds, sources)
+        from corrtrack.evaluate.hota import KEYPOINT_SIM_SCALE
+
+        result.hota = keypoint_hota(gts, preds, sources, hota_scale or KEYPOINT_SIM_SCALE)
     return result
 
 

@@ -170,9 +170,16 @@ class KeypointHota:
 
 
 def keypoint_hota(
-    gts: Sequence[PoseSequence], preds: Sequence[PoseSequence], sources: Sequence[tuple[str, str]] | None = None
+    gts: Sequence[PoseSequence],
+    preds: Sequence[PoseSequence],
+    sources: Sequence[tuple[str, str]] | None = None,
+    scale: float = KEYPOINT_SIM_SCALE,
 ) -> KeypointHota:
-    """PoseTrack21 keypoint HOTA: frames chosen by ``is_labeled`` (when the GT has it), joints valid if x, y > 0."""
+    """PoseTrack21 keypoint HOTA: frames chosen by ``is_labeled`` (when the GT has it), joints valid if x, y > 0.
+
+    The similarity is ``max(0, 1 - d / scale)`` with the head-normalised distance ``d``;
+    ``scale`` defaults to PoseTrack21's 0.5001 (0.5 gives the textbook PCKh@0.5 form).
+    """
     sources = sources or [(g.name, p.name) for g, p in zip(gts, preds)]
     per_joint_parts: list[list[HotaCounts]] = [[] for _ in range(NUM_JOINTS)]
     for g, p, (gs, ps) in zip(gts, preds, sources):
@@ -193,7 +200,7 @@ def keypoint_hota(
             if not (gv.any() and pv.any()):
                 continue
             d = np.linalg.norm(fr.gt_xy[:, None] - fr.pr_xy[None], axis=-1) / fr.gt_head[:, None, None]  # (G, P, 15)
-            sim = np.clip(1 - d / KEYPOINT_SIM_SCALE, 0, None)
+            sim = np.clip(1 - d / scale, 0, None)
             gk, pk, jk = np.nonzero((sim > 0) & gv[:, None] & pv[None])
             pairs.append((np.full(len(jk), f), jk, fr.gt_ids[gk], fr.pr_ids[pk], sim[gk, pk, jk]))
         cols = [np.concatenate(c) for c in zip(*pairs)] if pairs else [np.zeros(0, np.int64)] * 4 + [np.zeros(0)]
