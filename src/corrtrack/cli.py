@@ -147,7 +147,14 @@ def eval_(
     from corrtrack.evaluate.report import format_tables
 
     result = evaluate_dirs(
-        gt, pred, tracking=not no_tracking, hota=hota, frames=frames, motp=motp, workers=workers or os.cpu_count() or 1
+        gt,
+        pred,
+        tracking=not no_tracking,
+        hota=hota,
+        frames=frames,
+        motp=motp,
+        workers=workers or os.cpu_count() or 1,
+        hota_scale=hota_scale,
     )
     typer.echo(format_tables(result))
     if json_out:

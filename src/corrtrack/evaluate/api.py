@@ -159,9 +159,7 @@ def evaluate(
         seq_results.append(SequenceResult(g.name, len(frs), compute_ap(frs) if pose_estimation else None, counts))
     result = EvalResult(compute_ap(all_frames) if pose_estimation else None, total_mot, motp, seq_results)
     if hota:
-        from corrtrack.evaluate.hota import keypoint_hota
-
-        from corrtrack.evaluate.hota import KEYPOINT_SIM_SCALE
+        from corrtrack.evaluate.hota import KEYPOINT_SIM_SCALE, keypoint_hota
 
         result.hota = keypoint_hota(gts, preds, sources, hota_scale or KEYPOINT_SIM_SCALE)
     return result
