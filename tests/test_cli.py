@@ -158,3 +158,32 @@ def test_convert_splits_a_merged_posetrack_file_into_the_official_per_video_file
     assert written == sorted(p.name for p in (folder / "val").glob("*.json"))
     for name in written:  # identical to the per-video files of the PoseTrack release
         assert json.loads((tmp_path / "split" / name).read_text()) == json.loads((folder / "val" / name).read_text())
+
+
+def test_synth_knobs_override_the_preset(tmp_path):
+    r = runner.invoke(
+        app,
+        [
+            "synth",
+            str(tmp_path / "k"),
+            "--preset",
+            "easy",
+            "--sequences",
+            "1",
+            "--frames",
+            "4",
+            "--size",
+            "160x96",
+            "--knob",
+            "people=4,4",
+            "--knob",
+            "speed=0.1",
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    config = json.loads((tmp_path / "k" / "synthtrack.json").read_text())["sequences"][0]["config"]
+    assert config["people"] == [4, 4] and config["speed"] == 0.1 and config["crossing_rate"] == 0.0
+    bad = runner.invoke(app, ["synth", str(tmp_path / "b"), "--knob", "wings=2"])
+    assert bad.exit_code == 2 and "bad knob 'wings=2'" in bad.output
+    bad = runner.invoke(app, ["synth", str(tmp_path / "b"), "--knob", "people=3"])
+    assert bad.exit_code == 2 and "bad value for knob 'people'" in bad.output

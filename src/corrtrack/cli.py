@@ -189,6 +189,10 @@ def synth(
     standard: Annotated[
         Optional[str], typer.Option(help="Write a documented standard data set instead, e.g. synthtrack-v1.")
     ] = None,
+    knob: Annotated[
+        Optional[list[str]],
+        typer.Option(help="Override a difficulty knob of the preset, e.g. --knob speed=0.08 --knob people=4,7."),
+    ] = None,
     detections: Annotated[bool, typer.Option(help="Also write SIMULATED detections (detections/<split>/).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
 ) -> None:
@@ -196,6 +200,12 @@ def synth(
     from tqdm import tqdm
 
     from corrtrack.synth import PRESETS, SimulatedDetectorConfig, generate_dataset, generate_standard, make_specs
+    from corrtrack.synth.config import parse_knobs
+
+    try:
+        overrides = parse_knobs(knob or [])
+    except ValueError as exc:
+        _fail(str(exc))
 
     det = SimulatedDetectorConfig() if detections else None
     bar = tqdm(desc="synth", unit="seq")
@@ -214,14 +224,14 @@ def synth(
         if labeled not in ("all", "posetrack"):
             _fail(f"--labeled must be 'all' or 'posetrack', got {labeled!r}")
         w, h = _size(size)
-        specs = make_specs(split, presets, sequences, frames, seed, labeled, w, h)
+        specs = make_specs(split, presets, sequences, frames, seed, labeled, w, h, overrides)
         stats = generate_dataset(
             out,
             specs,
             detections=det,
             overwrite=overwrite,
             progress=progress,
-            description={"presets": presets, "seed": seed},
+            description={"presets": presets, "seed": seed, "knobs": overrides},
         )
     bar.close()
     s = stats["all"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-__all__ = ["PRESETS", "SynthConfig", "preset"]
+__all__ = ["PRESETS", "SynthConfig", "parse_knobs", "preset"]
 
 
 @dataclass(frozen=True)
@@ -122,3 +122,27 @@ def preset(name: str, **overrides: Any) -> SynthConfig:
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
     return replace(base, **overrides)
+
+
+def parse_knobs(items: list[str]) -> dict[str, Any]:
+    """``["speed=0.08", "people=4,7"]`` -> typed overrides of :class:`SynthConfig` (clear error for bad ones)."""
+    defaults = SynthConfig()
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in SynthConfig.__dataclass_fields__ or key in ("width", "height"):
+            knobs = sorted(k for k in SynthConfig.__dataclass_fields__ if k not in ("width", "height"))
+            raise ValueError(f"bad knob {item!r}: use NAME=VALUE with NAME one of {', '.join(knobs)}")
+        current = getattr(defaults, key)
+        try:
+            if isinstance(current, tuple):
+                value: Any = tuple(type(current[0])(v) for v in text.split(","))
+                if len(value) != len(current):
+                    raise ValueError
+            else:
+                value = type(current)(text)
+        except ValueError:
+            raise ValueError(f"bad value for knob {key!r}: {text!r} (like {current!r})") from None
+        out[key] = value
+    return out

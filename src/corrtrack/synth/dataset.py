@@ -292,12 +292,17 @@ def make_specs(
     labeled: str,
     width: int = 640,
     height: int = 360,
+    overrides: dict[str, Any] | None = None,
 ) -> list[SequenceSpec]:
-    """``sequences`` specs cycling through ``presets``, each with its own seed derived from ``seed``."""
+    """``sequences`` specs cycling through ``presets``, each with its own seed derived from ``seed``.
+
+    ``overrides`` sets difficulty knobs of :class:`SynthConfig` on top of the presets.
+    """
     root = np.random.SeedSequence([seed, _SPLIT_BASE.get(split, 400000)])
     seeds = [int(s.generate_state(1)[0]) for s in root.spawn(sequences)]
+    knobs = {"width": width, "height": height, **(overrides or {})}
     return [
-        SequenceSpec(split, i, presets[i % len(presets)], frames, seeds[i], labeled, {"width": width, "height": height})
+        SequenceSpec(split, i, presets[i % len(presets)], frames, seeds[i], labeled, dict(knobs))
         for i in range(sequences)
     ]
 
