@@ -14,11 +14,16 @@ def test_track_colours_are_stable_and_distinct():
 
 def test_draw_changes_pixels_near_joints_only():
     seq = make_sequence(num_frames=1, persons=1)
+    poses = seq[0].poses
     img = np.zeros((480, 640, 3), np.uint8)
-    out = draw_poses(img, seq[0].poses, POSETRACK18.skeleton_index, boxes=False, ids=False)
-    x, y = np.round(seq[0].poses.xy[0, 0]).astype(int)
-    assert out[y, x].any() and not img.any()
-    assert out[0, 0].sum() == 0 or not (0 <= x < 4 and 0 <= y < 4)
+    out = draw_poses(img, poses, POSETRACK18.skeleton_index, boxes=False, ids=False)
+    x, y = np.round(poses.xy[0, 0]).astype(int)
+    assert out[y, x].any() and not img.any()  # a joint is drawn; the input is untouched
+    changed_y, changed_x = np.nonzero(out.any(-1))
+    x0, y0, w, h = poses.keypoint_boxes()[0]
+    margin = 6  # line and dot radius
+    assert changed_x.min() >= x0 - margin and changed_x.max() <= x0 + w + margin
+    assert changed_y.min() >= y0 - margin and changed_y.max() <= y0 + h + margin
 
 
 def test_render_case_to_mp4(poseval_case, tmp_path):
