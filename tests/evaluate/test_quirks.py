@@ -256,3 +256,14 @@ def test_parallel_mot_accumulation_gives_the_same_counts():
     for name in ("num_gt", "misses", "false_positives", "switches", "matches", "sum_d_events"):
         np.testing.assert_array_equal(getattr(parallel, name), getattr(serial, name))
     assert serial.switches.sum() > 0
+
+
+def test_real_posetrack_files_against_themselves():
+    from conftest import shared_path
+
+    folder = shared_path("data", "posetrack18-samples", "annotations", "val")
+    r = evaluate_dirs(folder, folder)
+    annotated = r.ap.num_gt > 0
+    assert annotated.sum() >= 13  # 14 people, some joints inside ignore regions or unannotated
+    np.testing.assert_allclose(r.ap.ap[:15][annotated], 100)
+    assert r.mot.num_gt.sum() == 0  # one frame per video: nothing to track, reported instead of a crash
