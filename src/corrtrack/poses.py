@@ -168,6 +168,10 @@ class Poses:
             out[any_valid] = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
         return out
 
+    def box_or_keypoint_box(self) -> np.ndarray:
+        """(N, 4) each person's box, or where it is unknown (NaN) the tight box of its present joints."""
+        return np.where(np.isnan(self.boxes).any(1, keepdims=True), self.keypoint_boxes(), self.boxes)
+
     def equals(self, other: Poses) -> bool:
         """Exact equality of every array (NaN equal to NaN) and of the extras."""
         return (

@@ -90,9 +90,10 @@ def to_mot_text(seq: PoseSequence) -> str:
     out = io.StringIO()
     for index, frame in enumerate(seq.frames):
         p = frame.poses
+        boxes = p.box_or_keypoint_box()
         for row in np.lexsort((p.track_ids,)) if len(p) else ():
             score = 1.0 if np.isnan(p.scores[row]) else p.scores[row]
-            box = p.boxes[row] if not np.isnan(p.boxes[row]).any() else p.keypoint_boxes()[row]
+            box = boxes[row]
             rest = p.extras[row].get("mot", [-1, -1, -1])
             values = [index + 1, int(p.track_ids[row]), *box.tolist(), score, *rest]
             out.write(",".join(_fmt(float(v)) for v in values) + "\n")

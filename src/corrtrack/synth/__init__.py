@@ -10,7 +10,7 @@ from corrtrack.synth.dataset import (
     make_specs,
     render_sequence_frames,
 )
-from corrtrack.synth.detector import SimulatedDetectorConfig, simulate_detections
+from corrtrack.synth.simulated_detections import SimulatedDetectorConfig, simulate_detections
 from corrtrack.synth.scene import SyntheticScene
 
 __all__ = [

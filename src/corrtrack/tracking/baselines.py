@@ -1,30 +1,87 @@
-"""Frame-to-frame association baselines: Hungarian matching of each frame to the previous one by box IoU or OKS.
+"""Frame-to-frame baseline trackers: each frame is matched to the previous one by box IoU or OKS.
 
-They are the reference points for the correspondence tracker and the probes
-that measure how hard a SynthTrack preset is: a person keeps its id only if it
-overlaps (IoU) or lies close to (OKS) its own pose of the previous frame.
+They are the reference points for the correspondence tracker and the probes that
+measure how hard a SynthTrack preset is: a person keeps its id only if it overlaps
+(IoU) or lies close to (OKS) a pose of the last ``max_age`` frames of its track.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
-from corrtrack.geometry import box_iou, oks_track
-from corrtrack.poses import Poses, PoseSequence
+from corrtrack.poses import Frame, Poses, PoseSequence
+from corrtrack.tracking.matching import Assignment, assign, iou_similarity, oks_similarity
 
-__all__ = ["associate_frame_to_frame", "strip_identities"]
+__all__ = ["FrameToFrameConfig", "FrameToFrameTracker", "associate_frame_to_frame", "strip_identities"]
+
+
+@dataclass(frozen=True)
+class FrameToFrameConfig:
+    #: ``iou`` of boxes or ``oks`` of poses (our choice: the two classic baselines)
+    similarity: Literal["iou", "oks"] = "iou"
+    #: a pair matches only at this similarity or above (our choice)
+    threshold: float = 0.3
+    #: OKS: joints below this confidence are ignored (CorrTrack's scripts: 0.1)
+    joint_threshold: float = 0.1
+    #: frames a track may go unmatched and still be continued (1: the previous frame only)
+    max_age: int = 1
+    #: Hungarian (optimal) or greedy (best pair first) assignment (our choice)
+    assignment: Assignment = "hungarian"
+
+
+class FrameToFrameTracker:
+    """A :class:`~corrtrack.interfaces.Tracker` that links each frame to the last poses of its tracks."""
+
+    def __init__(self, config: FrameToFrameConfig = FrameToFrameConfig()) -> None:
+        if config.max_age < 1:
+            raise ValueError(f"max_age must be at least 1, got {config.max_age}")
+        self.config = config
+        self._next_id = 0
+        self._last: Poses | None = None  # last pose of every live track
+        self._last_seen = np.zeros(0, np.int64)
+        self._frames: list[Poses] = []
+
+    def _similarity(self, a: Poses, b: Poses) -> np.ndarray:
+        if self.config.similarity == "iou":
+            return iou_similarity(a, b)
+        return oks_similarity(a, b, self.config.joint_threshold)
+
+    def step(self, frame_index: int, image: np.ndarray | None, poses: Poses) -> Poses:
+        cfg = self.config
+        ids = np.full(len(poses), -1, np.int64)
+        last = self._last
+        if last is not None and len(last):
+            alive = frame_index - self._last_seen <= cfg.max_age
+            last, self._last_seen = last[alive], self._last_seen[alive]
+        if last is not None and len(last) and len(poses):
+            rows, cols = assign(self._similarity(last, poses), cfg.threshold, cfg.assignment)
+            ids[cols] = last.track_ids[rows]
+        new = ids < 0
+        ids[new] = np.arange(self._next_id, self._next_id + new.sum())
+        self._next_id += int(new.sum())
+        out = poses.replace(track_ids=ids)
+        self._frames.append(out)
+        # remember the newest pose of every track
+        if last is not None and len(last):
+            keep = ~np.isin(last.track_ids, ids)
+            self._last = Poses.concat([last[keep], out])
+            self._last_seen = np.r_[self._last_seen[keep], np.full(len(out), frame_index)]
+        else:
+            self._last = out
+            self._last_seen = np.full(len(out), frame_index, np.int64)
+        return out
+
+    def finish(self) -> PoseSequence:
+        frames = [Frame(f"{t:06d}.jpg", p, image_id=t) for t, p in enumerate(self._frames)]
+        return PoseSequence("tracked", frames)
 
 
 def strip_identities(seq: PoseSequence) -> PoseSequence:
     """The same poses with every track id removed (-1)."""
     return seq.with_poses([f.poses.replace(track_ids=np.full(len(f.poses), -1)) for f in seq.frames])
-
-
-def _boxes(p: Poses) -> np.ndarray:
-    return np.where(np.isnan(p.boxes).any(1, keepdims=True), p.keypoint_boxes(), p.boxes)
 
 
 def associate_frame_to_frame(
@@ -33,29 +90,6 @@ def associate_frame_to_frame(
     threshold: float = 0.3,
     joint_threshold: float = 0.1,
 ) -> PoseSequence:
-    """Give every person a track id by Hungarian matching against the previous frame.
-
-    A pair may match only if its similarity is at least ``threshold``;
-    unmatched persons start new tracks. Nothing is remembered beyond one frame.
-    """
-    next_id = 0
-    prev: Poses | None = None
-    prev_ids = np.zeros(0, np.int64)
-    out = []
-    for frame in seq.frames:
-        cur = frame.poses
-        ids = np.full(len(cur), -1, np.int64)
-        if prev is not None and len(prev) and len(cur):
-            if similarity == "iou":
-                sim = box_iou(_boxes(prev), _boxes(cur))
-            else:
-                sim = oks_track(prev.xy, prev.confidences, cur.xy, cur.confidences, joint_threshold)
-            rows, cols = linear_sum_assignment(-sim)
-            ok = sim[rows, cols] >= threshold
-            ids[cols[ok]] = prev_ids[rows[ok]]
-        new = ids < 0
-        ids[new] = np.arange(next_id, next_id + new.sum())
-        next_id += int(new.sum())
-        out.append(cur.replace(track_ids=ids))
-        prev, prev_ids = cur, ids
-    return seq.with_poses(out)
+    """Track a whole sequence with :class:`FrameToFrameTracker` (previous frame only, Hungarian)."""
+    tracker = FrameToFrameTracker(FrameToFrameConfig(similarity, threshold, joint_threshold))
+    return seq.with_poses([tracker.step(t, None, f.poses) for t, f in enumerate(seq.frames)])

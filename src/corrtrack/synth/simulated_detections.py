@@ -41,10 +41,6 @@ class SimulatedDetectorConfig:
         return asdict(self)
 
 
-def _boxes(p: Poses) -> np.ndarray:
-    return np.where(np.isnan(p.boxes).any(1, keepdims=True), p.keypoint_boxes(), p.boxes)
-
-
 def simulate_detections(
     gt: PoseSequence, cfg: SimulatedDetectorConfig = SimulatedDetectorConfig(), seed: int = 0
 ) -> PoseSequence:
@@ -53,9 +49,9 @@ def simulate_detections(
     out = []
     for frame in gt.frames:
         p = frame.poses
-        h_img = float(np.nanmax(_boxes(p)[:, 1] + _boxes(p)[:, 3])) if len(p) else 360.0
-        w_img = float(np.nanmax(_boxes(p)[:, 0] + _boxes(p)[:, 2])) if len(p) else 640.0
-        boxes = _boxes(p)
+        h_img = float(np.nanmax(p.box_or_keypoint_box()[:, 1] + p.box_or_keypoint_box()[:, 3])) if len(p) else 360.0
+        w_img = float(np.nanmax(p.box_or_keypoint_box()[:, 0] + p.box_or_keypoint_box()[:, 2])) if len(p) else 640.0
+        boxes = p.box_or_keypoint_box()
         occluded = 1 - p.present[:, _EVAL_JOINTS].mean(1) if len(p) else np.zeros(0)
         p_miss = np.clip(cfg.miss_rate + cfg.occlusion_miss * occluded, 0, 1)
         keep = (rng.random(len(p)) >= p_miss) & np.isfinite(boxes).all(1)
