@@ -10,8 +10,8 @@ from corrtrack.synth.dataset import (
     make_specs,
     render_sequence_frames,
 )
-from corrtrack.synth.simulated_detections import SimulatedDetectorConfig, simulate_detections
 from corrtrack.synth.scene import SyntheticScene
+from corrtrack.synth.simulated_detections import SimulatedDetectorConfig, simulate_detections
 
 __all__ = [
     "PRESETS",

@@ -26,8 +26,8 @@ from corrtrack.fileio import write_json
 from corrtrack.formats import save_sequence
 from corrtrack.poses import Frame, PoseSequence
 from corrtrack.synth.config import SynthConfig, preset
-from corrtrack.synth.simulated_detections import SimulatedDetectorConfig, simulate_detections
 from corrtrack.synth.scene import SceneFrame, SyntheticScene
+from corrtrack.synth.simulated_detections import SimulatedDetectorConfig, simulate_detections
 
 __all__ = [
     "STANDARD_SPLITS",
