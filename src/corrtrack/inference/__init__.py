@@ -1,0 +1,1 @@
+"""Running networks on images: top-down pose estimation, correspondences between frames, person detection."""
