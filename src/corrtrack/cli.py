@@ -264,7 +264,7 @@ def simulate_detections_cmd(
         _fail(f"{gt}: no .json or .txt files")
     for i, path in enumerate(files):
         det = simulate_detections(load_sequence(path), cfg, seed=seed + i)
-        save_sequence(det, out / f"{path.stem}.json", "coco")
+        save_sequence(det, out / f"{path.stem}.json", "coco-results")
     typer.echo(f"wrote SIMULATED detections for {len(files)} sequence(s) to {out}")
 
 

@@ -12,6 +12,16 @@ Conventions
   none (ground truth).
 * Boxes are ``[x, y, w, h]`` (top-left, size) like the JSON files, NaN if unknown.
 * ``track_ids`` and ``ids`` are -1 when unknown.
+* ``has_keypoints`` is False for a person the file gave without any keypoint list
+  (a detection box in a COCO results file, a PoseTrack 2017 person without
+  ``annopoints[0].point``); its joints are all absent. Writers then omit the list,
+  and the evaluator drops such persons as the official tool does.
+
+What the data model carries (and nothing else steers readers, writers or the
+evaluator): the arrays above, ``Frame.file_name`` (``""`` when the file named no
+image), ``image_id``, ``is_labeled``, ``ignore_regions``, the sequence's ``layout``,
+and ``extras`` dicts holding fields a reader did not map, verbatim, for lossless
+round trips (docs/architecture.md, "The data model").
 """
 
 from __future__ import annotations
@@ -45,6 +55,8 @@ class Poses:
     ids: np.ndarray
     #: per-person fields a reader did not map to arrays (kept for lossless round trips)
     extras: tuple[dict[str, Any], ...] = ()
+    #: (N,) bool, False for a person given without a keypoint list (default: all True)
+    has_keypoints: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self.keypoints.shape[0]
@@ -61,6 +73,10 @@ class Poses:
         ):
             if getattr(self, name).shape != shape:
                 raise ValueError(f"{name} must have shape {shape}, got {getattr(self, name).shape}")
+        if self.has_keypoints is None:
+            self.has_keypoints = np.ones(n, dtype=bool)
+        elif self.has_keypoints.shape != (n,):
+            raise ValueError(f"has_keypoints must have shape {(n,)}, got {self.has_keypoints.shape}")
         if not self.extras:
             self.extras = tuple({} for _ in range(n))
         elif len(self.extras) != n:
@@ -83,6 +99,7 @@ class Poses:
         track_ids: np.ndarray | Iterable[int] | None = None,
         ids: np.ndarray | None = None,
         extras: SequenceABC[dict[str, Any]] = (),
+        has_keypoints: np.ndarray | None = None,
     ) -> Poses:
         """Build from arrays; anything not given is unknown (NaN / -1)."""
         kps = np.asarray(keypoints, dtype=np.float64).reshape(-1, np.shape(keypoints)[-2], 3)
@@ -102,6 +119,7 @@ class Poses:
             track_ids=arr(track_ids, (n,), np.int64, -1),
             ids=arr(ids, (n,), np.int64, -1),
             extras=tuple(extras),
+            has_keypoints=arr(has_keypoints, (n,), bool, True),
         )
 
     @classmethod
@@ -180,7 +198,7 @@ class Poses:
         )
 
 
-_ARRAY_FIELDS = ("keypoints", "keypoint_scores", "boxes", "head_boxes", "scores", "track_ids", "ids")
+_ARRAY_FIELDS = ("keypoints", "keypoint_scores", "boxes", "head_boxes", "scores", "track_ids", "ids", "has_keypoints")
 
 
 @dataclass

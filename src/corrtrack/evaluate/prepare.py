@@ -71,8 +71,8 @@ def _first_video(seq: PoseSequence) -> list[Frame]:
 
 def _persons(seq: PoseSequence, frame: Frame, source: str, index: int, is_gt: bool):
     p: Poses = frame.poses
-    # a 2017 person without annopoints[0].point is dropped (evaluation.md 5.3)
-    keep = np.array(["_annopoints" not in e for e in p.extras], dtype=bool)
+    # a person given without a keypoint list (2017: no annopoints[0].point) is dropped, as the official tool does
+    keep = p.has_keypoints
     p = p[keep] if not keep.all() else p
     idx = remap_index(seq.layout, POSETRACK17)
     ok = idx >= 0

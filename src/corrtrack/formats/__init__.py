@@ -18,7 +18,8 @@ from corrtrack.formats.posetrack17 import parse_posetrack17, read_posetrack17, t
 from corrtrack.keypoints import COCO17
 from corrtrack.poses import PoseSequence
 
-FORMATS: tuple[str, ...] = ("posetrack18", "posetrack17", "coco", "mot")
+#: every format corrtrack reads and writes; ``coco-results`` is the bare annotation list of COCO results files
+FORMATS: tuple[str, ...] = ("posetrack18", "posetrack17", "coco", "coco-results", "mot")
 
 __all__ = [
     "FORMATS",
@@ -43,7 +44,9 @@ __all__ = [
 
 
 def detect_json_format(data: Any) -> str:
-    """``posetrack17``, ``posetrack18`` or ``coco`` for a loaded JSON document."""
+    """``posetrack17``, ``posetrack18``, ``coco`` or ``coco-results`` (a bare list) for a loaded JSON document."""
+    if isinstance(data, list):
+        return "coco-results"
     if isinstance(data, dict) and "annolist" in data:
         return "posetrack17"
     if isinstance(data, dict):
@@ -72,7 +75,7 @@ def parse_document(data: Any, source: str, fmt: str | None = None, name: str | N
     fmt = fmt or detect_json_format(data)
     if fmt == "posetrack17":
         return parse_posetrack17(data, source, name)
-    if fmt in ("posetrack18", "coco"):
+    if fmt in ("posetrack18", "coco", "coco-results"):
         return parse_coco_style(data, source, fmt, name)
     raise FormatError(source, f"unknown JSON format {fmt!r}")
 
@@ -92,8 +95,8 @@ def to_document(seq: PoseSequence, fmt: str) -> Any:
         return to_posetrack17(seq)
     if fmt == "posetrack18":
         return to_coco_style(seq, "posetrack18")
-    if fmt == "coco":
-        return to_coco_style(convert_layout(seq, COCO17) if seq.layout.name == "posetrack17" else seq, "coco")
+    if fmt in ("coco", "coco-results"):
+        return to_coco_style(convert_layout(seq, COCO17) if seq.layout.name == "posetrack17" else seq, fmt)
     raise ValueError(f"unknown format {fmt!r}; choose one of {FORMATS}")
 
 

@@ -18,7 +18,7 @@ from corrtrack.formats._check import Checker
 from corrtrack.keypoints import COCO17, POSETRACK17, POSETRACK18, KeypointLayout, names_to_layout, remap_index
 from corrtrack.poses import Frame, Poses, PoseSequence
 
-Flavor = Literal["posetrack18", "coco"]
+Flavor = Literal["posetrack18", "coco", "coco-results"]
 
 _IMAGE_KEYS = {"file_name", "id", "is_labeled", "ignore_regions_x", "ignore_regions_y"}
 _ANN_KEYS = {"image_id", "track_id", "keypoints", "scores", "score", "bbox", "bbox_head", "id"}
@@ -29,7 +29,7 @@ def parse_coco_style(data: Any, source: str, flavor: Flavor, name: str | None = 
     ck = Checker(source)
     name = name if name is not None else Path(source).stem
     if isinstance(data, list):  # COCO results / detections: a bare list of annotations
-        data = {"annotations": data, "_results_list": True}
+        data = {"annotations": data}
     data = ck.mapping(data, None)
     if "images" not in data and "annotations" not in data:
         raise ck.fail(None, "not a COCO-style file: it has neither 'images' nor 'annotations'")
@@ -43,7 +43,7 @@ def parse_coco_style(data: Any, source: str, flavor: Flavor, name: str | None = 
         seen: dict[Any, None] = {}
         for i, ann in enumerate(annotations):
             seen.setdefault(ck.key(ck.mapping(ann, f"annotation {i}"), "image_id", f"annotation {i}"), None)
-        images_raw = [{"id": image_id, "_implicit": True} for image_id in seen]
+        images_raw = [{"id": image_id} for image_id in seen]  # no file names: Frame.file_name is ""
     images = ck.sequence(images_raw, None, "images")
 
     frame_of_image: dict[Any, int] = {}
@@ -152,6 +152,7 @@ def _parse_annotations(ck: Checker, anns: list[tuple[int, dict]], k: int) -> Pos
     scores = np.full(n, np.nan)
     track_ids = np.full(n, -1, dtype=np.int64)
     ids = np.full(n, -1, dtype=np.int64)
+    has_keypoints = np.ones(n, dtype=bool)
     extras = []
     for row, (i, ann) in enumerate(anns):
         rec = f"annotation {i}"
@@ -162,7 +163,7 @@ def _parse_annotations(ck: Checker, anns: list[tuple[int, dict]], k: int) -> Pos
                 raise ck.fail(rec, f"'keypoints' must have {3 * k} values (3 x {k} joints), got {len(values)}")
             kps[row] = values.reshape(k, 3)
         else:
-            extra["_no_keypoints"] = True
+            has_keypoints[row] = False
         if "scores" in ann:
             raw = ck.sequence(ann["scores"], rec, "scores")
             if len(raw) == k:
@@ -184,7 +185,7 @@ def _parse_annotations(ck: Checker, anns: list[tuple[int, dict]], k: int) -> Pos
         if "id" in ann:
             ids[row] = ck.integer(ann["id"], rec, "id")
         extras.append(extra)
-    return Poses(kps, kscores, boxes, heads, scores, track_ids, ids, tuple(extras))
+    return Poses(kps, kscores, boxes, heads, scores, track_ids, ids, tuple(extras), has_keypoints)
 
 
 def _num(x: float) -> float | int:
@@ -197,7 +198,11 @@ def _nums(values: np.ndarray) -> list:
 
 
 def to_coco_style(seq: PoseSequence, flavor: Flavor) -> dict | list:
-    """The JSON document for ``seq`` (inverse of :func:`parse_coco_style`)."""
+    """The JSON document for ``seq`` (inverse of :func:`parse_coco_style`).
+
+    ``coco-results`` gives the bare list of annotations that COCO results and detection
+    files are; frames whose ``file_name`` is ``""`` are written without one.
+    """
     layout = seq.layout
     if flavor == "posetrack18" and layout is not POSETRACK18:
         seq = convert_layout(seq, POSETRACK18)
@@ -206,7 +211,7 @@ def to_coco_style(seq: PoseSequence, flavor: Flavor) -> dict | list:
     for f_index, frame in enumerate(seq.frames):
         image_id = frame.image_id if frame.image_id is not None else f_index
         img: dict[str, Any] = {}
-        if not frame.extras.get("_implicit"):
+        if frame.file_name:
             img["file_name"] = frame.file_name
         img["id"] = image_id
         if frame.is_labeled is not None:
@@ -219,13 +224,14 @@ def to_coco_style(seq: PoseSequence, flavor: Flavor) -> dict | list:
         p = frame.poses
         for row in range(len(p)):
             extra = dict(p.extras[row])
+            extra.pop("annopoints", None)  # a PoseTrack 2017 field kept for 2017 round trips
             ann: dict[str, Any] = {}
             if p.ids[row] >= 0:
                 ann["id"] = int(p.ids[row])
             ann["image_id"] = image_id
             if p.track_ids[row] >= 0:
                 ann["track_id"] = int(p.track_ids[row])
-            if not extra.pop("_no_keypoints", False):
+            if p.has_keypoints[row]:
                 ann["keypoints"] = _nums(p.keypoints[row].reshape(-1))
             if not np.isnan(p.keypoint_scores[row]).all():
                 # a joint without a score gets 0, as the official 2017 -> 2018 converter writes it
@@ -238,11 +244,9 @@ def to_coco_style(seq: PoseSequence, flavor: Flavor) -> dict | list:
                 ann["bbox_head"] = _nums(p.head_boxes[row])
             ann.update(extra)
             annotations.append(ann)
-    extras = dict(seq.extras)
-    if extras.pop("_results_list", False):
+    if flavor == "coco-results":
         return annotations
-    for img in images:
-        img.pop("_implicit", None)
+    extras = dict(seq.extras)
     doc: dict[str, Any] = {"images": images, "annotations": annotations}
     doc["categories"] = extras.pop("categories", None) or [default_category(layout)]
     doc.update(extras)

@@ -76,6 +76,7 @@ def _parse_rects(ck: Checker, rects: list, frame_rec: str) -> Poses:
     scores = np.full(n, np.nan)
     track_ids = np.full(n, -1, dtype=np.int64)
     ids = np.full(n, -1, dtype=np.int64)
+    has_keypoints = np.ones(n, dtype=bool)
     extras = []
     for row, rect in enumerate(rects):
         rec = f"{frame_rec}.annorect[{row}]"
@@ -96,7 +97,9 @@ def _parse_rects(ck: Checker, rects: list, frame_rec: str) -> Poses:
             ids[row] = ck.integer(rect["id"], rec, "id")
         annopoints = rect.get("annopoints")
         if annopoints is None or annopoints == [] or annopoints == [{}] or _no_point_list(annopoints):
-            extra["_annopoints"] = annopoints
+            has_keypoints[row] = False
+            if "annopoints" in rect:
+                extra["annopoints"] = annopoints  # kept verbatim for the round trip
         else:
             ap = ck.sequence(annopoints, rec, "annopoints")
             points = ck.sequence(ck.key(ck.mapping(ap[0], rec), "point", rec), rec, "annopoints[0].point")
@@ -116,7 +119,7 @@ def _parse_rects(ck: Checker, rects: list, frame_rec: str) -> Poses:
                 if "score" in point:
                     kscores[row, slot] = ck.number(point["score"], prec, "score")
         extras.append(extra)
-    return Poses(kps, kscores, boxes, heads, scores, track_ids, ids, tuple(extras))
+    return Poses(kps, kscores, boxes, heads, scores, track_ids, ids, tuple(extras), has_keypoints)
 
 
 def _no_point_list(annopoints: object) -> bool:
@@ -148,12 +151,11 @@ def to_posetrack17(seq: PoseSequence) -> dict:
                 rect["id"] = int(p.ids[row])
             if not np.isnan(p.boxes[row]).all():
                 rect["bbox"] = [_num(v) for v in p.boxes[row].tolist()]
-            if "_annopoints" in extra and not present[row].any():
-                annopoints = extra.pop("_annopoints")
-                if annopoints is not None:
-                    rect["annopoints"] = annopoints
+            raw_annopoints = extra.pop("annopoints", None)
+            if not p.has_keypoints[row] and not present[row].any():
+                if raw_annopoints is not None:
+                    rect["annopoints"] = raw_annopoints
             else:
-                extra.pop("_annopoints", None)
                 points = []
                 for jid, slot in enumerate(present_slots):
                     if not present[row, slot]:
@@ -164,7 +166,6 @@ def to_posetrack17(seq: PoseSequence) -> dict:
                         point["score"] = [float(p.keypoint_scores[row, slot])]
                     points.append(point)
                 rect["annopoints"] = [{"point": points}]
-            extra.pop("_no_keypoints", None)
             rect.update(extra)
             rects.append(rect)
         fr["annorect"] = rects

@@ -200,7 +200,7 @@ def _write_sequence(root: Path, spec: SequenceSpec, detections: SimulatedDetecto
     if detections is not None:
         full = PoseSequence(seq.name, seq.frames)
         det = simulate_detections(full, detections, seed=spec.seed + 1)
-        save_sequence(det, root / "detections" / spec.split / f"{spec.name}.json", "coco")
+        save_sequence(det, root / "detections" / spec.split / f"{spec.name}.json", "coco-results")
     return stats
 
 

@@ -90,9 +90,10 @@ def simulate_detections(
                 np.zeros((len(det_boxes), gt.layout.num_joints, 3)),
                 boxes=det_boxes,
                 scores=scores,
-                extras=[{"category_id": 1, "_no_keypoints": True}] * len(det_boxes),
+                extras=[{"category_id": 1}] * len(det_boxes),
+                has_keypoints=np.zeros(len(det_boxes), dtype=bool),
             )
         out.append(poses)
     det = gt.with_poses(out)
-    det.extras = {"_results_list": True}
+    det.extras = {}
     return det
