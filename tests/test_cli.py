@@ -118,7 +118,14 @@ def test_eval_writes_the_official_json_files(poseval_case, tmp_path):
 def test_simulate_detections_for_any_ground_truth(poseval_case, tmp_path):
     r = runner.invoke(
         app,
-        ["simulate-detections", str(poseval_case / "gt"), str(tmp_path / "det"), "--poses", "--false-positives", "0"],
+        [
+            "simulate-detections",
+            str(poseval_case / "gt"),
+            str(tmp_path / "det"),
+            "--poses",
+            "--set",
+            "false_positives=0",
+        ],
     )
     assert r.exit_code == 0, r.output
     det = load_sequence(tmp_path / "det" / "000001_mpii_test.json")
@@ -174,7 +181,7 @@ def test_synth_knobs_override_the_preset(tmp_path):
             "4",
             "--size",
             "160x96",
-            "--knob",
+            "--set",
             "people=4,4",
             "--knob",
             "speed=0.1",
@@ -183,7 +190,11 @@ def test_synth_knobs_override_the_preset(tmp_path):
     assert r.exit_code == 0, r.output
     config = json.loads((tmp_path / "k" / "synthtrack.json").read_text())["sequences"][0]["config"]
     assert config["people"] == [4, 4] and config["speed"] == 0.1 and config["crossing_rate"] == 0.0
-    bad = runner.invoke(app, ["synth", str(tmp_path / "b"), "--knob", "wings=2"])
-    assert bad.exit_code == 2 and "bad knob 'wings=2'" in bad.output
-    bad = runner.invoke(app, ["synth", str(tmp_path / "b"), "--knob", "people=3"])
-    assert bad.exit_code == 2 and "bad value for knob 'people'" in bad.output
+    bad = runner.invoke(app, ["synth", str(tmp_path / "b"), "--set", "wings=2"])
+    assert bad.exit_code == 2 and "unknown setting 'wings'" in bad.output
+    bad = runner.invoke(app, ["synth", str(tmp_path / "b"), "--set", "people=3"])
+    assert bad.exit_code == 2 and "people: expected 2 comma-separated values" in bad.output
+    for item in ("speed=nan", "width=10", "speed=inf"):
+        bad = runner.invoke(app, ["synth", str(tmp_path / "b"), "--set", item])
+        assert bad.exit_code == 2 and bad.output.startswith("error: --set:"), bad.output
+    assert not (tmp_path / "b").exists()

@@ -83,7 +83,8 @@ def test_real_posetrack18_samples_load(tmp_path):
     assert counts == {"003418_mpii_test": 1, "009473_mpii_test": 2, "012834_mpii_test": 11}
     dets = load_sequence(folder / "test_posetrack18_human_detections.json")
     assert int(dets.num_persons.sum()) == 278 and len(dets) == 3
-    assert to_document(dets, "coco-results") == json.loads((folder / "test_posetrack18_human_detections.json").read_text())
+    expected = json.loads((folder / "test_posetrack18_human_detections.json").read_text())
+    assert to_document(dets, "coco-results") == expected
 
 
 def test_coco_round_trip_and_layout_conversion(tmp_path):

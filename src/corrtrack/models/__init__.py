@@ -1,1 +1,1 @@
-"""Neural networks (torch): the BN-Inception pose estimator, the keypoint correspondence network, the person detector."""
+"""Neural networks (torch): the BN-Inception pose estimator, the correspondence network, the person detector."""

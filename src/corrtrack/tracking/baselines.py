@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 
+from corrtrack.config import param
 from corrtrack.poses import Frame, Poses, PoseSequence
 from corrtrack.tracking.matching import Assignment, assign, iou_similarity, oks_similarity
 
@@ -20,24 +21,23 @@ __all__ = ["FrameToFrameConfig", "FrameToFrameTracker", "associate_frame_to_fram
 
 @dataclass(frozen=True)
 class FrameToFrameConfig:
-    #: ``iou`` of boxes or ``oks`` of poses (our choice: the two classic baselines)
-    similarity: Literal["iou", "oks"] = "iou"
-    #: a pair matches only at this similarity or above (our choice)
-    threshold: float = 0.3
-    #: OKS: joints below this confidence are ignored (CorrTrack's scripts: 0.1)
-    joint_threshold: float = 0.1
-    #: frames a track may go unmatched and still be continued (1: the previous frame only)
-    max_age: int = 1
-    #: Hungarian (optimal) or greedy (best pair first) assignment (our choice)
-    assignment: Assignment = "hungarian"
+    similarity: Literal["iou", "oks"] = param("iou", "our choice: box IoU or pose OKS, the two classic baselines")
+    threshold: float = param(0.3, "our choice: a pair matches at this similarity or above")
+    joint_threshold: float = param(0.1, "reference code (run_corrtrack.py: joints below 0.1 are ignored)")
+    max_age: int = param(1, "our choice: frames a track may go unmatched (1: the previous frame only)")
+    assignment: Assignment = param("hungarian", "our choice: optimal assignment")
+
+    def __post_init__(self) -> None:
+        if self.max_age < 1:
+            raise ValueError(f"max_age must be at least 1, got {self.max_age}")
+        if not 0 <= self.threshold <= 1:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
 
 
 class FrameToFrameTracker:
     """A :class:`~corrtrack.interfaces.Tracker` that links each frame to the last poses of its tracks."""
 
     def __init__(self, config: FrameToFrameConfig = FrameToFrameConfig()) -> None:
-        if config.max_age < 1:
-            raise ValueError(f"max_age must be at least 1, got {config.max_age}")
         self.config = config
         self._next_id = 0
         self._last: Poses | None = None  # last pose of every live track

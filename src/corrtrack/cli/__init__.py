@@ -1,0 +1,66 @@
+"""The ``corrtrack`` command line: one module per group of commands, all registered on one typer app.
+
+* ``data``: convert, render, info
+* ``evaluate``: eval
+* ``synth``: synth, simulate-detections
+* ``demo``: demo
+"""
+
+from __future__ import annotations
+
+import sys
+
+from corrtrack.cli import data, demo, evaluate, synth  # noqa: F401  (they register their commands)
+from corrtrack.cli.app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Console entry point: every failure ends in one line on stderr and a non-zero exit code.
+
+    Exit codes: 2 for bad input or options, 1 for a fault of the environment (a full
+    disk, a permission) or an internal error, 130 when interrupted. ``--debug`` shows the
+    traceback of an unexpected error.
+    """
+    from corrtrack.config import ConfigError
+    from corrtrack.errors import CorrtrackError
+
+    def say(message: str) -> None:
+        print(f"error: {message}", file=sys.stderr)
+
+    import typer
+
+    try:
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        say("interrupted")
+        sys.exit(130)
+    except typer.TyperException as exc:  # usage errors: bad options and arguments
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            say(str(exc))
+        sys.exit(getattr(exc, "exit_code", 2))
+    except (CorrtrackError, ConfigError) as exc:
+        say(str(exc))
+        sys.exit(2)
+    except KeyboardInterrupt:
+        say("interrupted")
+        sys.exit(130)
+    except MemoryError:
+        say("out of memory")
+        sys.exit(1)
+    except OSError as exc:
+        name = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        say(f"{name}{exc.strerror or exc}")
+        sys.exit(1)
+    except Exception as exc:
+        if "--debug" in sys.argv[1:]:
+            raise
+        say(f"internal error ({type(exc).__name__}: {exc}); run with --debug for the traceback")
+        sys.exit(1)

@@ -1,0 +1,72 @@
+"""The typer application every command module registers with, and the helpers they share."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import typer
+
+from corrtrack.config import ConfigError, override
+
+__all__ = ["app", "apply_settings", "fail", "finite", "parse_size"]
+
+app = typer.Typer(
+    name="corrtrack",
+    help="Multi-person pose estimation and tracking with keypoint correspondences (CorrTrack).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+C = TypeVar("C")
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show the Python traceback of an unexpected error."),
+) -> None:
+    """corrtrack: multi-person 2D pose estimation and tracking with self-supervised keypoint correspondences."""
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print ``error: message`` on one line and exit (2: bad input or options)."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code=code)
+
+
+def finite(name: str, low: float | None = None, high: float | None = None, *, strict_low: bool = False) -> Callable:
+    """A typer callback that accepts only finite numbers within the bounds (NaN and inf are refused)."""
+
+    def check(value: Any) -> Any:
+        if value is None:
+            return value
+        bad = not math.isfinite(value) or (low is not None and (value <= low if strict_low else value < low))
+        bad = bad or (high is not None and value > high)
+        if bad:
+            bound = "" if low is None else (f" > {low}" if strict_low else f" >= {low}")
+            bound += "" if high is None else f" and <= {high}"
+            raise typer.BadParameter(f"{name} must be a finite number{bound}, got {value}")
+        return value
+
+    return check
+
+
+def parse_size(text: str, option: str = "--size", minimum: int = 64) -> tuple[int, int]:
+    """``640x360`` -> (640, 360)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        fail(f"{option} must look like 640x360, got {text!r}")
+    if w < minimum or h < minimum or w > 8192 or h > 8192:
+        fail(f"{option} {text} is outside {minimum}x{minimum} .. 8192x8192")
+    return w, h
+
+
+def apply_settings(config: C, settings: list[str] | None, option: str = "--set", **kwargs: Any) -> C:
+    """``config`` with the ``--set name=value`` overrides applied (one-line error for a bad one)."""
+    try:
+        return override(config, settings or [], **kwargs)
+    except ConfigError as exc:
+        fail(f"{option}: {exc}")

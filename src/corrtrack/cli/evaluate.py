@@ -1,0 +1,77 @@
+"""``corrtrack eval``: PoseTrack AP / MOTA as the official evaluator, keypoint HOTA, box MOT metrics."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import typer
+
+from corrtrack.cli.app import app, finite
+from corrtrack.evaluate.hota import KEYPOINT_SIM_SCALE
+
+
+@app.command("eval")
+def eval_(
+    gt: Annotated[Path, typer.Argument(help="Ground-truth folder (one PoseTrack JSON per sequence), or a MOT gt.txt.")],
+    pred: Annotated[Path, typer.Argument(help="Prediction folder with files of the same names, or a MOT file.")],
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write every value to this JSON file.")] = None,
+    hota: Annotated[bool, typer.Option("--hota", help="Also compute PoseTrack21 keypoint HOTA.")] = False,
+    mot: Annotated[bool, typer.Option("--mot", help="GT and PRED are MOTChallenge box files.")] = False,
+    frames: Annotated[
+        Literal["annotated", "labeled"],
+        typer.Option(help="annotated: frames with a GT person (official); labeled: frames with is_labeled."),
+    ] = "annotated",
+    motp: Annotated[
+        Literal["motmetrics", "classic"], typer.Option(help="MOTP accounting: motmetrics (official print) or classic.")
+    ] = "motmetrics",
+    no_tracking: Annotated[bool, typer.Option("--no-tracking", help="Only pose estimation AP.")] = False,
+    output_dir: Annotated[
+        Optional[Path],
+        typer.Option(help="Also write the official evaluator's JSON files (total and per sequence) here."),
+    ] = None,
+    workers: Annotated[
+        Optional[int],
+        typer.Option(min=1, max=256, help="Processes for the MOT accumulation (default: all CPU cores)."),
+    ] = None,
+    hota_scale: Annotated[
+        float,
+        typer.Option(
+            help="Keypoint HOTA similarity max(0, 1 - d / scale); PoseTrack21 uses 0.5001.",
+            callback=finite("--hota-scale", 0.01, 100.0),
+        ),
+    ] = KEYPOINT_SIM_SCALE,
+) -> None:
+    """Evaluate predictions: PoseTrack AP and MOTA as the official evaluator, keypoint HOTA, or box MOT metrics."""
+    from corrtrack.fileio import write_json
+
+    if mot:
+        from corrtrack.evaluate.boxes import evaluate_mot_files, format_box_metrics
+
+        box = evaluate_mot_files(gt, pred)
+        typer.echo(format_box_metrics(box))
+        if json_out:
+            write_json(json_out, box, indent=1)
+        return
+    from corrtrack.evaluate import evaluate_dirs
+    from corrtrack.evaluate.report import format_tables
+
+    result = evaluate_dirs(
+        gt,
+        pred,
+        tracking=not no_tracking,
+        hota=hota,
+        frames=frames,
+        motp=motp,
+        workers=workers or os.cpu_count() or 1,
+        hota_scale=hota_scale,
+    )
+    typer.echo(format_tables(result))
+    if json_out:
+        write_json(json_out, result.to_json(), indent=1)
+        typer.echo(f"wrote {json_out}")
+    if output_dir:
+        for name, doc in result.official_files().items():
+            write_json(output_dir / name, doc)
+        typer.echo(f"wrote the official JSON files to {output_dir}")
