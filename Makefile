@@ -1,0 +1,61 @@
+# corrtrack: the two commands a fresh machine needs (Python >= 3.10 and make, nothing else).
+#
+#   make demo    create .venv if missing, install torch (CPU build) and corrtrack, run `corrtrack demo`
+#   make test    the same with the [dev] extra, then the test suite
+#   make check   ruff, the import-layer contract (import-linter) and the type checker (mypy)
+#
+# Every step leaves a stamp in .venv, so a second run only does what changed (pyproject.toml
+# edited, venv deleted). TORCH selects the torch build: the default pin takes the local CPU
+# build on the project's machines; elsewhere, for a small CPU-only install, run e.g.
+#   make demo TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: demo test check lint typecheck imports clean-venv
+
+$(VENV)/.created:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	touch $@
+
+# torch first, so that installing the package does not pull a different (CUDA) build
+$(VENV)/.torch: $(VENV)/.created
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install $(TORCH_INDEX) "$(TORCH)"
+	touch $@
+
+$(VENV)/.core: pyproject.toml $(VENV)/.torch
+	$(PIP) install -e .
+	touch $@
+
+# trackeval (HOTA cross-check in the tests) asks for opencv-python, which clashes with
+# opencv-python-headless: install it without its dependencies
+$(VENV)/.dev: pyproject.toml $(VENV)/.core
+	$(PIP) install -e ".[dev]"
+	$(PIP) install --no-deps "trackeval>=1.3,<2"
+	touch $@
+
+demo: $(VENV)/.core
+	$(VENV)/bin/corrtrack demo
+
+test: $(VENV)/.dev
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+imports: $(VENV)/.dev
+	$(VENV)/bin/lint-imports
+
+typecheck: $(VENV)/.dev
+	$(VENV)/bin/mypy
+
+check: lint imports typecheck
+
+clean-venv:
+	rm -rf $(VENV)
