@@ -1,0 +1,393 @@
+"""The CorrTrack tracker (method.md §4, §5): recovery, association and merging through keypoint correspondences.
+
+Works on numpy arrays and the interfaces of :mod:`corrtrack.interfaces` only, so it runs with
+any :class:`~corrtrack.interfaces.CorrespondenceModel` (the network, DIS optical flow, the
+fakes of :mod:`corrtrack.testing`) and any :class:`~corrtrack.interfaces.PoseEstimator`.
+
+Per frame ``t``:
+
+1. ``embed`` the frame once;
+2. prepare the detections: pose NMS (joint threshold 0.05, OKS 0.7), at most ``max_poses``;
+3. propagate every pose kept at ``t-1`` (detected or recovered) into ``t``: **one**
+   ``propagate`` call for all tracks and joints, used by both recovery and association;
+4. recovery: each propagated pose with >= 3 confident joints gives a box; where no detection
+   already explains the propagated pose, the pose estimator re-estimates the person in it
+   (one ``estimate`` call per frame); re-estimated poses are filtered (OKS 0.8 against all,
+   0.6 against the original detections) and pose NMS runs over everything;
+5. association: box, OKS and correspondence scores of every (track, pose) pair, the
+   authors' greedy assignment (or Hungarian), duplicate suppression (ratio 0.6); tracks
+   that find no pose end (the reference's ``break_tracks``); remaining poses start tracks;
+6. merging scores (supplement Eq. 2) for every track that starts, against tracks that
+   ended at most ``merge_max_gap`` frames before.
+
+``finish()`` merges tracks, drops short tracks and low-confidence joints, and renumbers ids.
+Deviations from the reference code are listed in docs/tracker-notes.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any, Literal
+
+import numpy as np
+
+from corrtrack.config import param
+from corrtrack.geometry import pose_nms
+from corrtrack.interfaces import CorrespondenceModel, PoseEstimator, Tracker
+from corrtrack.keypoints import POSETRACK18
+from corrtrack.poses import Frame, Poses, PoseSequence
+from corrtrack.tracking.association import association_scores, find_duplicates, match, tracking_boxes
+from corrtrack.tracking.merging import MergeOrder, merge_scores, resolve_merges
+from corrtrack.tracking.postprocess import postprocess_tracks, remap_track_ids
+from corrtrack.tracking.recovery import explained_by_detections, filter_recovered, recovery_boxes
+
+__all__ = ["CorrTrackConfig", "CorrTrackTracker", "run_tracker"]
+
+MODEL_STAGES = ("embed", "propagate", "estimate", "merge_propagate")
+
+
+@dataclass(frozen=True)
+class CorrTrackConfig:
+    """Every threshold of the CorrTrack tracker (method.md §4.5) with the source of its default."""
+
+    # detections
+    tau_joint: float = param(0.1, "reference code (run_corrtrack.py, warp_poses.py): joint threshold")
+    nms_oks: float = param(0.7, "reference code (pose_nms.py): OKS threshold of pose NMS")
+    nms_joint_threshold: float = param(0.05, "reference code (pose_nms.py): joint threshold of pose NMS")
+    max_poses: int = param(80, "reference code (run_corrtrack.py): at most 80 poses per frame")
+    # recovery of missed persons (Stage A)
+    recovery: bool = param(True, "paper: recovery of missed detections")
+    recovery_tau_corr: float = param(0.1, "reference code (warp_poses.py --corr_threshold)")
+    recovery_min_joints: int = param(3, "reference code (warp_poses.py): propagated joints needed for a box")
+    recovery_box_margin: float = param(10.0, "reference code (warp_poses.py): 10 px (its 512 canvas; here image px)")
+    recovery_min_estimated_joints: int = param(5, "reference code (warp_poses.py): joints >= tau_joint to keep")
+    recovery_max_oks_all: float = param(0.8, "reference code (warp_poses.py): max OKS against poses in the frame")
+    recovery_max_oks_detections: float = param(0.6, "reference code (recover_missed_detections.py)")
+    recovery_skip_explained: bool = param(True, "our choice: no re-estimation where a detection explains the pose")
+    recovery_explained_oks: float = param(0.6, "our choice: a detection explains a propagated pose above this OKS")
+    recovery_zero_joints: tuple[int, ...] = param((3, 4), "reference code (warp_poses.py): ears are zeroed")
+    # association (Stage B)
+    tau_corr: float = param(0.3, "supplement §B, Table 1 (reference code run_corrtrack.py --corr_threshold)")
+    tau_oks: float = param(0.2, "reference code (run_corrtrack.py --oks_threshold)")
+    min_joints: int = param(2, "reference code (run_corrtrack.py): valid joints a pose needs (k_min)")
+    track_box_margin: float = param(10.0, "reference code (corr_tracking_functions.py): tracking box +-10 px")
+    corr_map_sigma: float = param(2.0, "our choice: width of the modelled correspondence map, in grid cells")
+    corr_grid_size: int = param(128, "reference code (run_corrtrack.py): 128 grid cells across the long side")
+    assignment: Literal["greedy", "hungarian"] = param(
+        "greedy", "reference code (greedy per pose); hungarian is our ablation", choices=("greedy", "hungarian")
+    )
+    duplicate_removal: bool = param(True, "supplement §C, Table 2")
+    duplicate_ratio: float = param(0.6, "reference code (run_corrtrack.py --duplicate_ratio)")
+    # track merging (supplement, Eq. 2)
+    merging: bool = param(True, "supplement §D: track merging")
+    merge_threshold: float = param(0.5, "our choice (method.md §5 proposal; swept in docs/tracker-notes.md)")
+    merge_max_gap: int = param(30, "our choice: frames between the earlier track's end and the later's start")
+    merge_order: MergeOrder = param(
+        "best_first", "our choice (method.md §5 proposal)", choices=("best_first", "chronological")
+    )
+    # output
+    min_track_length: int = param(3, "reference code (run_corrtrack.py --min_track_length)")
+    output_joint_threshold: float = param(0.3, "reference code (run_corrtrack.py): joints below are dropped")
+    renumber: bool = param(True, "reference code: ids renumbered 0..N-1 after post-processing")
+
+    def __post_init__(self) -> None:
+        for name in ("tau_joint", "nms_oks", "recovery_tau_corr", "recovery_max_oks_all", "tau_corr", "tau_oks"):
+            v = getattr(self, name)
+            if not 0 <= v <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {v}")
+        for name in ("max_poses", "min_joints", "recovery_min_joints", "min_track_length", "corr_grid_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.merge_max_gap < 0:
+            raise ValueError(f"merge_max_gap must be >= 0, got {self.merge_max_gap}")
+        if self.corr_map_sigma <= 0:
+            raise ValueError(f"corr_map_sigma must be positive, got {self.corr_map_sigma}")
+
+
+def _valid(poses: Poses, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Finite xy (0 where invalid), confidences (0 where invalid) and the valid mask (>= threshold)."""
+    xy = poses.xy
+    conf = np.nan_to_num(poses.confidences) * poses.present
+    ok = np.isfinite(xy).all(-1) & (conf >= threshold)
+    return np.where(ok[..., None], xy, 0.0), np.where(ok, conf, 0.0), ok
+
+
+class CorrTrackTracker:
+    """Online CorrTrack on top of a correspondence model and (for recovery) a pose estimator.
+
+    ``timings`` holds the seconds spent in each model call kind and in the tracker's own
+    work (``tracker``); ``own_seconds`` the tracker's own time of every step; ``counts``
+    what happened (recovery boxes, re-estimations skipped, poses recovered, duplicates).
+    """
+
+    def __init__(
+        self,
+        correspondences: CorrespondenceModel,
+        pose_estimator: PoseEstimator | None = None,
+        config: CorrTrackConfig = CorrTrackConfig(),
+    ) -> None:
+        self.model = correspondences
+        self.estimator = pose_estimator
+        self.config = config
+        self.sigmas = POSETRACK18.sigma_array
+        self._frames: list[Poses] = []
+        self._frame_indices: list[int] = []
+        self._prev: Poses | None = None
+        self._prev_handle: Any = None
+        self._next_id = 0
+        self._handles: dict[int, Any] = {}
+        self._start: dict[int, int] = {}
+        self._end: dict[int, int] = {}
+        self._ended: list[int] = []
+        self._merge_pairs: list[tuple[int, int, float, int]] = []
+        self.merges: dict[int, int] = {}
+        self.timings: dict[str, float] = dict.fromkeys((*MODEL_STAGES, "tracker"), 0.0)
+        self.own_seconds: list[float] = []
+        self.counts: dict[str, int] = dict.fromkeys(
+            ("frames", "recovery_boxes", "recovery_skipped", "reestimated", "recovered", "duplicates", "new_tracks"), 0
+        )
+
+    # model calls, timed ----------------------------------------------------
+    def _call(self, stage: str, fn: Any, *args: Any) -> Any:
+        t0 = perf_counter()
+        out = fn(*args)
+        dt = perf_counter() - t0
+        self._model_time += dt
+        self.timings[stage] += dt
+        return out
+
+    def _propagate(self, stage: str, src: Any, dst: Any, points: np.ndarray) -> np.ndarray:
+        out = np.asarray(self._call(stage, self.model.propagate, src, dst, points), dtype=np.float64)
+        if out.shape != points.shape[:2] + (3,):
+            raise ValueError(f"correspondence model returned shape {out.shape} for queries {points.shape}")
+        return out
+
+    # the per-frame step ------------------------------------------------------
+    def step(self, frame_index: int, image: np.ndarray | None, poses: Poses) -> Poses:
+        start = perf_counter()
+        self._model_time = 0.0
+        cfg = self.config
+        if image is None:
+            raise ValueError("CorrTrackTracker needs the frame image: its correspondence model looks at pixels")
+        if poses.num_joints != len(self.sigmas):
+            raise ValueError(f"CorrTrackTracker expects {len(self.sigmas)} joints per pose, got {poses.num_joints}")
+        if self._frame_indices and frame_index <= self._frame_indices[-1]:
+            raise ValueError(f"frame indices must increase: {frame_index} after {self._frame_indices[-1]}")
+        h, w = int(image.shape[0]), int(image.shape[1])
+        pos = len(self._frames)
+        handle = self._call("embed", self.model.embed, image)
+
+        det = self._prepare_detections(poses)
+        det_xy, det_conf, _ = _valid(det, cfg.tau_joint)
+        prev = self._prev if self._prev is not None else Poses.empty(poses.num_joints)
+        n_prev = len(prev)
+        pxy = np.zeros((n_prev, poses.num_joints, 2))
+        pconf = np.zeros((n_prev, poses.num_joints))
+        if n_prev:
+            q_xy, _, q_ok = _valid(prev, cfg.tau_joint)
+            prop = self._propagate("propagate", self._prev_handle, handle, np.where(q_ok[..., None], q_xy, np.nan))
+            finite = np.isfinite(prop).all(-1)
+            pxy = np.where(finite[..., None], prop[..., :2], 0.0)
+            pconf = np.where(q_ok & finite, np.clip(prop[..., 2], 0.0, 1.0), 0.0)
+
+        cand = det
+        if n_prev and cfg.recovery and self.estimator is not None:
+            recovered = self._recover(image, pxy, pconf, det_xy, det_conf, prev.track_ids, w, h)
+            if len(recovered):
+                both = Poses.concat([det, recovered])
+                b_xy, b_conf, _ = _valid(both, 0.0)
+                keep = np.sort(pose_nms(b_xy, b_conf, cfg.nms_oks, cfg.nms_joint_threshold))
+                cand = both[keep]
+
+        ids, drop = self._associate(prev, pxy, pconf, cand, w, h)
+        out = cand[~drop].replace(track_ids=ids[~drop])
+        self._bookkeeping(pos, handle, prev, out)
+        self._frames.append(out)
+        self._frame_indices.append(int(frame_index))
+        self._prev, self._prev_handle = out, handle
+        self.counts["frames"] += 1
+        own = perf_counter() - start - self._model_time
+        self.own_seconds.append(own)
+        self.timings["tracker"] += own
+        return out
+
+    def _prepare_detections(self, poses: Poses) -> Poses:
+        """Pose NMS and the cap on poses per frame; input order is kept."""
+        cfg = self.config
+        if not len(poses):
+            return poses
+        xy, conf, _ = _valid(poses, 0.0)
+        keep = pose_nms(xy, conf, cfg.nms_oks, cfg.nms_joint_threshold, min_joints=cfg.min_joints)
+        return poses[np.sort(keep[: cfg.max_poses])]
+
+    def _recover(
+        self,
+        image: np.ndarray,
+        pxy: np.ndarray,
+        pconf: np.ndarray,
+        det_xy: np.ndarray,
+        det_conf: np.ndarray,
+        source_ids: np.ndarray,
+        w: int,
+        h: int,
+    ) -> Poses:
+        cfg = self.config
+        inside = (pxy[..., 0] >= 0) & (pxy[..., 0] <= w - 1) & (pxy[..., 1] >= 0) & (pxy[..., 1] <= h - 1)
+        keep = (pconf >= cfg.recovery_tau_corr) & (pconf > 0) & inside
+        boxes, ok = recovery_boxes(pxy, keep, cfg.recovery_min_joints, cfg.recovery_box_margin, w, h)
+        self.counts["recovery_boxes"] += int(ok.sum())
+        if cfg.recovery_skip_explained and ok.any() and len(det_xy):
+            explained = explained_by_detections(pxy, keep, det_xy, det_conf, cfg.tau_joint, cfg.recovery_explained_oks)
+            self.counts["recovery_skipped"] += int((ok & explained).sum())
+            ok &= ~explained
+        idx = np.flatnonzero(ok)
+        k = pxy.shape[1]
+        if not len(idx):
+            return Poses.empty(k)
+        assert self.estimator is not None
+        est = self._call("estimate", self.estimator.estimate, image, boxes[idx])
+        if len(est) != len(idx) or est.num_joints != k:
+            raise ValueError(f"pose estimator gave {len(est)} poses of {est.num_joints} joints for {len(idx)} boxes")
+        self.counts["reestimated"] += len(idx)
+        zero = [j for j in cfg.recovery_zero_joints if j < k]
+        kps, scores = est.keypoints.copy(), np.nan_to_num(est.keypoint_scores).copy()
+        kps[:, zero] = 0.0
+        scores[:, zero] = 0.0
+        est = est.replace(keypoints=kps, keypoint_scores=scores)
+        e_xy, e_conf, _ = _valid(est, 0.0)
+        accept = filter_recovered(
+            e_xy,
+            e_conf,
+            det_xy,
+            det_conf,
+            joint_threshold=cfg.tau_joint,
+            min_estimated_joints=cfg.recovery_min_estimated_joints,
+            max_oks_all=cfg.recovery_max_oks_all,
+            max_oks_detections=cfg.recovery_max_oks_detections,
+        )
+        rec = est[accept]
+        self.counts["recovered"] += len(rec)
+        extras = [
+            {**e, "recovered": True, "recovered_from_track": int(t)}
+            for e, t in zip(rec.extras, source_ids[idx[accept]].tolist())
+        ]
+        return rec.replace(track_ids=np.full(len(rec), -1, np.int64), extras=tuple(extras))
+
+    def _associate(
+        self, prev: Poses, pxy: np.ndarray, pconf: np.ndarray, cand: Poses, w: int, h: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Track ids for the candidates (new ids included) and the mask of dropped candidates."""
+        cfg = self.config
+        d = len(cand)
+        ids = np.full(d, -1, np.int64)
+        c_xy, _, c_ok = _valid(cand, cfg.tau_joint)
+        drop = c_ok.sum(-1) < cfg.min_joints
+        if len(prev) and d:
+            p_ok = pconf >= max(cfg.tau_corr, np.finfo(float).tiny)
+            boxes = tracking_boxes(c_xy, c_ok, cfg.track_box_margin, w, h)
+            s = association_scores(
+                pxy,
+                p_ok,
+                pconf,
+                c_xy,
+                c_ok,
+                boxes,
+                sigmas=self.sigmas,
+                tau_corr=cfg.tau_corr,
+                tau_oks=cfg.tau_oks,
+                min_joints=cfg.min_joints,
+                corr_sigma=cfg.corr_map_sigma * max(w, h) / cfg.corr_grid_size,
+            )
+            s.votes[:, drop] = 0
+            s.box[:, drop] = 0.0
+            rows, cols, a = match(s, cfg.assignment, cfg.tau_corr, cfg.tau_oks, cfg.min_joints)
+            ids[cols] = prev.track_ids[rows]
+            if cfg.duplicate_removal:
+                dup = find_duplicates(s, a, ids >= 0, cfg.duplicate_ratio)
+                self.counts["duplicates"] += int((dup & ~drop).sum())
+                drop |= dup
+        new = (ids < 0) & ~drop
+        ids[new] = np.arange(self._next_id, self._next_id + int(new.sum()))
+        self._next_id += int(new.sum())
+        self.counts["new_tracks"] += int(new.sum())
+        return ids, drop
+
+    # merging bookkeeping ---------------------------------------------------------
+    def _bookkeeping(self, pos: int, handle: Any, prev: Poses, out: Poses) -> None:
+        cfg = self.config
+        if not cfg.merging:
+            return
+        out_ids = out.track_ids.tolist()
+        continued = set(out_ids)
+        for tid in prev.track_ids.tolist():
+            if tid not in continued:
+                self._ended.append(tid)
+        new_rows = [i for i, tid in enumerate(out_ids) if tid not in self._start]
+        for tid in out_ids:
+            self._start.setdefault(tid, pos)
+            self._end[tid] = pos
+        self._handles[pos] = handle
+        self._ended = [q for q in self._ended if pos - self._end[q] - 1 <= cfg.merge_max_gap]
+        if new_rows and self._ended:
+            self._score_merges(pos, handle, out[new_rows])
+        # keep the embeddings a later merge may still need
+        lo = min(((self._start[t] + pos) // 2 for t in out_ids), default=pos)
+        needed = {self._start[t] for t in out_ids}
+        for q in self._ended:
+            s, e = self._start[q], self._end[q]
+            needed |= {s, (s + e) // 2, e}
+        for f in [f for f in self._handles if f < lo and f not in needed]:
+            del self._handles[f]
+
+    def _score_merges(self, pos: int, handle: Any, new: Poses) -> None:
+        cfg = self.config
+        q_ids = list(self._ended)
+        roles = np.array([[self._start[q], (self._start[q] + self._end[q]) // 2, self._end[q]] for q in q_ids])
+        k = new.num_joints
+        prop_xy = np.zeros((len(q_ids), 3, k, 2))
+        prop_ok = np.zeros((len(q_ids), 3, k), bool)
+        for f in np.unique(roles).tolist():
+            qi, ri = np.nonzero(roles == f)
+            fr = self._frames[f]
+            rows = [int(np.flatnonzero(fr.track_ids == q_ids[i])[0]) for i in qi.tolist()]
+            src = fr[rows]
+            xy, _, ok = _valid(src, cfg.tau_joint)
+            prop = self._propagate("merge_propagate", self._handles[f], handle, np.where(ok[..., None], xy, np.nan))
+            finite = np.isfinite(prop).all(-1)
+            prop_xy[qi, ri] = np.where(finite[..., None], prop[..., :2], 0.0)
+            prop_ok[qi, ri] = ok & finite & (prop[..., 2] >= cfg.tau_corr) & (prop[..., 2] > 0)
+        n_xy, n_conf, _ = _valid(new, cfg.tau_joint)
+        scores = merge_scores(prop_xy, prop_ok, n_xy, n_conf, cfg.tau_joint)
+        for i, q in enumerate(q_ids):
+            for j, p in enumerate(new.track_ids.tolist()):
+                self._merge_pairs.append((q, p, float(scores[i, j]), pos))
+
+    # offline -------------------------------------------------------------------
+    @property
+    def merge_candidates(self) -> list[tuple[int, int, float, int]]:
+        """``(earlier id, later id, S_match, later start)`` of every pair scored so far (online ids)."""
+        return list(self._merge_pairs)
+
+    def finish(self) -> PoseSequence:
+        cfg = self.config
+        frames = list(self._frames)
+        self.merges = {}
+        if cfg.merging and self._merge_pairs:
+            q, p, s, start = (np.array(c) for c in zip(*self._merge_pairs))
+            self.merges = resolve_merges(q, p, s, cfg.merge_threshold, cfg.merge_order, start)
+            frames = remap_track_ids(frames, self.merges)
+        frames = postprocess_tracks(frames, cfg.min_track_length, cfg.output_joint_threshold, cfg.renumber)
+        out = [Frame(f"{t:06d}.jpg", p, image_id=t) for t, p in zip(self._frame_indices, frames)]
+        return PoseSequence("tracked", out)
+
+
+def run_tracker(tracker: Tracker, images: Sequence[np.ndarray | None], detections: PoseSequence) -> PoseSequence:
+    """Run ``tracker`` over a sequence: ``detections``' frames (names, ids) with the tracked poses."""
+    if len(images) != len(detections):
+        raise ValueError(f"{len(images)} images for {len(detections)} frames of detections")
+    for t, (img, fr) in enumerate(zip(images, detections.frames)):
+        tracker.step(t, img, fr.poses)
+    result = tracker.finish()
+    return detections.with_poses([f.poses for f in result.frames])

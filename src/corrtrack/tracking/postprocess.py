@@ -1,0 +1,72 @@
+"""Offline post-processing of tracked frames: id remapping, short-track removal, output joint threshold.
+
+method.md §4.3 (end): drop tracks with fewer than ``min_track_length`` poses; in each pose
+set joints with score below ``output_joint_threshold`` to the absent marker ``(0, 0, 0)``
+(the evaluator then ignores them); drop poses left without a joint; drop short tracks again;
+renumber the ids ``0..N-1`` in order of first appearance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from corrtrack.poses import Poses
+
+__all__ = ["postprocess_tracks", "remap_track_ids"]
+
+
+def remap_track_ids(frames: Sequence[Poses], mapping: Mapping[int, int]) -> list[Poses]:
+    """The frames with every track id ``a`` in ``mapping`` replaced by ``mapping[a]``."""
+    if not mapping:
+        return list(frames)
+    src = np.fromiter(mapping.keys(), np.int64, len(mapping))
+    dst = np.fromiter(mapping.values(), np.int64, len(mapping))
+    order = np.argsort(src)
+    src, dst = src[order], dst[order]
+    out = []
+    for p in frames:
+        ids = p.track_ids.copy()
+        hit = np.isin(ids, src)
+        if hit.any():
+            ids[hit] = dst[np.searchsorted(src, ids[hit])]
+        out.append(p.replace(track_ids=ids))
+    return out
+
+
+def _drop_short(frames: list[Poses], min_track_length: int) -> list[Poses]:
+    if min_track_length <= 1 or not frames:
+        return frames
+    all_ids = np.concatenate([p.track_ids for p in frames])
+    ids, counts = np.unique(all_ids, return_counts=True)
+    short = ids[counts < min_track_length]
+    if not len(short):
+        return frames
+    return [p[~np.isin(p.track_ids, short)] for p in frames]
+
+
+def postprocess_tracks(
+    frames: Sequence[Poses],
+    min_track_length: int,
+    output_joint_threshold: float,
+    renumber: bool = True,
+) -> list[Poses]:
+    """Tracked frames after short-track removal and the output joint threshold (see the module doc)."""
+    out = _drop_short(list(frames), min_track_length)
+    if output_joint_threshold > 0:
+        cleaned = []
+        for p in out:
+            low = p.confidences < output_joint_threshold
+            kps = np.where(low[..., None], 0.0, p.keypoints)
+            scores = np.where(low, 0.0, p.keypoint_scores)
+            q = p.replace(keypoints=kps, keypoint_scores=scores)
+            cleaned.append(q[q.present.any(1)])
+        out = _drop_short(cleaned, min_track_length)
+    if renumber and out:
+        all_ids = np.concatenate([p.track_ids for p in out])
+        _, first = np.unique(all_ids, return_index=True)
+        order = all_ids[np.sort(first)]  # ids in order of first appearance
+        mapping = {int(a): i for i, a in enumerate(order.tolist())}
+        out = remap_track_ids(out, mapping)
+    return out
