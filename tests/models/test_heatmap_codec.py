@@ -131,7 +131,7 @@ def test_flip_test_score_is_the_mean_of_the_two_sigmoid_peaks() -> None:
     xy, score = decode_with_flip(out, flipped)
     assert score[0, j].item() == pytest.approx((torch.sigmoid(torch.tensor(2.0)) + 0.5).item() / 2)
     assert xy[0, j].tolist() == pytest.approx([4 * 6 + 0.5, 4 * 10 + 0.5])
-    xy1, score1 = decode_with_flip(out)
+    _, score1 = decode_with_flip(out)
     assert score1[0, j].item() == pytest.approx(torch.sigmoid(torch.tensor(2.0)).item())
     with pytest.raises(ValueError, match="flipped output"):
         decode_with_flip(out, flipped[:, :, :-1])
