@@ -27,3 +27,19 @@ def test_a_failed_write_leaves_nothing(tmp_path):
     except RuntimeError:
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def test_unusable_outputs_are_one_clear_error(tmp_path):
+    import pytest
+
+    from corrtrack.errors import OutputError
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="a part of its folder is a file") as err:
+        write_json(tmp_path / "file" / "a.json", [1])
+    assert err.value.exit_code == 2
+    with pytest.raises(OutputError, match="existing folder"):
+        write_json(tmp_path, [1])
+    with pytest.raises(OutputError, match="JSON cannot express"):
+        write_json(tmp_path / "nan.json", {"x": float("nan")})
+    assert not (tmp_path / "nan.json").exists()

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from corrtrack.errors import FormatError
+from corrtrack.errors import FormatError, OutputError
 
 __all__ = ["atomic_path", "atomic_write_text", "read_json", "write_json"]
 
@@ -32,15 +32,25 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     output name.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=(suffix or path.suffix)[:16])
+    if path.is_dir():
+        raise OutputError(path, "it is an existing folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=(suffix or path.suffix)[:16])
+    except (FileExistsError, NotADirectoryError):
+        raise OutputError(path, "a part of its folder is a file") from None
+    except OSError as exc:
+        raise OutputError(path, exc.strerror or str(exc), environment=True) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         if tmp_path.exists():
             os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, path)
+        try:
+            os.replace(tmp_path, path)
+        except OSError as exc:
+            raise OutputError(path, exc.strerror or str(exc), environment=True) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -64,8 +74,16 @@ def _json_default(obj: Any) -> Any:
 
 
 def write_json(path: str | Path, data: Any, indent: int | None = None) -> None:
-    """Write JSON atomically (numpy scalars and arrays allowed)."""
-    atomic_write_text(path, json.dumps(data, default=_json_default, indent=indent))
+    """Write JSON atomically (numpy scalars and arrays allowed).
+
+    NaN and infinity are not JSON: a writer that has them must turn them into ``null``
+    first; here they raise :class:`OutputError` rather than write an invalid file.
+    """
+    try:
+        text = json.dumps(data, default=_json_default, indent=indent, allow_nan=False)
+    except ValueError as exc:
+        raise OutputError(path, f"the data holds a value JSON cannot express ({exc})") from None
+    atomic_write_text(path, text)
 
 
 def read_json(path: str | Path) -> Any:

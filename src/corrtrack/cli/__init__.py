@@ -46,7 +46,10 @@ def main() -> None:
         else:
             say(str(exc))
         sys.exit(getattr(exc, "exit_code", 2))
-    except (CorrtrackError, ConfigError) as exc:
+    except CorrtrackError as exc:
+        say(str(exc))
+        sys.exit(exc.exit_code)
+    except ConfigError as exc:
         say(str(exc))
         sys.exit(2)
     except KeyboardInterrupt:
