@@ -1,0 +1,285 @@
+"""Top-down pose estimation with the pose network: crop every box, run the net, decode, map back.
+
+:class:`TopDownPoseEstimator` implements :class:`corrtrack.interfaces.PoseEstimator`:
+
+1. the isotropic crop of docs/method.md §2.2 around every box of the frame (one batch);
+2. the network in eval mode under ``torch.inference_mode()``, reading stage ``readout_stage``
+   (the reference reads the second stage); with ``flip_test`` the mirrored crops run in the
+   same batch;
+3. decoding (Eq. 1; method.md §2.3): arg-max of the (flip-averaged) sigmoid heatmap plus the
+   offset at that cell; joint score = mean of the two sigmoid peaks;
+4. the inverse affine back to image pixels.
+
+Weights: :meth:`TopDownPoseEstimator.from_bundled` (the tiny net trained on SynthTrack that ships
+with corrtrack), :meth:`~TopDownPoseEstimator.from_checkpoint` (our training outputs) and
+:meth:`~TopDownPoseEstimator.from_authors_checkpoint` (the authors' released ``.pth``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from corrtrack.config import config_to_dict, param
+from corrtrack.errors import CorrtrackError
+from corrtrack.fileio import atomic_path
+from corrtrack.inference.crops import crop_images, crop_transforms, to_image
+from corrtrack.keypoints import POSETRACK18
+from corrtrack.models.heatmap_codec import decode_with_flip
+from corrtrack.models.pose_net import PoseNet, PoseNetConfig, pose_config
+from corrtrack.poses import Poses
+
+__all__ = [
+    "BUNDLED_WEIGHTS",
+    "NORMALISATION",
+    "WEIGHTS_FORMAT",
+    "PoseEstimatorConfig",
+    "TopDownPoseEstimator",
+    "load_authors_pose_net",
+    "load_pose_weights",
+    "save_pose_weights",
+]
+
+#: the ``format`` tag of corrtrack pose weight files
+WEIGHTS_FORMAT = "corrtrack-pose-weights-v1"
+#: pixels are RGB / 255 with no mean/std (docs/method.md §2.2)
+NORMALISATION = "RGB, float32 in [0, 1] (pixel / 255), no mean/std normalisation"
+#: the bundled tiny weights (package data)
+BUNDLED_WEIGHTS = "pose_tiny.pt"
+
+
+@dataclass(frozen=True)
+class PoseEstimatorConfig:
+    """How crops are made and outputs read (the network's own config gives the input size)."""
+
+    readout_stage: int | None = param(
+        None, "reference code (pose_estimation.py reads output[1]); None = the network config's readout_stage"
+    )
+    use_offsets: bool = param(True, "supplement §A, Eq. 1: add the predicted offset to the peak position")
+    batch_size: int = param(32, "our choice: crops per forward pass (flip test doubles it)")
+    crop_scale: str = param(
+        "width", "reference code (inference_utils.get_transform: scale = out_w / max(w, h))", choices=("width", "fit")
+    )
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.readout_stage is not None and self.readout_stage < 0:
+            raise ValueError(f"readout_stage must be >= 0, got {self.readout_stage}")
+
+
+class TopDownPoseEstimator:
+    """``estimate(image, boxes) -> Poses`` with a :class:`PoseNet` (or any net with the same output contract).
+
+    ``model`` must take (N, 3, H, W) float RGB in [0, 1] and return the list of stage outputs
+    (N, 3K, H/4, W/4). The input size comes from ``model.cfg`` (a :class:`PoseNetConfig`).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        config: PoseEstimatorConfig | None = None,
+        device: str | torch.device = "cpu",
+        flip_test: bool = True,
+    ) -> None:
+        net_cfg = getattr(model, "cfg", None)
+        if not isinstance(net_cfg, PoseNetConfig):
+            raise CorrtrackError("the pose model needs a PoseNetConfig as .cfg (input size, stages, joints)")
+        self.config = config if config is not None else PoseEstimatorConfig()
+        stage = net_cfg.readout_stage if self.config.readout_stage is None else self.config.readout_stage
+        if stage >= net_cfg.num_stages:
+            raise CorrtrackError(f"readout_stage {stage} but the network has {net_cfg.num_stages} stages")
+        self.net_config = net_cfg
+        self.readout_stage = stage
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.flip_test = flip_test
+        self.layout = POSETRACK18
+        if net_cfg.num_joints != self.layout.num_joints:
+            raise CorrtrackError(f"the network predicts {net_cfg.num_joints} joints, PoseTrack 2018 has 17")
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(width, height) of the network input."""
+        return self.net_config.input_width, self.net_config.input_height
+
+    # ---------------------------------------------------------------- loading
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        config: PoseEstimatorConfig | None = None,
+        device: str | torch.device = "cpu",
+        flip_test: bool = True,
+    ) -> TopDownPoseEstimator:
+        """From a file written by :func:`save_pose_weights` (``pose.pt`` of ``train pose``) or a training checkpoint."""
+        model, _ = load_pose_weights(path)
+        return cls(model, config, device, flip_test)
+
+    @classmethod
+    def from_bundled(
+        cls, config: PoseEstimatorConfig | None = None, device: str | torch.device = "cpu", flip_test: bool = True
+    ) -> TopDownPoseEstimator:
+        """The tiny network trained on SynthTrack that ships with corrtrack (``corrtrack/data/pose_tiny.pt``)."""
+        ref = resources.files("corrtrack") / "data" / BUNDLED_WEIGHTS
+        with resources.as_file(ref) as path:
+            if not Path(path).is_file():
+                raise CorrtrackError(f"bundled pose weights {BUNDLED_WEIGHTS} are missing from the installation")
+            return cls.from_checkpoint(path, config, device, flip_test)
+
+    @classmethod
+    def from_authors_checkpoint(
+        cls,
+        path: str | Path,
+        config: str | PoseNetConfig = "paper3",
+        estimator_config: PoseEstimatorConfig | None = None,
+        device: str | torch.device = "cpu",
+        flip_test: bool = True,
+    ) -> TopDownPoseEstimator:
+        """From the authors' released pose checkpoint (``pose_estimation_model_3_stage_lr_1e-5_wo_vis.pth``)."""
+        return cls(load_authors_pose_net(path, config), estimator_config, device, flip_test)
+
+    # -------------------------------------------------------------- inference
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        n = self.readout_stage + 1
+        if isinstance(self.model, PoseNet):
+            return self.model(batch, num_stages=n)[-1]
+        return self.model(batch)[self.readout_stage]
+
+    def predict_crops(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Keypoints (N, K, 2) in crop pixels and scores (N, K) for (N, H, W, 3) uint8 RGB crops."""
+        w, h = self.input_size
+        if crops.ndim != 4 or crops.shape[1:] != (h, w, 3):
+            raise CorrtrackError(f"crops must be (N, {h}, {w}, 3), got {crops.shape}")
+        xy_out, score_out = [], []
+        stride = w // self.net_config.output_size[1]
+        with torch.inference_mode():
+            for start in range(0, len(crops), self.config.batch_size):
+                chunk = torch.from_numpy(np.ascontiguousarray(crops[start : start + self.config.batch_size]))
+                x = chunk.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+                m = x.shape[0]
+                if self.flip_test:
+                    out = self._forward(torch.cat([x, x.flip(-1)]))
+                    out, flipped = out[:m], out[m:]
+                else:
+                    out, flipped = self._forward(x), None
+                xy, scores = decode_with_flip(
+                    out.float(),
+                    None if flipped is None else flipped.float(),
+                    stride=stride,
+                    use_offsets=self.config.use_offsets,
+                    flip_permutation=self.layout.flip_permutation,
+                )
+                xy_out.append(xy.cpu().double().numpy())
+                score_out.append(scores.cpu().double().numpy())
+        return np.concatenate(xy_out), np.concatenate(score_out)
+
+    def estimate(self, image: np.ndarray, boxes: np.ndarray) -> Poses:
+        """Poses for the (N, 4) ``[x, y, w, h]`` boxes of one (H, W, 3) uint8 RGB image."""
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise CorrtrackError(f"image must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
+        boxes = np.asarray(boxes, dtype=np.float64)
+        if boxes.size == 0:
+            return Poses.create(np.zeros((0, self.layout.num_joints, 3)), boxes=np.zeros((0, 4)))
+        if boxes.ndim != 2 or boxes.shape[1] != 4:
+            raise CorrtrackError(f"boxes must be (N, 4) [x, y, w, h], got shape {boxes.shape}")
+        try:
+            matrices = crop_transforms(boxes, self.input_size, scale_by=self.config.crop_scale)
+        except ValueError as exc:
+            raise CorrtrackError(f"bad boxes: {exc}") from None
+        crops = crop_images(image, matrices, self.input_size)
+        xy, scores = self.predict_crops(crops)
+        xy = to_image(matrices, xy)
+        keypoints = np.concatenate([xy, np.ones(xy.shape[:2] + (1,))], axis=-1)
+        return Poses.create(keypoints, keypoint_scores=scores, boxes=boxes, scores=scores.mean(1))
+
+
+# ----------------------------------------------------------------- weights I/O
+def _torch_load(path: Path) -> Any:
+    if not path.is_file():
+        raise CorrtrackError(f"{path}: weights file not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise CorrtrackError(f"{path}: not a readable torch file ({type(exc).__name__}: {exc})") from None
+
+
+def save_pose_weights(
+    path: str | Path, model: PoseNet, meta: Mapping[str, Any] | None = None, half: bool = False
+) -> str:
+    """Write the weights with the net config and ``meta`` atomically (``half``: as float16); returns the sha256."""
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().clone() for k, v in model.state_dict().items()
+    }
+    doc = {
+        "format": WEIGHTS_FORMAT,
+        "net_config": config_to_dict(model.cfg),
+        "normalisation": NORMALISATION,
+        "meta": dict(meta or {}),
+        "state_dict": state,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(doc, tmp)
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _net_config_from(doc: Any, source: str) -> PoseNetConfig:
+    values = doc.get("values") if isinstance(doc, Mapping) else None
+    if not isinstance(values, Mapping):
+        raise CorrtrackError(f"{source}: no network config in the weights file")
+    known = {f.name for f in dataclasses.fields(PoseNetConfig)}
+    try:
+        return PoseNetConfig(**{k: v for k, v in values.items() if k in known})
+    except (TypeError, ValueError) as exc:
+        raise CorrtrackError(f"{source}: bad network config: {exc}") from None
+
+
+def _load_into(model: PoseNet, state: Mapping[str, torch.Tensor], source: str) -> PoseNet:
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0]
+        raise CorrtrackError(f"{source}: weights do not fit the {model.cfg.name} network: {detail[:300]}") from None
+    return model.eval()
+
+
+def load_pose_weights(path: str | Path) -> tuple[PoseNet, dict[str, Any]]:
+    """A float32 :class:`PoseNet` in eval mode and the metadata, from :func:`save_pose_weights` output or a
+    ``train pose`` checkpoint (``checkpoint.pt``)."""
+    path = Path(path)
+    doc = _torch_load(path)
+    if not isinstance(doc, Mapping):
+        raise CorrtrackError(f"{path}: not a corrtrack pose weights file")
+    if doc.get("format") == WEIGHTS_FORMAT:
+        cfg = _net_config_from(doc.get("net_config"), str(path))
+        state, meta = doc["state_dict"], dict(doc.get("meta", {}))
+    elif "model" in doc and "net_config" in doc:
+        cfg = _net_config_from(doc["net_config"], str(path))
+        state, meta = doc["model"], {"step": doc.get("step")}
+    else:
+        raise CorrtrackError(f"{path}: not a corrtrack pose weights file or pose training checkpoint")
+    return _load_into(PoseNet(cfg), state, str(path)), meta
+
+
+def load_authors_pose_net(path: str | Path, config: str | PoseNetConfig = "paper3") -> PoseNet:
+    """The authors' pose checkpoint (reference README, "Checkpoint formats"): a dict whose ``state_dict``
+    holds the ``bn_inception2`` keys, possibly prefixed by ``module.`` (DataParallel); loaded strictly."""
+    path = Path(path)
+    cfg = pose_config(config) if isinstance(config, str) else config
+    doc = _torch_load(path)
+    state = doc.get("state_dict", doc) if isinstance(doc, Mapping) else None
+    if not isinstance(state, Mapping) or not state:
+        raise CorrtrackError(f"{path}: no state_dict in the checkpoint")
+    state = {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
+    return _load_into(PoseNet(cfg), state, str(path))
