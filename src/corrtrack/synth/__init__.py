@@ -1,13 +1,16 @@
 """SynthTrack: procedurally rendered multi-person videos with exact PoseTrack-format ground truth."""
 
-from corrtrack.synth.config import PRESETS, SynthConfig, preset
+from corrtrack.synth.config import PRESETS, SynthConfig, parse_knobs, preset
 from corrtrack.synth.dataset import (
+    RETIRED_SPLITS,
     STANDARD_SPLITS,
+    RenderedSequence,
     SequenceSpec,
     generate_dataset,
     generate_standard,
     labeled_pattern,
     make_specs,
+    render_sequence,
     render_sequence_frames,
 )
 from corrtrack.synth.scene import SyntheticScene
@@ -15,7 +18,9 @@ from corrtrack.synth.simulated_detections import SimulatedDetectorConfig, simula
 
 __all__ = [
     "PRESETS",
+    "RETIRED_SPLITS",
     "STANDARD_SPLITS",
+    "RenderedSequence",
     "SequenceSpec",
     "SimulatedDetectorConfig",
     "SynthConfig",
@@ -24,7 +29,9 @@ __all__ = [
     "generate_standard",
     "labeled_pattern",
     "make_specs",
+    "parse_knobs",
     "preset",
+    "render_sequence",
     "render_sequence_frames",
     "simulate_detections",
 ]

@@ -1,17 +1,32 @@
-"""People who walk, run, stop, turn, wave and bend on the ground plane of a synthetic scene."""
+"""People who walk, run, stop, turn, wave, bend, crouch, sit, jump and dance on the ground plane of a scene.
+
+Motion is built to be plausible frame to frame: speed changes with a bounded
+acceleration, the heading turns with a smallest turning radius (no reversal on
+the spot at full speed), and every change of behaviour (stopping, gestures,
+bends and the other actions) blends in and out over ``blend_seconds``.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from corrtrack.synth.appearance import Appearance
-from corrtrack.synth.body import BodyShape, PoseParams
+from corrtrack.synth.body import BodyShape, PoseParams, blend
 from corrtrack.synth.config import SynthConfig
 
-__all__ = ["Agent", "Ground"]
+__all__ = ["ACTIONS", "Agent", "Ground"]
+
+#: actions besides walking and standing, with their duration range in seconds
+ACTIONS: dict[str, tuple[float, float]] = {
+    "bend": (1.0, 2.0),
+    "crouch": (1.0, 2.5),
+    "sit": (2.0, 4.0),
+    "jump": (0.9, 1.1),
+    "dance": (1.5, 3.5),
+}
 
 
 @dataclass
@@ -28,6 +43,10 @@ class Ground:
         return self.ref_height * (np.asarray(y) - self.horizon) / (self.near - self.horizon)
 
 
+def _wrap(angle: float) -> float:
+    return (angle + math.pi) % (2 * math.pi) - math.pi
+
+
 @dataclass
 class Agent:
     pid: int
@@ -37,17 +56,36 @@ class Agent:
     x: float
     y: float
     heading: float  # direction on the ground: 0 = to the image right, pi/2 = toward the camera
-    speed: float  # displacement per frame / body height
+    speed: float  # cruising displacement per frame / body height
     running: bool
     yaw: float = 0.0
     phase: float = 0.0
+    stride: float = 1.15  # stride length / body height (walking; running is longer)
     state: str = "walk"
     timer: int = 0
+    duration: int = 1
     gesture: int = 0
     gesture_arm: int = 0
-    bend: float = 0.0
+    gesture_kind: str = "wave"
     t: int = 0
+    look_group: int = 0
     lookalike_of: int | None = None
+    target_heading: float = 0.0
+    velocity: float = 0.0  # current displacement per frame / body height
+    gait_w: float = 1.0
+    gesture_w: float = 0.0
+    action_w: dict[str, float] = field(default_factory=dict)
+    #: a companion walking beside this person (the leader), and on which side; hand in hand if ``holding``
+    leader: Agent | None = None
+    side: float = 1.0
+    holding: bool = False
+
+    def __post_init__(self) -> None:
+        self.target_heading = self.heading
+
+    @property
+    def bend(self) -> float:
+        return self.action_w.get("bend", 0.0)
 
     def body_height(self, ground: Ground) -> float:
         return float(ground.height(self.y)) * self.scale
@@ -55,73 +93,163 @@ class Agent:
     def target_yaw(self) -> float:
         return math.atan2(math.cos(self.heading), math.sin(self.heading))
 
-    def step(self, ground: Ground, cfg: SynthConfig, rng: np.random.Generator) -> None:
-        """Advance one frame: behaviour changes, motion, gait phase, body orientation."""
+    def _behave(self, cfg: SynthConfig, rng: np.random.Generator) -> None:
         per_frame = 1.0 / cfg.fps
-        self.t += 1
         if self.timer > 0:
             self.timer -= 1
             if self.timer == 0:
                 self.state = "walk"
-        elif self.state == "walk":
+        elif self.state == "walk" and self.leader is None:
             u = rng.random()
-            if u < cfg.stop_rate * per_frame:
+            stop, bend = cfg.stop_rate * per_frame, cfg.bend_rate * per_frame
+            action, turn = cfg.action_rate * per_frame, cfg.turn_rate * per_frame
+            if u < stop:
                 self.state, self.timer = "stop", int(rng.uniform(0.6, 2.5) * cfg.fps)
-            elif u < (cfg.stop_rate + cfg.bend_rate) * per_frame:
-                self.state, self.timer = "bend", int(rng.uniform(1.0, 2.0) * cfg.fps)
-            elif u < (cfg.stop_rate + cfg.bend_rate + cfg.turn_rate) * per_frame:
-                self.heading += rng.choice([-1, 1]) * rng.uniform(math.pi / 4, math.pi)
+            elif u < stop + bend:
+                self.state = "bend"
+                self.timer = int(rng.uniform(*ACTIONS["bend"]) * cfg.fps)
+            elif u < stop + bend + action:
+                self.state = str(rng.choice(["crouch", "sit", "jump", "dance"]))
+                self.timer = int(rng.uniform(*ACTIONS[self.state]) * cfg.fps)
+            elif u < stop + bend + action + turn:
+                self.target_heading = self.heading + rng.choice([-1, 1]) * rng.uniform(math.pi / 4, math.pi)
+            self.duration = max(1, self.timer)
         if self.gesture > 0:
             self.gesture -= 1
-        elif rng.random() < cfg.gesture_rate * per_frame:
-            self.gesture, self.gesture_arm = int(rng.uniform(1.0, 2.0) * cfg.fps), int(rng.integers(2))
-        self.bend = min(1.0, self.bend + 0.08) if self.state == "bend" else max(0.0, self.bend - 0.08)
-        height = self.body_height(ground)
-        moving = self.state == "walk"
-        if moving:
-            disp = self.speed * (2.5 if self.running else 1.0) * height
-            self.x += disp * math.cos(self.heading)
-            self.y += 0.45 * disp * math.sin(self.heading)  # depth is foreshortened on the ground plane
-            if not ground.y_min <= self.y <= ground.y_max:  # keep to the floor: turn back in depth
-                self.y = float(np.clip(self.y, ground.y_min, ground.y_max))
-                self.heading = -self.heading
-            stride = 2.0 if self.running else 1.15
-            self.phase += 2 * math.pi * disp / (stride * height)
-        dyaw = (self.target_yaw() - self.yaw + math.pi) % (2 * math.pi) - math.pi
-        self.yaw += float(np.clip(dyaw, -0.3, 0.3))
+        elif self.state in ("walk", "stop") and rng.random() < cfg.gesture_rate * per_frame:
+            self.gesture = int(rng.uniform(1.0, 2.0) * cfg.fps)
+            self.gesture_arm = int(rng.integers(2))
+            self.gesture_kind = str(rng.choice(["wave", "point", "phone"]))
 
-    def pose(self) -> PoseParams:
+    def step(self, ground: Ground, cfg: SynthConfig, rng: np.random.Generator) -> None:
+        """Advance one frame: behaviour changes, blended weights, motion, gait phase, body orientation."""
+        self.t += 1
+        self._behave(cfg, rng)
+        rate = 1.0 / max(1.0, cfg.blend_seconds * cfg.fps)
+        if self.leader is not None:  # a companion keeps to its leader's pace, direction and state
+            lead = self.leader
+            self.target_heading, self.state = lead.target_heading, lead.state if lead.state == "stop" else "walk"
+        walking = self.state == "walk"
+        self.gait_w += float(np.clip((1.0 if walking else 0.0) - self.gait_w, -rate, rate))
+        self.gesture_w += float(np.clip((1.0 if self.gesture > 0 else 0.0) - self.gesture_w, -rate, rate))
+        for name in ACTIONS:
+            w = self.action_w.get(name, 0.0)
+            w += float(np.clip((1.0 if self.state == name else 0.0) - w, -rate, rate))
+            if w > 0:
+                self.action_w[name] = w
+            else:
+                self.action_w.pop(name, None)
+        height = self.body_height(ground)
+        # keep to the floor: head back in depth before reaching its edge (a turn, not a bounce)
+        margin = 0.08 * (ground.y_max - ground.y_min)
+        if (self.y < ground.y_min + margin and math.sin(self.target_heading) < 0) or (
+            self.y > ground.y_max - margin and math.sin(self.target_heading) > 0
+        ):
+            self.target_heading = -self.target_heading
+        cruise = self.speed * (2.5 if self.running else 1.0)
+        turn_left = _wrap(self.target_heading - self.heading)
+        slow = 1.0 - 0.5 * min(1.0, abs(turn_left) / math.pi)  # people slow down in sharp turns
+        target_v = cruise * self.gait_w * slow
+        if self.leader is not None:
+            target_v = self.leader.velocity * self.leader.scale / self.scale
+        accel = cruise / max(1.0, 0.5 * cfg.fps)  # from standing to cruising in half a second
+        self.velocity += float(np.clip(target_v - self.velocity, -accel, accel))
+        omega = max(self.velocity / cfg.turn_radius, 1.5 / cfg.fps)  # turning in place is slow too
+        self.heading += float(np.clip(turn_left, -omega, omega))
+        disp = self.velocity * height
+        self.x += disp * math.cos(self.heading)
+        self.y = float(np.clip(self.y + 0.45 * disp * math.sin(self.heading), ground.y_min, ground.y_max))
+        if self.leader is not None:  # stay beside the leader (soft spring; no jumps)
+            lead = self.leader
+            gap = self.side * 0.42 * lead.body_height(ground)
+            want_x = lead.x - gap * math.sin(lead.heading)
+            want_y = float(np.clip(lead.y + 0.45 * gap * math.cos(lead.heading), ground.y_min, ground.y_max))
+            self.x += 0.15 * (want_x - self.x)
+            self.y += 0.15 * (want_y - self.y)
+            self.phase += 0.1 * _wrap(lead.phase - self.phase)
+        stride = self.stride * (1.7 if self.running else 1.0)
+        self.phase += 2 * math.pi * disp / (stride * max(height, 1e-6))
+        dyaw = _wrap(self.target_yaw() - self.yaw)
+        self.yaw += float(np.clip(dyaw, -0.2, 0.2))
+
+    def _gait(self) -> PoseParams:
         s = math.sin(self.phase)
         p = PoseParams(yaw=self.yaw)
-        if self.state == "walk":
-            if self.running:
-                amp, arm = 0.6, 0.7
-                p.left_knee = 0.25 + 1.1 * max(0.0, -math.sin(self.phase - 0.6))
-                p.right_knee = 0.25 + 1.1 * max(0.0, math.sin(self.phase - 0.6))
-                p.left_elbow = p.right_elbow = 1.4
-                p.lean, p.bob = 0.18, 0.015 * abs(math.sin(2 * self.phase))
-            else:
-                amp, arm = 0.36, 0.32
-                p.left_knee = 0.05 + 0.55 * max(0.0, -math.sin(self.phase - 0.5))
-                p.right_knee = 0.05 + 0.55 * max(0.0, math.sin(self.phase - 0.5))
-                p.left_elbow = p.right_elbow = 0.25
-            p.left_thigh, p.right_thigh = amp * s, -amp * s
-            p.left_arm, p.right_arm = -arm * s, arm * s
+        if self.running:
+            amp, arm = 0.6, 0.7
+            p.left_knee = 0.25 + 1.1 * max(0.0, -math.sin(self.phase - 0.6))
+            p.right_knee = 0.25 + 1.1 * max(0.0, math.sin(self.phase - 0.6))
+            p.left_elbow = p.right_elbow = 1.4
+            p.lean = 0.18
         else:
-            sway = 0.05 * math.sin(self.t * 0.15)
-            p.left_arm, p.right_arm = sway, -sway
-            p.left_knee = p.right_knee = 0.04
-        if self.bend > 0:
-            p.lean = 0.95 * self.bend
-            p.left_knee += 0.3 * self.bend
-            p.right_knee += 0.3 * self.bend
-            p.left_thigh += 0.3 * self.bend
-            p.right_thigh += 0.3 * self.bend
-            p.left_arm = p.right_arm = 0.9 * self.bend
-        if self.gesture > 0:
-            wave = 0.5 + 0.45 * math.sin(self.t * 0.9)
-            if self.gesture_arm == 0:
-                p.left_arm_raise, p.left_elbow, p.left_arm = 2.4, wave, 0.2
+            amp, arm = 0.36, 0.32
+            p.left_knee = 0.05 + 0.55 * max(0.0, -math.sin(self.phase - 0.5))
+            p.right_knee = 0.05 + 0.55 * max(0.0, math.sin(self.phase - 0.5))
+            p.left_elbow = p.right_elbow = 0.25
+        p.left_thigh, p.right_thigh = amp * s, -amp * s
+        p.left_arm, p.right_arm = -arm * s, arm * s
+        return p
+
+    def _action(self, name: str) -> PoseParams:
+        p = PoseParams(yaw=self.yaw)
+        if name == "bend":
+            p.lean, p.left_knee, p.right_knee = 0.95, 0.3, 0.3
+            p.left_thigh = p.right_thigh = 0.3
+            p.left_arm = p.right_arm = 0.9
+        elif name == "crouch":
+            p.lean, p.left_thigh, p.right_thigh = 0.5, 1.6, 1.5
+            p.left_knee, p.right_knee = 2.3, 2.2
+            p.left_arm = p.right_arm = 0.7
+            p.left_elbow = p.right_elbow = 0.9
+        elif name == "sit":  # on the ground, legs forward, leaning back on the hands
+            p.lean, p.left_thigh, p.right_thigh = -0.2, 1.5, 1.45
+            p.left_knee, p.right_knee = 0.1, 0.5
+            p.left_arm = p.right_arm = -0.45
+            p.left_arm_raise = p.right_arm_raise = 0.3
+        elif name == "jump":
+            u = 1.0 - self.timer / max(1, self.duration)
+            s = math.sin(math.pi * float(np.clip((u - 0.15) / 0.7, 0, 1)))
+            p.airborne = 0.18 * max(0.0, math.sin(math.pi * (u - 0.3) / 0.4)) if 0.3 < u < 0.7 else 0.0
+            p.left_knee = p.right_knee = 0.9 * (1 - s) + 0.1
+            p.left_thigh = p.right_thigh = 0.5 * (1 - s)
+            p.lean = 0.3 * (1 - s)
+            p.left_arm_raise = p.right_arm_raise = 0.15 + 2.2 * s
+        elif name == "dance":
+            w = 2 * math.pi * 1.5 * self.t / 25.0
+            s, c = math.sin(w), math.cos(w)
+            p.side_lean = 0.15 * s
+            p.left_arm_raise, p.right_arm_raise = 1.3 + 0.7 * s, 1.3 - 0.7 * s
+            p.left_elbow, p.right_elbow = 1.0 + 0.5 * c, 1.0 - 0.5 * c
+            p.left_thigh, p.right_thigh = 0.3 * max(0.0, s), 0.3 * max(0.0, -s)
+            p.left_knee, p.right_knee = 0.2 + 0.4 * max(0.0, s), 0.2 + 0.4 * max(0.0, -s)
+            p.left_leg_out = p.right_leg_out = 0.12
+        return p
+
+    def pose(self) -> PoseParams:
+        idle = PoseParams(yaw=self.yaw)
+        sway = 0.05 * math.sin(self.t * 0.15)
+        idle.left_arm, idle.right_arm = sway, -sway
+        idle.left_knee = idle.right_knee = 0.04
+        p = blend(idle, self._gait(), self.gait_w)
+        for name, w in self.action_w.items():
+            p = blend(p, self._action(name), w)
+        if self.holding:  # the inner hand reaches for the companion
+            if self.side > 0:
+                p.left_arm_raise, p.left_elbow = 0.35, 0.15
             else:
-                p.right_arm_raise, p.right_elbow, p.right_arm = 2.4, wave, 0.2
+                p.right_arm_raise, p.right_elbow = 0.35, 0.15
+        if self.gesture_w > 0:
+            g = PoseParams.from_array(p.as_array())
+            kind = self.gesture_kind
+            if kind == "wave":
+                raise_, elbow, swing = 2.4, 0.5 + 0.45 * math.sin(self.t * 0.9), 0.2
+            elif kind == "point":
+                raise_, elbow, swing = 0.4, 0.1, 1.45
+            else:  # phone at the ear
+                raise_, elbow, swing = 0.3, 2.5, 0.35
+            if self.gesture_arm == 0:
+                g.left_arm_raise, g.left_elbow, g.left_arm = raise_, elbow, swing
+            else:
+                g.right_arm_raise, g.right_elbow, g.right_arm = raise_, elbow, swing
+            p = blend(p, g, self.gesture_w)
         return p

@@ -1,21 +1,37 @@
-"""An articulated 3-D stick body projected to 2-D: the 17 PoseTrack joints plus the points needed to draw.
+"""An articulated 3-D body projected to 2-D: the 17 PoseTrack joints plus the points needed to draw it.
 
 Units are body heights; the person's own left is +x, up is +y, forward is +z.
 A yaw of 0 faces the camera (so the person's left appears on the image right,
-as in real images); the projection is orthographic per person.
+as in real images); the projection is orthographic per person. The lowest of the
+feet and the seat touches the ground (y = 0) unless the person is airborne, so
+crouching and sitting lower the body as they should.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, fields
 
 import numpy as np
 
-__all__ = ["EXTRA_POINTS", "BodyShape", "PoseParams", "body_points", "project"]
+__all__ = ["EXTRA_POINTS", "NUM_POINTS", "BodyShape", "PoseParams", "blend", "body_points", "project"]
 
 #: indices of drawing-only points appended after the 17 PoseTrack joints
-EXTRA_POINTS = {"head_center": 17, "hip_center": 18, "shoulder_center": 19, "left_toe": 20, "right_toe": 21}
-NUM_POINTS = 22
+EXTRA_POINTS = {
+    "head_center": 17,
+    "hip_center": 18,
+    "shoulder_center": 19,
+    "left_toe": 20,
+    "right_toe": 21,
+    "left_hand": 22,
+    "right_hand": 23,
+    "chest_front": 24,
+    "chest_back": 25,
+    "pelvis_front": 26,
+    "pelvis_back": 27,
+    "left_heel": 28,
+    "right_heel": 29,
+}
+NUM_POINTS = 30
 
 
 @dataclass
@@ -31,10 +47,12 @@ class BodyShape:
     forearm: float = 0.16
     head: float = 0.13  # head height (chin to top)
     girth: float = 1.0  # limb thickness multiplier
+    depth: float = 0.065  # half the chest depth (front to back)
 
     @staticmethod
     def random(rng: np.random.Generator) -> BodyShape:
         j = lambda s: float(rng.uniform(1 - s, 1 + s))  # noqa: E731
+        girth = j(0.25)
         return BodyShape(
             0.115 * j(0.12),
             0.085 * j(0.15),
@@ -44,8 +62,14 @@ class BodyShape:
             0.17 * j(0.06),
             0.16 * j(0.06),
             0.13 * j(0.08),
-            j(0.25),
+            girth,
+            0.065 * girth * j(0.1),
         )
+
+    def varied(self, rng: np.random.Generator, amount: float = 0.06) -> BodyShape:
+        """A similar body: every proportion changed by up to ``amount`` (a look-alike's build)."""
+        values = np.array(astuple(self)) * rng.uniform(1 - amount, 1 + amount, len(fields(self)))
+        return BodyShape(*map(float, values))
 
 
 @dataclass
@@ -54,8 +78,11 @@ class PoseParams:
 
     yaw: float = 0.0
     lean: float = 0.0  # torso forward tilt (bending)
+    side_lean: float = 0.0  # torso tilt toward the person's left (+)
     left_thigh: float = 0.0
     right_thigh: float = 0.0
+    left_leg_out: float = 0.0  # hip abduction (sideways)
+    right_leg_out: float = 0.0
     left_knee: float = 0.0  # flexion >= 0
     right_knee: float = 0.0
     left_arm: float = 0.0  # shoulder swing
@@ -64,12 +91,29 @@ class PoseParams:
     right_arm_raise: float = 0.15
     left_elbow: float = 0.1  # flexion >= 0
     right_elbow: float = 0.1
-    bob: float = 0.0  # vertical bounce
+    airborne: float = 0.0  # height of the lowest point above the ground (jumping)
+
+    def as_array(self) -> np.ndarray:
+        return np.array(astuple(self), np.float64)
+
+    @staticmethod
+    def from_array(values: np.ndarray) -> PoseParams:
+        return PoseParams(*map(float, values))
 
 
-def _sagittal(angle: np.ndarray | float) -> np.ndarray:
-    """Unit vector pointing down, rotated forward by ``angle`` in the y-z plane."""
-    return np.array([0.0, -np.cos(angle), np.sin(angle)])
+def blend(a: PoseParams, b: PoseParams, weight: float) -> PoseParams:
+    """``a`` moved toward ``b`` by ``weight`` in [0, 1] (the yaw stays ``a``'s)."""
+    if weight <= 0:
+        return a
+    out = a.as_array() + min(1.0, weight) * (b.as_array() - a.as_array())
+    out[0] = a.yaw
+    return PoseParams.from_array(out)
+
+
+def _sagittal(angle: float, out_angle: float = 0.0, side: float = 1.0) -> np.ndarray:
+    """Unit vector pointing down, rotated forward by ``angle`` and outward by ``out_angle``."""
+    c = np.cos(out_angle)
+    return np.array([side * np.sin(out_angle), -np.cos(angle) * c, np.sin(angle) * c])
 
 
 def _arm_dir(swing: float, raise_: float, side: float) -> np.ndarray:
@@ -79,39 +123,52 @@ def _arm_dir(swing: float, raise_: float, side: float) -> np.ndarray:
 
 
 def body_points(shape: BodyShape, p: PoseParams) -> np.ndarray:
-    """(22, 3) body-frame points: the 17 PoseTrack joints then the drawing points."""
+    """(NUM_POINTS, 3) body-frame points: the 17 PoseTrack joints then the drawing points."""
     pts = np.zeros((NUM_POINTS, 3))
     leg = shape.thigh + shape.shin
-    hip_c = np.array([0.0, leg + 0.03 + p.bob, 0.0])
-    lean_dir = np.array([0.0, np.cos(p.lean), np.sin(p.lean)])
-    sho_c = hip_c + shape.torso * lean_dir
-    for side, hip_i, knee_i, ank_i, toe_i, thigh, knee in (
-        (1, 11, 13, 15, 20, p.left_thigh, p.left_knee),
-        (-1, 12, 14, 16, 21, p.right_thigh, p.right_knee),
+    hip_c = np.array([0.0, leg + 0.03, 0.0])
+    up = np.array([-np.sin(p.side_lean) * np.cos(p.lean), np.cos(p.lean) * np.cos(p.side_lean), np.sin(p.lean)])
+    up /= np.linalg.norm(up)
+    fwd = np.array([0.0, -np.sin(p.lean), np.cos(p.lean)])
+    sho_c = hip_c + shape.torso * up
+    for side, hip_i, knee_i, ank_i, toe_i, heel_i, thigh, out, knee in (
+        (1, 11, 13, 15, 20, 28, p.left_thigh, p.left_leg_out, p.left_knee),
+        (-1, 12, 14, 16, 21, 29, p.right_thigh, p.right_leg_out, p.right_knee),
     ):
         hip = hip_c + np.array([side * shape.hip_half, 0, 0])
-        kn = hip + shape.thigh * _sagittal(thigh)
-        an = kn + shape.shin * _sagittal(thigh - knee)
+        kn = hip + shape.thigh * _sagittal(thigh, out, side)
+        an = kn + shape.shin * _sagittal(thigh - knee, out, side)
         pts[hip_i], pts[knee_i], pts[ank_i] = hip, kn, an
-        pts[toe_i] = an + np.array([0, -0.02, 0.07])
-    for side, sho_i, elb_i, wri_i, swing, raise_, elbow in (
-        (1, 5, 7, 9, p.left_arm, p.left_arm_raise, p.left_elbow),
-        (-1, 6, 8, 10, p.right_arm, p.right_arm_raise, p.right_elbow),
+        pts[toe_i] = an + np.array([0, -0.025, 0.075])
+        pts[heel_i] = an + np.array([0, -0.03, -0.02])
+    for side, sho_i, elb_i, wri_i, hand_i, swing, raise_, elbow in (
+        (1, 5, 7, 9, 22, p.left_arm, p.left_arm_raise, p.left_elbow),
+        (-1, 6, 8, 10, 23, p.right_arm, p.right_arm_raise, p.right_elbow),
     ):
         sho = sho_c + np.array([side * shape.shoulder_half, 0, 0])
         elb = sho + shape.upper_arm * _arm_dir(swing, raise_, side)
-        wri = elb + shape.forearm * _arm_dir(swing + elbow, raise_ * 0.7, side)
-        pts[sho_i], pts[elb_i], pts[wri_i] = sho, elb, wri
-    head_bottom = sho_c + 0.035 * lean_dir
-    head_top = head_bottom + shape.head * lean_dir
+        fore = _arm_dir(swing + elbow, raise_ * 0.7, side)
+        wri = elb + shape.forearm * fore
+        pts[sho_i], pts[elb_i], pts[wri_i], pts[hand_i] = sho, elb, wri, wri + 0.06 * fore
+    head_bottom = sho_c + 0.035 * up
+    head_top = head_bottom + shape.head * up
     head_c = 0.5 * (head_bottom + head_top)
     pts[1], pts[2] = head_bottom, head_top
-    pts[0] = head_c + np.array([0, -0.01, 0.055])  # nose, on the face side
+    pts[0] = head_c - 0.01 * up + 0.055 * fwd  # nose, on the face side
     pts[3] = head_c + np.array([0.05, 0.0, 0.0])  # left ear
     pts[4] = head_c + np.array([-0.05, 0.0, 0.0])
     pts[EXTRA_POINTS["head_center"]] = head_c
     pts[EXTRA_POINTS["hip_center"]] = hip_c
     pts[EXTRA_POINTS["shoulder_center"]] = sho_c
+    chest = hip_c + 0.7 * shape.torso * up
+    pts[EXTRA_POINTS["chest_front"]] = chest + shape.depth * fwd
+    pts[EXTRA_POINTS["chest_back"]] = chest - 0.85 * shape.depth * fwd
+    pts[EXTRA_POINTS["pelvis_front"]] = hip_c + 0.8 * shape.depth * fwd
+    pts[EXTRA_POINTS["pelvis_back"]] = hip_c - 1.1 * shape.depth * fwd
+    # ground contact: the lowest foot point or the seat touches the floor
+    feet = pts[[15, 16, 20, 21, 28, 29], 1]
+    seat = pts[[11, 12], 1] - 0.06
+    pts[:, 1] += p.airborne - min(feet.min(), seat.min())
     return pts
 
 

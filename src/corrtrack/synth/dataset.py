@@ -30,12 +30,16 @@ from corrtrack.synth.scene import SceneFrame, SyntheticScene
 from corrtrack.synth.simulated_detections import SimulatedDetectorConfig, simulate_detections
 
 __all__ = [
+    "RETIRED_SPLITS",
     "STANDARD_SPLITS",
+    "RenderedSequence",
     "SequenceSpec",
     "SequenceStats",
     "generate_dataset",
     "generate_standard",
     "labeled_pattern",
+    "make_specs",
+    "render_sequence",
     "render_sequence_frames",
 ]
 
@@ -95,6 +99,7 @@ class SequenceStats:
     gaps: int = 0
     gap_frames: int = 0
     long_gaps: int = 0  # gaps of at least LONG_GAP frames
+    looks: int = 0  # distinct outfit groups among the annotated tracks
     _last_seen: dict[int, int] = field(default_factory=dict, repr=False)
 
     def add_frame(self, fr: SceneFrame, prev: SceneFrame | None) -> None:
@@ -143,32 +148,51 @@ class SequenceStats:
             "displacement_per_frame_over_height": tot.displacement_sum / max(1, tot.displacement_count),
             "tracks": tot.tracks,
             "lookalike_fraction": tot.lookalike_tracks / max(1, tot.tracks),
+            "distinct_looks": tot.looks,
             "gaps_per_100_tracks": 100 * tot.gaps / max(1, tot.tracks),
             "mean_gap_frames": tot.gap_frames / max(1, tot.gaps),
             f"gaps_of_{LONG_GAP}_frames_or_more_per_100_tracks": 100 * tot.long_gaps / max(1, tot.tracks),
         }
 
 
-def render_sequence_frames(spec: SequenceSpec) -> tuple[list[np.ndarray], PoseSequence, SequenceStats, int]:
-    """Simulate one sequence in memory: images, PoseTrack ground truth, statistics and the JPEG quality."""
+@dataclass
+class RenderedSequence:
+    """One simulated sequence in memory: images, PoseTrack ground truth and what the simulation knows besides."""
+
+    images: list[np.ndarray]
+    sequence: PoseSequence
+    stats: SequenceStats
+    jpeg_quality: int
+    #: track id -> outfit group (look-alikes share one); what an appearance oracle may use
+    look_groups: dict[int, int]
+    #: per frame, (M, 4) boxes of person-like structure that is no annotated person (bystanders, occluders, props)
+    distractors: list[np.ndarray]
+    #: per frame, x offset, y offset and zoom of the world-to-image map (the camera)
+    cameras: np.ndarray
+
+
+def render_sequence(spec: SequenceSpec) -> RenderedSequence:
+    """Simulate one sequence in memory (see :class:`RenderedSequence`)."""
     cfg = spec.config()
     scene = SyntheticScene(cfg, spec.seed)
     labeled = labeled_pattern(spec.num_frames, spec.labeled)
-    images, frames = [], []
+    images, frames, distractors, cameras = [], [], [], []
     stats = SequenceStats()
     prev = None
     lookalike: dict[int, bool] = {}
+    groups: dict[int, int] = {}
     for t, fr in enumerate(scene.frames(spec.num_frames)):
         stats.add_frame(fr, prev)
         prev = fr
-        for tid, look in zip(fr.poses.track_ids.tolist(), fr.lookalike.tolist()):
+        for tid, look, group in zip(fr.poses.track_ids.tolist(), fr.lookalike.tolist(), fr.look_groups.tolist()):
             lookalike[tid] = lookalike.get(tid, False) or look
+            groups[tid] = group
         image_id = int(f"1{spec.number:06d}{t:04d}")
         regions = fr.ignore_regions
         poses = fr.poses
         poses = poses.replace(
             ids=np.array([image_id * 100 + i for i in range(len(poses))], np.int64),
-            extras=tuple({"category_id": 1} for _ in range(len(poses))),
+            extras=tuple({"category_id": 1, "area": float(a)} for a in fr.areas.tolist()),
         )
         if not labeled[t]:
             poses, regions = poses[[]], []
@@ -184,24 +208,39 @@ def render_sequence_frames(spec: SequenceSpec) -> tuple[list[np.ndarray], PoseSe
             )
         )
         images.append(fr.image)
+        distractors.append(fr.distractor_boxes)
+        cameras.append(fr.camera)
     stats.tracks = len(lookalike)
     stats.lookalike_tracks = sum(lookalike.values())
+    stats.looks = len(set(groups.values()))
     quality = int(np.random.default_rng(spec.seed).integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
-    return images, PoseSequence(spec.name, frames), stats, quality
+    return RenderedSequence(
+        images, PoseSequence(spec.name, frames), stats, quality, groups, distractors, np.array(cameras)
+    )
+
+
+def render_sequence_frames(spec: SequenceSpec) -> tuple[list[np.ndarray], PoseSequence, SequenceStats, int]:
+    """Simulate one sequence in memory: images, PoseTrack ground truth, statistics and the JPEG quality."""
+    r = render_sequence(spec)
+    return r.images, r.sequence, r.stats, r.jpeg_quality
 
 
 def _write_sequence(root: Path, spec: SequenceSpec, detections: SimulatedDetectorConfig | None) -> SequenceStats:
     from corrtrack.video import write_image
 
-    images, seq, stats, quality = render_sequence_frames(spec)
-    for t, img in enumerate(images):
-        write_image(root / seq.frames[t].file_name, img, quality=quality)
+    r = render_sequence(spec)
+    seq = r.sequence
+    for t, img in enumerate(r.images):
+        write_image(root / seq.frames[t].file_name, img, quality=r.jpeg_quality)
     save_sequence(seq, root / "annotations" / spec.split / f"{spec.name}.json", "posetrack18")
     if detections is not None:
-        full = PoseSequence(seq.name, seq.frames)
-        det = simulate_detections(full, detections, seed=spec.seed + 1)
-        save_sequence(det, root / "detections" / spec.split / f"{spec.name}.json", "coco-results")
-    return stats
+        det = simulate_detections(seq, detections, seed=spec.seed + 1, distractors=r.distractors)
+        save_sequence(det, root / "detections" / spec.split / f"{spec.name}.json", "coco")
+    return r.stats
+
+
+def _write_job(args: tuple[Path, SequenceSpec, SimulatedDetectorConfig | None]) -> SequenceStats:
+    return _write_sequence(*args)
 
 
 def _contact_sheet(root: Path, specs: list[SequenceSpec], per_sheet: int = 8) -> None:
@@ -235,8 +274,12 @@ def generate_dataset(
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
     description: dict[str, Any] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Write the sequences to ``out`` (built in a temporary folder, moved into place at the end)."""
+    """Write the sequences to ``out`` (built in a temporary folder, moved into place at the end).
+
+    ``workers`` > 1 renders sequences in that many processes; the output is identical.
+    """
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise CorrtrackError(f"{out}: folder exists and is not empty (use --overwrite)")
@@ -245,12 +288,26 @@ def generate_dataset(
     tmp.mkdir(parents=True)
     try:
         groups: dict[str, list[SequenceStats]] = {}
-        for i, spec in enumerate(specs):
-            seq_stats = _write_sequence(tmp, spec, detections)
+        jobs = [(tmp, spec, detections) for spec in specs]
+        if workers > 1 and len(specs) > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            pool = ProcessPoolExecutor(min(workers, len(specs)))
+            results = pool.map(_write_job, jobs)
+        else:
+            pool, results = None, map(_write_job, jobs)
+        try:
+            all_stats = []
+            for i, seq_stats in enumerate(results):
+                all_stats.append(seq_stats)
+                if progress:
+                    progress(i + 1, len(specs))
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        for spec, seq_stats in zip(specs, all_stats):
             for key in ("all", f"split:{spec.split}", f"preset:{spec.preset}", f"{spec.split}/{spec.preset}"):
                 groups.setdefault(key, []).append(seq_stats)
-            if progress:
-                progress(i + 1, len(specs))
         stats = {key: SequenceStats.summary(s) for key, s in groups.items()}
         write_json(tmp / "stats.json", stats, indent=1)
         write_json(
@@ -270,6 +327,7 @@ def generate_dataset(
                     for s in specs
                 ],
                 "simulated_detector": detections.to_dict() if detections else None,
+                "knob_sources": SynthConfig().describe()["sources"],
             },
             indent=1,
         )
@@ -307,11 +365,12 @@ def make_specs(
     ]
 
 
-#: The standard split. Sizes keep training of the small models well under an hour on a 2-core CPU
-#: and the val split's evaluation within minutes.
+#: Standard splits. ``synthtrack-v2`` has many short training sequences (many distinct people and
+#: backgrounds: each sequence has its own world and its own people) so small models train on it in
+#: well under an hour on a 2-core CPU, and writing it takes a few minutes (``workers=2``).
 STANDARD_SPLITS: dict[str, dict[str, dict[str, Any]]] = {
-    "synthtrack-v1": {
-        "train": {"presets": ["easy", "medium", "hard"], "sequences": 24, "frames": 60, "seed": 1, "labeled": "all"},
+    "synthtrack-v2": {
+        "train": {"presets": ["easy", "medium", "hard"], "sequences": 96, "frames": 40, "seed": 1, "labeled": "all"},
         "val": {
             "presets": ["easy", "medium", "hard"],
             "sequences": 12,
@@ -328,11 +387,18 @@ STANDARD_SPLITS: dict[str, dict[str, dict[str, Any]]] = {
         },
     }
 }
+#: retired standard splits and the corrtrack commit that still renders them
+RETIRED_SPLITS = {"synthtrack-v1": "ab90c35"}
 
 
 def generate_standard(
-    out: str | Path, name: str = "synthtrack-v1", splits: tuple[str, ...] | None = None, **kwargs: Any
+    out: str | Path, name: str = "synthtrack-v2", splits: tuple[str, ...] | None = None, **kwargs: Any
 ) -> dict[str, Any]:
+    if name in RETIRED_SPLITS:
+        raise CorrtrackError(
+            f"{name} was rendered by SynthTrack v1, which is retired; check out corrtrack commit "
+            f"{RETIRED_SPLITS[name]} to reproduce it, or use synthtrack-v2"
+        )
     try:
         definition = STANDARD_SPLITS[name]
     except KeyError:

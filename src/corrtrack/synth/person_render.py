@@ -17,31 +17,34 @@ __all__ = ["render_person"]
 
 SHIRT, PANTS, SKIN, HAIR, SHOES, FACE = 1, 2, 3, 4, 5, 6
 HC, HIPC, SHOC = EXTRA_POINTS["head_center"], EXTRA_POINTS["hip_center"], EXTRA_POINTS["shoulder_center"]
+LTOE, RTOE, LHEEL, RHEEL = (EXTRA_POINTS[k] for k in ("left_toe", "right_toe", "left_heel", "right_heel"))
+LHAND, RHAND = EXTRA_POINTS["left_hand"], EXTRA_POINTS["right_hand"]
+#: the torso's outline: shoulders, hips and the front and back of chest and pelvis (its volume in profile)
+TORSO = (5, 6, 12, 11, *(EXTRA_POINTS[k] for k in ("chest_front", "chest_back", "pelvis_front", "pelvis_back")))
 
 
-def _parts(app: Appearance, yaw: float):
+def _parts(app: Appearance, yaw: float) -> list[tuple[str, tuple[int, ...], float, int]]:
     """(kind, points, width as fraction of height, class) for every body part."""
     shin = SKIN if app.shorts else PANTS
     fore = SHIRT if app.long_sleeves else SKIN
-    parts = [
+    return [
         ("cap", (11, 13), 0.075, PANTS),
         ("cap", (13, 15), 0.058, shin),
-        ("cap", (15, 20), 0.045, SHOES),
+        ("cap", (LHEEL, LTOE), 0.045, SHOES),
         ("cap", (12, 14), 0.075, PANTS),
         ("cap", (14, 16), 0.058, shin),
-        ("cap", (16, 21), 0.045, SHOES),
+        ("cap", (RHEEL, RTOE), 0.045, SHOES),
         ("cap", (11, 12), 0.10, PANTS),
-        ("torso", (5, 6, 12, 11), 0.07, SHIRT),
-        ("cap", (1, SHOC), 0.045, SKIN),
+        ("torso", TORSO, 0.05, SHIRT),
+        ("cap", (1, SHOC), 0.05, SKIN),
         ("cap", (5, 7), 0.055, SHIRT),
         ("cap", (7, 9), 0.045, fore),
-        ("dot", (9,), 0.03, SKIN),
+        ("cap", (9, LHAND), 0.036, SKIN),
         ("cap", (6, 8), 0.055, SHIRT),
         ("cap", (8, 10), 0.045, fore),
-        ("dot", (10,), 0.03, SKIN),
+        ("cap", (10, RHAND), 0.036, SKIN),
         ("head", (HC,), 0.0, SKIN),
     ]
-    return parts
 
 
 def render_person(
@@ -54,8 +57,12 @@ def render_person(
     height_px: float,
     app: Appearance,
     light: float = 1.0,
-) -> None:
-    """Draw the person (points ``xy`` (22, 2) in image pixels) onto ``frame`` and ``id_buffer`` in place."""
+    girth: float = 1.0,
+) -> int:
+    """Draw the person (``xy``: body points in image pixels) onto ``frame`` and ``id_buffer`` in place.
+
+    Returns the number of pixels drawn (the visible silhouette's area so far).
+    """
     h_img, w_img = frame.shape[:2]
     margin = int(0.12 * height_px) + 3
     x0 = int(np.floor(xy[:, 0].min())) - margin
@@ -64,7 +71,7 @@ def render_person(
     y1 = int(np.ceil(xy[:, 1].max())) + margin
     cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w_img), min(y1, h_img)
     if cx1 <= cx0 or cy1 <= cy0:
-        return
+        return 0
     cw, ch = x1 - x0, y1 - y0
     shift = 4
     scale = 1 << shift
@@ -72,7 +79,6 @@ def render_person(
     label = np.zeros((ch, cw), np.uint8)
     shade = np.zeros((ch, cw), np.float32)
     H = height_px
-    girth = 1.0
 
     def cap(a: int, b: int, width: float, cls: int) -> None:
         w = max(1, round(width * H * girth))
@@ -95,14 +101,15 @@ def render_person(
             cv2.circle(label, tuple(map(int, pts[idx[0]])), r, cls, -1, cv2.LINE_8, shift)
             cv2.circle(shade, tuple(map(int, pts[idx[0]])), r, 0.9, -1, cv2.LINE_8, shift)
         elif kind == "torso":
-            poly = pts[list(idx)]
-            w = max(1, int(width * H))
+            poly = cv2.convexHull(pts[list(idx)])
+            w = max(1, int(width * H * girth))
             cv2.fillPoly(label, [poly], cls, cv2.LINE_8, shift)
             cv2.polylines(label, [poly], True, cls, w, cv2.LINE_8, shift)
             cv2.fillPoly(shade, [poly], 0.95, cv2.LINE_8, shift)
             cv2.polylines(shade, [poly], True, 0.7, w, cv2.LINE_8, shift)
             # a darker centre line suggests the torso's roundness in profile
             mid_top, mid_bot = (pts[idx[0]] + pts[idx[1]]) // 2, (pts[idx[2]] + pts[idx[3]]) // 2
+            mid_top = mid_top + (pts[idx[4]] - mid_top) // 3
             cv2.line(shade, tuple(map(int, mid_top)), tuple(map(int, mid_bot)), 1.05, max(1, w // 2), cv2.LINE_8, shift)
         elif kind == "head":
             c = tuple(map(int, pts[HC]))
@@ -115,14 +122,15 @@ def render_person(
             cv2.ellipse(label, c, ax, 0, 0, 360, SKIN, -1, cv2.LINE_8, shift)
             cv2.ellipse(shade, c, ax, 0, 0, 360, 0.8, -1, cv2.LINE_8, shift)
             cv2.ellipse(shade, c, (int(ax[0] * 0.7), int(ax[1] * 0.7)), 0, 0, 360, 1.0, -1, cv2.LINE_8, shift)
-            if facing < -0.1:  # seen from behind: hair covers the head
+            if facing < -0.1 and not app.bald:  # seen from behind: hair covers the head
                 cv2.ellipse(label, c, ax, 0, 0, 360, HAIR, -1, cv2.LINE_8, shift)
-            else:  # hair cap, shifted to the back of the head in profile
+            elif facing >= -0.1:  # hair cap, shifted to the back of the head in profile
                 side = -np.sin(yaw) * 0.25 * ax[0]
                 cap_c = (int(c[0] + side), c[1])
-                cv2.ellipse(
-                    label, cap_c, (int(ax[0] * 1.05), int(ax[1] * 1.02)), 0, 180, 360, HAIR, -1, cv2.LINE_8, shift
-                )
+                if not app.bald:
+                    cv2.ellipse(
+                        label, cap_c, (int(ax[0] * 1.05), int(ax[1] * 1.02)), 0, 180, 360, HAIR, -1, cv2.LINE_8, shift
+                    )
                 if facing > 0.2:  # eyes and mouth
                     ex = np.sin(yaw) * 0.4 * ax[0]
                     for dx in (-0.4, 0.4):
@@ -145,7 +153,7 @@ def render_person(
     sub = label[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
     mask = sub > 0
     if not mask.any():
-        return
+        return 0
     yy, xx = np.nonzero(mask)
     cls = sub[yy, xx]
     tile = app.shirt.shape[0]
@@ -164,3 +172,4 @@ def render_person(
     colour *= (s * light)[:, None]
     frame[yy + cy0, xx + cx0] = np.clip(colour, 0, 255).astype(np.uint8)
     id_buffer[yy + cy0, xx + cx0] = person_id
+    return len(yy)

@@ -1,10 +1,18 @@
-"""A SynthTrack sequence: a textured world, a moving camera, people, occluders; frames with exact ground truth."""
+"""A SynthTrack sequence: a textured world, a moving camera, people, occluders; frames with exact ground truth.
+
+What makes a frame plausible (docs/synthtrack.md): the camera pans, zooms and shakes
+smoothly (sums of slow sinusoids, never a fresh random offset per frame); people enter
+only across the frame edges or from behind an occluder; every person who shows at least
+one pixel is either annotated or covered by an ignore region traced from its visible
+silhouette, and such a region never contains a visible joint of an annotated person.
+"""
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -12,18 +20,18 @@ import numpy as np
 from corrtrack.keypoints import POSETRACK18
 from corrtrack.poses import Poses
 from corrtrack.synth.agents import Agent, Ground
-from corrtrack.synth.appearance import Appearance
+from corrtrack.synth.appearance import Appearance, photo_detail
 from corrtrack.synth.body import EXTRA_POINTS, BodyShape, body_points, project
 from corrtrack.synth.config import SynthConfig
 from corrtrack.synth.person_render import render_person
 
-__all__ = ["SceneFrame", "SyntheticScene"]
+__all__ = ["OCCLUDER_ID", "SceneFrame", "SyntheticScene", "silhouette_polygons"]
 
 _EARS = [POSETRACK18.index("left_ear"), POSETRACK18.index("right_ear")]
-_BODY = np.setdiff1d(np.arange(17), _EARS)
 HC = EXTRA_POINTS["head_center"]
 HIPC = EXTRA_POINTS["hip_center"]
 OCCLUDER_ID = -1
+_SCALE_RANGE = (0.85, 1.12)  # a person's height relative to the scene's reference
 
 
 @dataclass
@@ -38,33 +46,111 @@ class SceneFrame:
     occluded: np.ndarray
     body_heights: np.ndarray  # (N,) pixels
     hip_centers: np.ndarray  # (N, 2) pixels
-    lookalike: np.ndarray  # (N,) bool: shares its appearance with another person of the sequence
+    lookalike: np.ndarray  # (N,) bool: shares its look group with another person of the sequence
+    look_groups: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (N,) outfit group
+    areas: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (N,) visible silhouette pixels
+    #: per-pixel owner: annotated person i has ``buffer_ids[i]``; bystanders < -1; occluders -1; 0 background
+    id_buffer: np.ndarray | None = None
+    buffer_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: (M, 4) boxes of person-like structure that is not an annotated person (bystanders, occluders, props)
+    distractor_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    #: the world-to-image map of this frame: x_img = zoom * x_world + offset
+    camera: np.ndarray = field(default_factory=lambda: np.zeros(3))
 
 
-def _world_image(rng: np.random.Generator, w: int, h: int, horizon: int) -> np.ndarray:
-    """A street-like world: facades with windows above the horizon, paved ground with texture below."""
+def silhouette_polygons(
+    mask: np.ndarray, origin: tuple[int, int], avoid: np.ndarray, max_cuts: int = 4
+) -> list[np.ndarray]:
+    """Polygons (image pixels) that cover the ``True`` pixels of ``mask`` and contain no point of ``avoid``.
+
+    ``mask`` is a crop whose top-left pixel is ``origin`` (x, y). The mask is dilated by one
+    pixel so its pixel centres lie strictly inside; a point of ``avoid`` that falls inside (in
+    a hole, or in the one-pixel rim) is cut out with a thin channel to the crop's edge. Uses
+    the evaluator's test (``shapely.contains_xy``).
+    """
+    import shapely
+
+    m = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8))
+    avoid = np.asarray(avoid, np.float64).reshape(-1, 2)
+    ox, oy = origin
+    local = avoid - [ox, oy]
+    near = (local[:, 0] > -2) & (local[:, 1] > -2) & (local[:, 0] < m.shape[1] + 1) & (local[:, 1] < m.shape[0] + 1)
+    local, avoid = local[near], avoid[near]
+    polys: list[np.ndarray] = []
+    for _ in range(max_cuts + 1):
+        polys = []
+        contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for c in contours:
+            c = cv2.approxPolyDP(c, 0.5, True).reshape(-1, 2).astype(np.float64) + [ox, oy]
+            if len(c) < 3:
+                continue
+            poly = shapely.Polygon(c)
+            if not poly.is_valid:
+                fixed = poly.buffer(0)
+                parts = list(fixed.geoms) if hasattr(fixed, "geoms") else [fixed]
+                polys += [np.asarray(p.exterior.coords)[:-1] for p in parts if p.area > 0]
+            else:
+                polys.append(c)
+        if not len(avoid):
+            return polys
+        bad = np.zeros(len(avoid), bool)
+        for poly in polys:
+            bad |= shapely.contains_xy(shapely.Polygon(poly), avoid[:, 0], avoid[:, 1])
+        if not bad.any():
+            return polys
+        for px, py in np.round(local[bad]).astype(int):  # a channel from the point down to the crop's edge
+            x0, x1 = max(0, px - 1), max(0, px + 2)
+            m[max(0, py - 1) :, x0:x1] = 0
+    keep = []
+    for poly in polys:
+        if not shapely.contains_xy(shapely.Polygon(poly), avoid[:, 0], avoid[:, 1]).any():
+            keep.append(poly)
+    return keep
+
+
+def _detail_layer(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A (h, w) luminance detail layer from a real photograph, tiled and rescaled."""
+    maps = photo_detail()
+    m = maps[int(rng.integers(len(maps)))]
+    zoom = rng.uniform(0.6, 1.6)
+    tile = cv2.resize(m, (max(8, int(m.shape[1] * zoom)), max(8, int(m.shape[0] * zoom))))
+    reps = (h // tile.shape[0] + 2, w // tile.shape[1] + 2)
+    big = np.tile(tile, reps)
+    y, x = int(rng.integers(0, tile.shape[0])), int(rng.integers(0, tile.shape[1]))
+    return big[y : y + h, x : x + w]
+
+
+def _world_image(rng: np.random.Generator, w: int, h: int, horizon: int, photo: float) -> np.ndarray:
+    """A street-like world: facades with windows and doors above the horizon, paved ground below."""
     img = np.zeros((h, w, 3), np.float32)
-    sky = rng.uniform(150, 230, 3)
-    img[:] = sky
+    img[:] = rng.uniform(150, 230, 3)
     x = 0
-    while x < w:  # facades
+    while x < w:  # facades, mostly muted colours
         bw = int(rng.uniform(0.08, 0.25) * w)
         top = int(rng.uniform(0.0, 0.6) * horizon)
-        colour = rng.uniform(60, 200, 3)
+        colour = rng.uniform(70, 190, 3) * rng.uniform(0.6, 1.0) + rng.uniform(0, 40)
         img[top:horizon, x : x + bw] = colour
         win = rng.uniform(20, 90, 3)
         step_x, step_y = int(rng.uniform(14, 30)), int(rng.uniform(16, 34))
         for wy in range(top + 8, horizon - 12, step_y):
             for wx in range(x + 6, x + bw - 10, step_x):
                 img[wy : wy + step_y // 2, wx : wx + step_x // 2] = win
+        if rng.random() < 0.5:  # a door or a shop window at street level
+            dw = int(rng.uniform(0.15, 0.5) * bw)
+            dx = x + int(rng.uniform(0, max(1, bw - dw)))
+            img[horizon - int(0.12 * h) : horizon, dx : dx + dw] = rng.uniform(15, 70, 3)
         x += bw
-    ground = rng.uniform(70, 170, 3)
+    if photo > 0:  # real photographic grain on walls
+        img[:horizon] *= 1 + 0.12 * photo * _detail_layer(rng, horizon, w)[..., None]
+    ground = rng.uniform(70, 160, 3) * np.array([1.0, 1.0, rng.uniform(0.9, 1.05)])
     img[horizon:] = ground
     low = cv2.resize(
         rng.uniform(-1, 1, (max(2, h // 40), max(2, w // 40))).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC
     )
     fine = rng.normal(0, 1, (h, w)).astype(np.float32)
     img[horizon:] += (18 * low[horizon:] + 6 * fine[horizon:])[..., None]
+    if photo > 0:
+        img[horizon:] *= 1 + 0.1 * photo * _detail_layer(rng, h - horizon, w)[..., None]
     tile = int(rng.uniform(30, 70))
     for gy in range(horizon, h, tile // 2):  # paving joints, denser toward the horizon
         cv2.line(img, (0, gy), (w, gy), (ground * 0.75).tolist(), 1)
@@ -74,11 +160,57 @@ def _world_image(rng: np.random.Generator, w: int, h: int, horizon: int) -> np.n
         c = (int(rng.uniform(0, w)), int(horizon - rng.uniform(0, 0.1) * h))
         r = int(rng.uniform(0.03, 0.08) * h)
         cv2.circle(img, c, r, rng.uniform(20, 110, 3).tolist() * np.array([0.6, 1.0, 0.5]), -1)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    return img
 
 
-def _clip_region(shape: tuple[int, ...], x0: int, x1: int, y0: int, y1: int) -> tuple[slice, slice]:
-    return slice(max(0, y0), max(0, min(shape[0], y1))), slice(max(0, x0), max(0, min(shape[1], x1)))
+def _draw_prop(img: np.ndarray, rng: np.random.Generator, kind: str, x: float, y: float, h: float) -> np.ndarray:
+    """Paint a static prop standing at ground point (x, y); ``h`` is a person's height there. Returns its box."""
+    dark = rng.uniform(25, 90, 3)
+    shadow = (0.55 * img[int(min(y, img.shape[0] - 1)), int(np.clip(x, 0, img.shape[1] - 1))]).tolist()
+    cv2.ellipse(img, (int(x + 0.1 * h), int(y)), (int(0.25 * h) + 1, int(0.04 * h) + 1), 0, 0, 360, shadow, -1)
+    if kind == "bin":
+        w, t = 0.22 * h, 0.5 * h
+        cv2.rectangle(img, (int(x - w / 2), int(y - t)), (int(x + w / 2), int(y)), dark.tolist(), -1)
+        cv2.rectangle(img, (int(x - w / 2), int(y - t)), (int(x + w / 2), int(y - 0.9 * t)), (dark * 1.4).tolist(), -1)
+        box = (x - w / 2, y - t, w, t)
+    elif kind == "bollard":  # person-like: a post with a round head
+        w, t = 0.08 * h, 0.6 * h
+        cv2.rectangle(img, (int(x - w / 2), int(y - t)), (int(x + w / 2), int(y)), dark.tolist(), -1)
+        cv2.circle(img, (int(x), int(y - t)), int(w * 0.8) + 1, (dark * 1.2).tolist(), -1)
+        box = (x - w, y - t - w, 2 * w, t + w)
+    elif kind == "bench":
+        w, t = 0.9 * h, 0.45 * h
+        wood = rng.uniform(60, 140, 3) * np.array([1.0, 0.8, 0.6])
+        cv2.rectangle(img, (int(x - w / 2), int(y - 0.25 * h)), (int(x + w / 2), int(y - 0.2 * h)), wood.tolist(), -1)
+        cv2.rectangle(img, (int(x - w / 2), int(y - t)), (int(x + w / 2), int(y - 0.36 * h)), wood.tolist(), -1)
+        for lx in (x - 0.4 * w, x + 0.4 * w):
+            cv2.line(img, (int(lx), int(y - 0.25 * h)), (int(lx), int(y)), dark.tolist(), max(1, int(0.02 * h)))
+        box = (x - w / 2, y - t, w, t)
+    elif kind == "lamp":  # a tall pole
+        t = 1.8 * h
+        cv2.line(img, (int(x), int(y)), (int(x), int(y - t)), dark.tolist(), max(1, int(0.03 * h)))
+        cv2.ellipse(
+            img, (int(x), int(y - t)), (int(0.1 * h) + 1, int(0.04 * h) + 1), 0, 0, 360, (dark * 1.5).tolist(), -1
+        )
+        box = (x - 0.1 * h, y - t, 0.2 * h, t)
+    elif kind == "poster":  # a standing board with a photographic print: person-like texture
+        w, t = 0.45 * h, 0.9 * h
+        patch = rng.uniform(60, 200, 3)[None, None] * (1 + 0.35 * _detail_layer(rng, int(t) + 1, int(w) + 1)[..., None])
+        x0, y0 = int(x - w / 2), int(y - t)
+        ys, xs = (
+            slice(max(0, y0), max(0, min(img.shape[0], y0 + patch.shape[0]))),
+            slice(max(0, x0), max(0, min(img.shape[1], x0 + patch.shape[1]))),
+        )
+        sub = patch[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0]
+        img[ys, xs] = sub
+        box = (x - w / 2, y - t, w, t)
+    else:  # planter
+        w, t = 0.6 * h, 0.35 * h
+        cv2.rectangle(img, (int(x - w / 2), int(y - t)), (int(x + w / 2), int(y)), dark.tolist(), -1)
+        green = rng.uniform(20, 90, 3) * np.array([0.6, 1.2, 0.5])
+        cv2.ellipse(img, (int(x), int(y - t)), (int(w / 2), int(0.25 * h)), 0, 180, 360, green.tolist(), -1)
+        box = (x - w / 2, y - t - 0.25 * h, w, t + 0.25 * h)
+    return np.array(box, np.float64)
 
 
 @dataclass
@@ -88,7 +220,7 @@ class Occluder:
     width: float  # world px
     height: float
     colour: np.ndarray
-    kind: str  # pillar | sign
+    kind: str  # pillar | sign | kiosk
 
 
 class SyntheticScene:
@@ -102,28 +234,51 @@ class SyntheticScene:
         self.world_w = int(W * 2.2)
         self.world_h = int(H * 1.25)
         self.horizon = int(self.world_h * rng.uniform(0.28, 0.38))
-        self.world = _world_image(rng, self.world_w, self.world_h, self.horizon)
+        world = _world_image(rng, self.world_w, self.world_h, self.horizon, cfg.photo_textures)
         near = self.world_h * 0.96
-        ref = H * rng.uniform(0.62, 0.75)
-        y_min = self.horizon + cfg.min_height * 1.05 * H / ref * (near - self.horizon)
+        ref = H * rng.uniform(*cfg.scale_range)
+        # the far edge of the walkable floor: the smallest person there, at the widest zoom, is still annotated
+        smallest = _SCALE_RANGE[0] * (1 - cfg.zoom_amplitude)
+        y_min = self.horizon + cfg.min_height * 1.08 * H / (ref * smallest) * (near - self.horizon)
+        y_min = min(y_min, self.horizon + 0.8 * (near - self.horizon))
         self.ground = Ground(self.horizon, near, ref, y_min, near)
+        self.shadow_dir = rng.uniform(-0.4, 0.4)
+        self.prop_boxes = []
+        for _ in range(cfg.clutter):  # props stand in the back half of the floor: people pass in front of them
+            y = rng.uniform(self.horizon + 4, self.horizon + 0.55 * (near - self.horizon))
+            kind = str(rng.choice(["bin", "bollard", "bench", "lamp", "poster", "planter"]))
+            self.prop_boxes.append(
+                _draw_prop(world, rng, kind, rng.uniform(0, self.world_w), y, float(self.ground.height(y)))
+            )
+        self.world = np.clip(world, 0, 255).astype(np.uint8)
         self.cam = np.array([self.world_w / 2, self.world_h / 2 + rng.uniform(-0.05, 0.05) * H])
         self.cam_phase = rng.uniform(0, 2 * math.pi, 3)
+        # smooth handheld shake: three slow sinusoids per axis (0.3-2 Hz), scaled to std ``shake``
+        freqs = rng.uniform(0.3, 2.0, (2, 3))
+        amps = 1 / freqs
+        amps *= cfg.shake / np.sqrt((amps**2).sum(1, keepdims=True) / 2)
+        self.shake_params = (freqs, amps, rng.uniform(0, 2 * math.pi, (2, 3)))
         self.tint = 1 + rng.uniform(-0.08, 0.08, 3)
         self.light_period = rng.uniform(40, 120)
         self.next_pid = 0
+        self.next_group = 0
+        self.group_members: Counter[int] = Counter()
         self.agents: list[Agent] = []
         self.background: list[Agent] = []
+        self.t = 0
         self.occluders = [self._occluder() for _ in range(cfg.occluders)]
         for _ in range(int(rng.integers(cfg.people[0], cfg.people[1] + 1))):
             self._spawn(inside=True)
-        for _ in range(cfg.background_people):
+        for i in range(cfg.background_people):
             a = self._new_agent(
                 self.rng.uniform(0, self.world_w),
                 self.rng.uniform(self.horizon + 2, y_min - 1),
                 rng.choice([0.0, math.pi]),
+                bystander=True,
             )
-            a.pid = -100 - len(self.background)
+            a.pid = -100 - i
+            if rng.random() < 0.4:  # some bystanders just stand (a crowd waiting)
+                a.state, a.timer, a.gait_w, a.velocity = "stop", 10**9, 0.0, 0.0
             self.background.append(a)
 
     # setup --------------------------------------------------------------
@@ -135,21 +290,29 @@ class SyntheticScene:
         kind = str(rng.choice(["pillar", "sign", "kiosk"]))
         # widths and heights in body heights of a person standing at the occluder's depth
         width = (
-            h * {"pillar": rng.uniform(0.22, 0.4), "sign": rng.uniform(0.35, 0.6), "kiosk": rng.uniform(0.9, 1.6)}[kind]
+            h * {"pillar": rng.uniform(0.3, 0.45), "sign": rng.uniform(0.35, 0.6), "kiosk": rng.uniform(0.9, 1.6)}[kind]
         )
-        height = h * (rng.uniform(0.85, 1.05) if kind == "kiosk" else rng.uniform(1.1, 1.6))
+        height = h * (rng.uniform(1.1, 1.3) if kind == "kiosk" else rng.uniform(1.2, 1.6))
         return Occluder(x, y, width, height, rng.uniform(60, 200, 3), kind)
 
     def _view_x(self) -> tuple[float, float]:
         half = self.cfg.width / 2
         return self.cam[0] - half, self.cam[0] + half
 
-    def _new_agent(self, x: float, y: float, heading: float, copy_of: Agent | None = None) -> Agent:
+    def _new_agent(
+        self, x: float, y: float, heading: float, copy_of: Agent | None = None, bystander: bool = False
+    ) -> Agent:
         rng, cfg = self.rng, self.cfg
         if copy_of is not None:
-            shape, app, scale = copy_of.shape, copy_of.app, copy_of.scale * rng.uniform(0.97, 1.03)
+            shape = copy_of.shape if cfg.clone_lookalikes else copy_of.shape.varied(rng)
+            app = copy_of.app.variant(rng, clone=cfg.clone_lookalikes)
+            scale = copy_of.scale * (rng.uniform(0.97, 1.03) if cfg.clone_lookalikes else rng.uniform(0.92, 1.08))
+            group = copy_of.look_group
         else:
-            shape, app, scale = BodyShape.random(rng), Appearance.random(rng), rng.uniform(0.85, 1.12)
+            shape, scale = BodyShape.random(rng), rng.uniform(*_SCALE_RANGE)
+            app = Appearance.random(rng, photo_fraction=cfg.photo_textures)
+            group = self.next_group
+            self.next_group += 1
         a = Agent(
             self.next_pid,
             shape,
@@ -158,12 +321,17 @@ class SyntheticScene:
             x,
             y,
             heading,
-            cfg.speed * rng.uniform(0.7, 1.3),
-            bool(rng.random() < cfg.run_probability),
+            cfg.speed * rng.uniform(0.7, 1.3) * (0.5 if bystander else 1.0),
+            bool(rng.random() < cfg.run_probability) and not bystander,
             phase=rng.uniform(0, 2 * math.pi),
+            stride=1.15 * rng.uniform(0.9, 1.1),
+            look_group=group,
             lookalike_of=copy_of.pid if copy_of is not None else None,
         )
         a.yaw = a.target_yaw()
+        a.velocity = a.speed * (2.5 if a.running else 1.0)
+        if not bystander:
+            self.group_members[group] += 1
         self.next_pid += 1
         return a
 
@@ -172,13 +340,33 @@ class SyntheticScene:
             return self.agents[int(self.rng.integers(len(self.agents)))]
         return None
 
-    def _spawn(self, inside: bool) -> None:
+    def _entry_point(self, inside: bool) -> tuple[float, float, float, bool]:
+        """Where a new person starts: anywhere at the start, later only beyond a frame edge or behind an occluder."""
         rng, g = self.rng, self.ground
         left, right = self._view_x()
         y = rng.uniform(g.y_min, g.y_max)
+        if inside:
+            x = rng.uniform(left + 0.05 * (right - left), right - 0.05 * (right - left))
+            return x, y, rng.uniform(-math.pi, math.pi), False
+        hiding = [o for o in self.occluders if o.kind in ("kiosk", "pillar")]
+        if hiding and rng.random() < 0.3:
+            o = hiding[int(rng.integers(len(hiding)))]
+            # just behind it (farther away) and small enough to be hidden completely
+            y = max(g.y_min, o.y - 0.04 * (g.y_max - g.y_min))
+            h = float(g.height(y)) * _SCALE_RANGE[1]
+            if o.height >= 1.05 * h and o.width >= 0.42 * h:
+                return o.x, y, rng.choice([0.0, math.pi]) + rng.normal(0, 0.15), True
+        from_left = rng.random() < 0.5
+        x = left - 0.15 * (right - left) if from_left else right + 0.15 * (right - left)
+        return x, y, rng.normal(0 if from_left else math.pi, 0.3), False
+
+    def _spawn(self, inside: bool) -> None:
+        rng, g = self.rng, self.ground
+        left, right = self._view_x()
         if rng.random() < self.cfg.crossing_rate:  # a pair that walks toward each other at nearly the same depth
+            y = rng.uniform(g.y_min, g.y_max)
             dy = rng.uniform(0.02, 0.08) * (g.y_max - g.y_min) * rng.choice([-1, 1])
-            span = rng.uniform(0.5, 0.9) * (right - left) if inside else (right - left) * 1.1
+            span = rng.uniform(0.5, 0.9) * (right - left) if inside else (right - left) * 1.6
             mid = rng.uniform(left + 0.35 * (right - left), right - 0.35 * (right - left))
             first = self._new_agent(mid - span / 2, y, rng.normal(0, 0.08), self._pick_lookalike())
             self.agents.append(first)
@@ -188,17 +376,27 @@ class SyntheticScene:
             )
             self.agents.append(second)
             return
-        if inside:
-            x = rng.uniform(left + 0.05 * (right - left), right - 0.05 * (right - left))
-            heading = rng.uniform(-math.pi, math.pi)
-        else:
-            from_left = rng.random() < 0.5
-            x = left - 0.1 * (right - left) if from_left else right + 0.1 * (right - left)
-            heading = rng.normal(0 if from_left else math.pi, 0.3)
-        self.agents.append(self._new_agent(x, y, heading, self._pick_lookalike()))
+        x, y, heading, behind = self._entry_point(inside)
+        leader = self._new_agent(x, y, heading, self._pick_lookalike())
+        self.agents.append(leader)
+        if not behind and rng.random() < self.cfg.group_rate:  # a companion beside the leader, sometimes hand in hand
+            copy = leader if rng.random() < self.cfg.lookalike_fraction else None
+            side = float(rng.choice([-1.0, 1.0]))
+            gap = side * 0.42 * leader.body_height(g)
+            mate = self._new_agent(
+                x - gap * math.sin(heading),
+                float(np.clip(y + 0.45 * gap * math.cos(heading), g.y_min, g.y_max)),
+                heading,
+                copy,
+            )
+            mate.leader, mate.side, mate.running = leader, side, leader.running
+            mate.speed, mate.velocity, mate.phase = leader.speed, leader.velocity, leader.phase
+            mate.holding = leader.holding = bool(rng.random() < 0.5)
+            leader.side = -side
+            self.agents.append(mate)
 
     # simulation -----------------------------------------------------------
-    def _camera(self, t: int) -> tuple[np.ndarray, float]:
+    def _camera(self, t: int) -> tuple[np.ndarray, float, np.ndarray]:
         cfg = self.cfg
         vx = cfg.pan_speed * math.sin(2 * math.pi * t / 90 + self.cam_phase[0])
         vy = 0.25 * cfg.pan_speed * math.sin(2 * math.pi * t / 70 + self.cam_phase[1])
@@ -206,7 +404,9 @@ class SyntheticScene:
         half = np.array([cfg.width, cfg.height]) / 2
         self.cam = np.clip(self.cam, half, np.array([self.world_w, self.world_h]) - half)
         zoom = 1 + cfg.zoom_amplitude * math.sin(2 * math.pi * t / 110 + self.cam_phase[2])
-        return self.cam.copy(), zoom
+        freqs, amps, phases = self.shake_params
+        shake = (amps * np.sin(2 * math.pi * freqs * t / cfg.fps + phases)).sum(1)
+        return self.cam.copy(), zoom, shake
 
     def _update_agents(self) -> None:
         cfg = self.cfg
@@ -215,6 +415,10 @@ class SyntheticScene:
         left, right = self._view_x()
         margin = 0.3 * (right - left)
         self.agents = [a for a in self.agents if left - margin < a.x < right + margin]
+        alive = {id(a) for a in self.agents}
+        for a in self.agents:
+            if a.leader is not None and id(a.leader) not in alive:
+                a.leader, a.holding = None, False
         for a in self.background:
             a.y = float(np.clip(a.y, self.horizon + 2, self.ground.y_min - 1))
             if not left - margin < a.x < right + margin:
@@ -224,6 +428,25 @@ class SyntheticScene:
         if len(self.agents) < cfg.people[1] and self.rng.random() < 0.02:
             self._spawn(inside=False)
 
+    def _shadow(self, image: np.ndarray, foot: tuple[float, float], h_px: float, lift: float) -> None:
+        strength = self.cfg.shadows * max(0.0, 1 - 3 * lift)
+        if strength <= 0 or h_px < 4:
+            return
+        ax, ay = 0.22 * h_px, 0.045 * h_px
+        cx, cy = foot[0] + self.shadow_dir * h_px * 0.2, foot[1]
+        x0, x1 = int(cx - 1.6 * ax), int(cx + 1.6 * ax) + 1
+        y0, y1 = int(cy - 2.5 * ay), int(cy + 2.5 * ay) + 1
+        H, W = image.shape[:2]
+        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
+        if cx1 <= cx0 or cy1 <= cy0:
+            return
+        mask = np.zeros((y1 - y0, x1 - x0), np.float32)
+        cv2.ellipse(mask, (int(cx - x0), int(cy - y0)), (max(1, int(ax)), max(1, int(ay))), 0, 0, 360, 1.0, -1)
+        mask = cv2.GaussianBlur(mask, (0, 0), max(0.8, 0.3 * ay))
+        sub = mask[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+        region = image[cy0:cy1, cx0:cx1]
+        region[:] = (region * (1 - strength * sub)[..., None]).astype(np.uint8)
+
     def frames(self, num_frames: int) -> Iterator[SceneFrame]:
         cfg = self.cfg
         W, H = cfg.width, cfg.height
@@ -231,8 +454,8 @@ class SyntheticScene:
         for t in range(num_frames):
             if t > 0:
                 self._update_agents()
-            cam, zoom = self._camera(t)
-            shake = self.rng.normal(0, cfg.shake, 2) if cfg.shake > 0 else np.zeros(2)
+            self.t = t
+            cam, zoom, shake = self._camera(t)
             offset = np.array([W / 2, H / 2]) - zoom * cam + shake
             M = np.array([[zoom, 0, offset[0]], [0, zoom, offset[1]]], np.float32)
             image = cv2.warpAffine(self.world, M, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
@@ -242,26 +465,32 @@ class SyntheticScene:
             entities += [(o.y, "occluder", o) for o in self.occluders]
             entities.sort(key=lambda e: e[0])
             projected = {}
+            distractors = [self._image_box(b, zoom, offset) for b in self.prop_boxes]
             for _, kind, ent in entities:
                 if kind == "occluder":
-                    self._draw_occluder(image, id_buffer, ent, zoom, offset)
+                    distractors.append(self._draw_occluder(image, id_buffer, ent, zoom, offset))
                     continue
                 h_px = ent.body_height(self.ground) * zoom
                 foot = (zoom * ent.x + offset[0], zoom * ent.y + offset[1])
-                pts = body_points(ent.shape, ent.pose())
+                pose = ent.pose()
+                pts = body_points(ent.shape, pose)
                 xy, depth = project(pts, ent.yaw, foot, h_px)
-                render_person(
-                    image, id_buffer, ent.pid + 1 if ent.pid >= 0 else ent.pid, xy, depth, ent.yaw, h_px, ent.app
-                )
+                self._shadow(image, foot, h_px, pose.airborne)
+                bid = ent.pid + 1 if ent.pid >= 0 else ent.pid
+                render_person(image, id_buffer, bid, xy, depth, ent.yaw, h_px, ent.app, girth=ent.shape.girth)
                 projected[ent.pid] = (xy, h_px)
             image = self._photometric(image, light, offset, prev_offset)
             prev_offset = offset
-            yield self._annotate(image, id_buffer, projected)
+            yield self._annotate(image, id_buffer, projected, np.array(distractors).reshape(-1, 4), offset, zoom)
+
+    @staticmethod
+    def _image_box(box: np.ndarray, zoom: float, offset: np.ndarray) -> np.ndarray:
+        return np.array([zoom * box[0] + offset[0], zoom * box[1] + offset[1], zoom * box[2], zoom * box[3]])
 
     def _draw_occluder(
         self, image: np.ndarray, id_buffer: np.ndarray, o: Occluder, zoom: float, offset: np.ndarray
-    ) -> None:
-        """Paint a static occluder (shaded boxes) and mark its pixels in the id buffer."""
+    ) -> np.ndarray:
+        """Paint a static occluder (shaded boxes), mark its pixels in the id buffer, return its image box."""
         bx, by = zoom * o.x + offset[0], zoom * o.y + offset[1]
         w, h = zoom * o.width, zoom * o.height
         if o.kind == "sign":  # a pole and a board
@@ -273,7 +502,10 @@ class SyntheticScene:
         else:  # pillar (tall, narrow) or kiosk (wide, about head high): one shaded box
             boxes = [(bx - w / 2, bx + w / 2, by - h, by, 1.0)]
         for x0, x1, y0, y1, tone in boxes:
-            region = _clip_region(image.shape, int(x0), int(x1), int(y0), int(y1))
+            region = (
+                slice(max(0, int(y0)), max(0, min(image.shape[0], int(y1)))),
+                slice(max(0, int(x0)), max(0, min(image.shape[1], int(x1)))),
+            )
             sub = image[region]
             if not sub.size:
                 continue
@@ -282,6 +514,7 @@ class SyntheticScene:
             shade = across[start : start + sub.shape[1]][None, :, None]
             sub[:] = np.clip(o.colour[None, None] * tone * shade, 0, 255).astype(np.uint8)
             id_buffer[region] = OCCLUDER_ID
+        return np.array([bx - w / 2, by - h, w, h])
 
     def _photometric(
         self, image: np.ndarray, light: float, offset: np.ndarray, prev_offset: np.ndarray | None
@@ -309,48 +542,68 @@ class SyntheticScene:
             out += self.rng.normal(0, cfg.noise, out.shape[:2] + (1,)).astype(np.float32)
         return np.clip(out, 0, 255).astype(np.uint8)
 
-    def _annotate(self, image: np.ndarray, id_buffer: np.ndarray, projected: dict) -> SceneFrame:
+    def _annotate(
+        self,
+        image: np.ndarray,
+        id_buffer: np.ndarray,
+        projected: dict,
+        distractors: np.ndarray,
+        offset: np.ndarray,
+        zoom: float,
+    ) -> SceneFrame:
         cfg = self.cfg
         H, W = image.shape[:2]
-        rows, ignore = [], []
+        rows, hidden = [], []
         for a in self.agents + self.background:
             if a.pid not in projected:
                 continue
             xy, h_px = projected[a.pid]
+            bid = a.pid + 1 if a.pid >= 0 else a.pid
+            margin = 0.2 * h_px + 3
+            x0 = int(np.clip(np.floor(xy[:, 0].min() - margin), 0, W))
+            x1 = int(np.clip(np.ceil(xy[:, 0].max() + margin), 0, W))
+            y0 = int(np.clip(np.floor(xy[:, 1].min() - margin), 0, H))
+            y1 = int(np.clip(np.ceil(xy[:, 1].max() + margin), 0, H))
+            crop = id_buffer[y0:y1, x0:x1] == bid
+            area = int(crop.sum())
+            if area == 0:
+                continue
             joints = xy[:17]
             inside = (joints[:, 0] >= 0) & (joints[:, 0] < W) & (joints[:, 1] >= 0) & (joints[:, 1] < H)
             inside[_EARS] = False
             ix = np.clip(np.round(joints[:, 0]).astype(int), 0, W - 1)
             iy = np.clip(np.round(joints[:, 1]).astype(int), 0, H - 1)
-            own = id_buffer[iy, ix] == (a.pid + 1 if a.pid >= 0 else a.pid)
-            visible = inside & own
-            big_enough = a.pid >= 0 and h_px >= cfg.min_height * H
-            if big_enough and visible.sum() >= cfg.min_visible_joints:
-                rows.append((a, xy, h_px, inside, visible))
-            elif not big_enough and visible.any():  # a small person we do not annotate: an ignore region
-                x0, y0 = np.clip(xy.min(0) - 0.06 * h_px, 0, [W - 1, H - 1])
-                x1, y1 = np.clip(xy.max(0) + 0.06 * h_px, 0, [W - 1, H - 1])
-                if x1 - x0 > 1 and y1 - y0 > 1:
-                    ignore.append(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]))
+            visible = inside & (id_buffer[iy, ix] == bid)
+            if a.pid >= 0 and h_px >= cfg.min_height * H and visible.sum() >= cfg.min_visible_joints:
+                rows.append((a, xy, h_px, inside, visible, crop, (x0, y0), area, bid))
+            else:  # visible but not annotated: an ignore region traced from its silhouette
+                hidden.append((crop, (x0, y0)))
+                if a.pid < 0 or h_px < cfg.min_height * H:
+                    ys, xs = np.nonzero(crop)
+                    distractors = np.concatenate(
+                        [distractors, [[xs.min() + x0, ys.min() + y0, np.ptp(xs) + 1, np.ptp(ys) + 1]]]
+                    )
         # an ignore region must not swallow annotated joints (the evaluator deletes every point inside)
         annotated_xy = np.concatenate([r[1][:17][r[4]] for r in rows]) if rows else np.zeros((0, 2))
-        ignore = [poly for poly in ignore if not ((annotated_xy >= poly[0]) & (annotated_xy <= poly[2])).all(1).any()]
+        ignore = []
+        for crop, origin in hidden:
+            ignore += silhouette_polygons(crop, origin, annotated_xy)
         n = len(rows)
         kps = np.zeros((n, 17, 3))
         boxes = np.zeros((n, 4))
         heads = np.zeros((n, 4))
         in_frame = np.zeros((n, 17), bool)
         occluded = np.zeros((n, 17), bool)
-        for i, (a, xy, h_px, inside, visible) in enumerate(rows):
+        for i, (_a, xy, h_px, inside, visible, crop, (x0, y0), _, _) in enumerate(rows):
             kps[i, visible, :2] = xy[:17][visible]
             kps[i, visible, 2] = 1
-            mask_y, mask_x = np.nonzero(id_buffer == a.pid + 1)
-            boxes[i] = (mask_x.min(), mask_y.min(), mask_x.max() - mask_x.min() + 1, mask_y.max() - mask_y.min() + 1)
+            ys, xs = np.nonzero(crop)
+            boxes[i] = (xs.min() + x0, ys.min() + y0, np.ptp(xs) + 1, np.ptp(ys) + 1)
             hc = xy[HC]
             heads[i] = (hc[0] - 0.075 * h_px, hc[1] - 0.09 * h_px, 0.15 * h_px, 0.18 * h_px)
             in_frame[i], occluded[i] = inside, inside & ~visible
         agents = [r[0] for r in rows]
-        lookalike_ids = {a.lookalike_of for a in self.agents if a.lookalike_of is not None}
+        groups = np.array([a.look_group for a in agents], np.int64)
         return SceneFrame(
             image=image,
             poses=Poses.create(kps, boxes=boxes, head_boxes=heads, track_ids=[a.pid for a in agents]),
@@ -359,5 +612,11 @@ class SyntheticScene:
             occluded=occluded,
             body_heights=np.array([r[2] for r in rows]),
             hip_centers=np.array([r[1][HIPC] for r in rows]).reshape(-1, 2),
-            lookalike=np.array([a.lookalike_of is not None or a.pid in lookalike_ids for a in agents], bool),
+            lookalike=np.array([self.group_members[g] > 1 for g in groups.tolist()], bool),
+            look_groups=groups,
+            areas=np.array([r[7] for r in rows], np.float64),
+            id_buffer=id_buffer,
+            buffer_ids=np.array([r[8] for r in rows], np.int64),
+            distractor_boxes=distractors,
+            camera=np.array([offset[0], offset[1], zoom]),
         )

@@ -1,99 +1,299 @@
 """A SIMULATED person detector for controlled tracker studies: detections derived from ground truth.
 
-It is not a detector and never the pipeline's default: it perturbs ground-truth
-boxes (and optionally poses) with a configurable miss rate that grows with
-occlusion, duplicates, box jitter and false positives, so a tracker can be
-studied under known detection errors.
+It is not a detector and never the pipeline's default. It perturbs ground-truth boxes (and
+optionally poses) with the habits of a real detector:
+
+* **misses that persist**: a two-state Markov chain per track; the chance to start and to
+  keep missing a person grows with the person's occluded (or out-of-frame) joint fraction;
+* **jitter correlated along a track** (an AR(1) process per track, not fresh noise per frame);
+* **merged boxes**: two strongly overlapping people sometimes come out as one box around both;
+* **false positives on person-like structure**: bystanders (the ground truth's ignore regions)
+  and, when the caller knows them, occluders and props fire with realistic scores; a detection
+  on a body part; and a few low-scored background boxes that a threshold removes;
+* with poses, **all 17 joints**: hidden joints (which a ground truth does not give) are
+  hallucinated from a body template fitted to the visible ones, with confidences that depend
+  on occlusion but overlap between visible and hidden joints (no visibility leak); occasional
+  left/right flips; joints pulled onto a nearby joint of another person.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from functools import lru_cache
 
 import numpy as np
 
+from corrtrack.config import param
+from corrtrack.geometry import box_iou
 from corrtrack.keypoints import POSETRACK18
 from corrtrack.poses import Poses, PoseSequence
 
-__all__ = ["SimulatedDetectorConfig", "simulate_detections"]
+__all__ = ["SimulatedDetectorConfig", "body_template", "simulate_detections"]
 
 _EVAL_JOINTS = np.setdiff1d(np.arange(17), [POSETRACK18.index("left_ear"), POSETRACK18.index("right_ear")])
+_FLIP = POSETRACK18.flip_permutation
 
 
 @dataclass(frozen=True)
 class SimulatedDetectorConfig:
-    #: probability to miss a fully visible person
-    miss_rate: float = 0.05
-    #: extra miss probability for a fully occluded person (scaled by the occluded joint fraction)
-    occlusion_miss: float = 0.6
-    #: probability that a detected person is reported twice (a shifted copy)
-    duplicate_rate: float = 0.03
-    #: box jitter std as a fraction of the box size
-    jitter: float = 0.05
-    #: false positives per frame (Poisson mean)
-    false_positives: float = 0.2
-    #: also report noisy poses (keypoints with scores)
-    with_poses: bool = False
-    #: keypoint noise std as a fraction of the box height
-    keypoint_noise: float = 0.03
+    miss_rate: float = param(0.05, "our choice: probability to start missing a fully visible person")
+    occlusion_miss: float = param(
+        0.6, "our choice: extra miss probability for a fully occluded person (scaled by the occluded fraction)"
+    )
+    duplicate_rate: float = param(0.03, "our choice: probability that a detected person is reported twice")
+    jitter: float = param(0.05, "our choice: box jitter std as a fraction of the box size")
+    false_positives: float = param(0.2, "our choice: low-scored background false positives per frame (Poisson)")
+    with_poses: bool = param(False, "our choice: also report poses (17 joints with scores)")
+    keypoint_noise: float = param(0.03, "our choice: keypoint noise std as a fraction of the box height")
+    miss_persistence: float = param(
+        0.7, "our choice: probability that a missed, fully occluded person is still missed next frame"
+    )
+    jitter_correlation: float = param(0.8, "our choice: AR(1) coefficient of the box jitter along a track")
+    merge_rate: float = param(0.3, "our choice: probability that two overlapping people start coming out as one box")
+    merge_iou: float = param(0.3, "our choice: box IoU from which two people can be merged")
+    distractor_rate: float = param(
+        0.15, "our choice: per-frame probability that a bystander, occluder or prop fires a false positive"
+    )
+    part_rate: float = param(0.02, "our choice: per-person probability of an extra box on the upper body")
+    flip_rate: float = param(0.03, "our choice: probability that a pose starts coming out left-right flipped")
+    pull_rate: float = param(0.15, "our choice: probability that a joint near another person's joint lands on it")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and (v < 0 or (f.name.endswith(("rate", "miss", "persistence")) and v > 1)):
+                raise ValueError(f"{f.name} must be within 0..1 (or >= 0), got {v}")
+        if not 0 <= self.jitter_correlation < 1:
+            raise ValueError(f"jitter_correlation must be within 0..1 (exclusive), got {self.jitter_correlation}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@lru_cache(maxsize=1)
+def body_template() -> np.ndarray:
+    """(17, 2) a standing person facing the camera, in body heights, feet at y = 0 (image y down)."""
+    from corrtrack.synth.body import BodyShape, PoseParams, body_points, project
+
+    xy, _ = project(body_points(BodyShape(), PoseParams()), 0.0, (0.0, 0.0), 1.0)
+    return xy[:17]
+
+
+def _fit_template(kps: np.ndarray, present: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """(N, 17, 2) the template scaled and moved onto each person's present joints (or its box)."""
+    tpl = body_template()
+    out = np.empty(kps.shape[:2] + (2,))
+    for i in range(len(kps)):  # one small least-squares fit per person
+        p = present[i]
+        if p.sum() >= 2 and np.ptp(tpl[p], axis=0).max() > 0.05:
+            t, x = tpl[p], kps[i, p, :2]
+            tc, xc = t - t.mean(0), x - x.mean(0)
+            s = float((tc * xc).sum() / max((tc**2).sum(), 1e-9))
+            s = max(s, 1e-3)
+            out[i] = (tpl - t.mean(0)) * s + x.mean(0)
+        else:
+            x, y, w, h = boxes[i]
+            out[i] = tpl * h + [x + w / 2, y + h]
+    return out
+
+
+def _ar1(state: dict, key: int, rho: float, rng: np.random.Generator, size: int) -> np.ndarray:
+    prev = state.get(key)
+    fresh = rng.normal(0, 1, size)
+    value = fresh if prev is None else rho * prev + np.sqrt(1 - rho**2) * fresh
+    if key >= 0:
+        state[key] = value
+    return value
 
 
 def simulate_detections(
-    gt: PoseSequence, cfg: SimulatedDetectorConfig = SimulatedDetectorConfig(), seed: int = 0
+    gt: PoseSequence,
+    cfg: SimulatedDetectorConfig = SimulatedDetectorConfig(),
+    seed: int = 0,
+    distractors: Sequence[np.ndarray] | None = None,
 ) -> PoseSequence:
-    """Detections for every frame of ``gt`` (boxes with scores, no track ids; poses if ``with_poses``)."""
+    """Detections for every frame of ``gt`` (boxes with scores, no track ids; poses if ``with_poses``).
+
+    Track ids of ``gt`` (when given) carry each person's miss, jitter, flip and merge state from
+    frame to frame; they are not in the output. ``distractors`` optionally gives per frame
+    ``(M, 4)`` boxes of person-like structure (SynthTrack's bystanders, occluders and props).
+    """
+    if distractors is not None and len(distractors) != len(gt.frames):
+        raise ValueError(f"distractors has {len(distractors)} entries for {len(gt.frames)} frames")
     rng = np.random.default_rng(seed)
+    all_boxes = [f.poses.box_or_keypoint_box() for f in gt.frames if len(f.poses)]
+    stacked = np.concatenate(all_boxes) if all_boxes else np.zeros((0, 4))
+    stacked = stacked[np.isfinite(stacked).all(1)]
+    w_img = float(np.max(stacked[:, 0] + stacked[:, 2])) if len(stacked) else 640.0
+    h_img = float(np.max(stacked[:, 1] + stacked[:, 3])) if len(stacked) else 360.0
+    missed: dict[int, bool] = {}
+    flipped: dict[int, bool] = {}
+    merged: set[tuple[int, int]] = set()
+    jitter_state: dict[int, np.ndarray] = {}
     out = []
-    for frame in gt.frames:
+    for t, frame in enumerate(gt.frames):
         p = frame.poses
-        h_img = float(np.nanmax(p.box_or_keypoint_box()[:, 1] + p.box_or_keypoint_box()[:, 3])) if len(p) else 360.0
-        w_img = float(np.nanmax(p.box_or_keypoint_box()[:, 0] + p.box_or_keypoint_box()[:, 2])) if len(p) else 640.0
         boxes = p.box_or_keypoint_box()
-        occluded = 1 - p.present[:, _EVAL_JOINTS].mean(1) if len(p) else np.zeros(0)
-        p_miss = np.clip(cfg.miss_rate + cfg.occlusion_miss * occluded, 0, 1)
-        keep = (rng.random(len(p)) >= p_miss) & np.isfinite(boxes).all(1)
-        det_boxes = boxes[keep]
-        det_kps = p.keypoints[keep].copy()
-        scores = np.clip(0.95 - 0.5 * occluded[keep] + rng.normal(0, 0.05, keep.sum()), 0.3, 1.0)
-        dup = rng.random(len(det_boxes)) < cfg.duplicate_rate
-        if dup.any():
-            shifted = det_boxes[dup] + rng.normal(0, 0.12, (dup.sum(), 4)) * np.tile(det_boxes[dup, 2:], 2)
-            det_boxes = np.concatenate([det_boxes, shifted])
-            det_kps = np.concatenate([det_kps, det_kps[dup]])
-            scores = np.concatenate([scores, scores[dup] * rng.uniform(0.6, 0.95, dup.sum())])
-        size = np.tile(det_boxes[:, 2:], 2) if len(det_boxes) else np.zeros((0, 4))
-        det_boxes = det_boxes + rng.normal(0, cfg.jitter, det_boxes.shape) * size
-        num_fp = rng.poisson(cfg.false_positives)
-        if num_fp:
-            hh = rng.uniform(0.2, 0.6, num_fp) * h_img
-            fp = np.stack([rng.uniform(0, w_img, num_fp), rng.uniform(0, h_img * 0.6, num_fp), 0.4 * hh, hh], 1)
-            det_boxes = np.concatenate([det_boxes, fp])
-            det_kps = np.concatenate([det_kps, np.zeros((num_fp, 17, 3))])
-            scores = np.concatenate([scores, rng.uniform(0.3, 0.8, num_fp)])
-        if cfg.with_poses:
-            noise = rng.normal(0, cfg.keypoint_noise, det_kps[..., :2].shape) * det_boxes[:, None, 3:4]
-            present = ~(det_kps == 0).all(-1)
-            det_kps[..., :2] = np.where(present[..., None], det_kps[..., :2] + noise, 0)
-            kscores = np.where(present, np.clip(rng.normal(0.8, 0.15, present.shape), 0.05, 1), 0.0)
-            poses = Poses.create(
-                det_kps,
-                keypoint_scores=kscores,
-                boxes=det_boxes,
-                scores=scores,
-                extras=[{"category_id": 1}] * len(det_boxes),
+        ok = np.isfinite(boxes).all(1)
+        p, boxes = p[np.flatnonzero(ok)], boxes[ok]
+        n = len(p)
+        tids = p.track_ids
+        present = p.present
+        occ = 1 - present[:, _EVAL_JOINTS].mean(1) if n else np.zeros(0)
+        # misses: a Markov chain per track
+        start = np.clip(cfg.miss_rate + cfg.occlusion_miss * occ, 0, 1)
+        stay = np.clip(cfg.miss_persistence * (0.4 + 0.6 * occ) + start, 0, 0.98)
+        was = np.array([missed.get(int(k), False) if k >= 0 else False for k in tids], bool)
+        miss = rng.random(n) < np.where(was, stay, start)
+        for k, m in zip(tids.tolist(), miss.tolist()):
+            if k >= 0:
+                missed[k] = m
+        keep = ~miss
+        # merged boxes: two overlapping detected people come out as one box (persisting while they overlap)
+        gt_boxes = boxes.copy()
+        absorbed = np.zeros(n, bool)
+        if n > 1 and cfg.merge_rate > 0:
+            iou = box_iou(boxes, boxes)
+            ii, jj = np.nonzero(np.triu(iou >= cfg.merge_iou, 1))
+            for i, j in zip(ii.tolist(), jj.tolist()):
+                if not (keep[i] and keep[j]) or absorbed[i] or absorbed[j]:
+                    continue
+                pair = (int(min(tids[i], tids[j])), int(max(tids[i], tids[j])))
+                go = rng.random() < (0.8 if pair in merged else cfg.merge_rate)
+                if go and pair[0] >= 0:
+                    merged.add(pair)
+                elif pair in merged:
+                    merged.discard(pair)
+                if not go:
+                    continue
+                front, back = (i, j) if present[i].sum() >= present[j].sum() else (j, i)
+                x0 = np.minimum(boxes[i, :2], boxes[j, :2])
+                x1 = np.maximum(boxes[i, :2] + boxes[i, 2:], boxes[j, :2] + boxes[j, 2:])
+                boxes[front] = np.r_[x0, x1 - x0]
+                absorbed[back] = True
+        keep &= ~absorbed
+        idx = np.flatnonzero(keep)
+        det_boxes = boxes[idx].copy()
+        size = np.tile(det_boxes[:, 2:], 2)
+        jit = np.array([_ar1(jitter_state, int(tids[i]), cfg.jitter_correlation, rng, 4) for i in idx]).reshape(-1, 4)
+        det_boxes = det_boxes + cfg.jitter * jit * size
+        scores = np.clip(0.95 - 0.45 * occ[idx] + rng.normal(0, 0.05, len(idx)), 0.3, 1.0)
+        scores[absorbed[idx] | (boxes[idx, 2] > gt_boxes[idx, 2] + 1)] *= 0.9
+        src = idx.copy()  # which ground-truth person a detection's keypoints come from (-1: none)
+        kinds = np.zeros(len(idx), int)  # 0 person, 1 duplicate, 2 part, 3 distractor, 4 background
+        extra_boxes, extra_scores, extra_src, extra_kind = [], [], [], []
+        dup = rng.random(len(idx)) < cfg.duplicate_rate
+        for d in np.flatnonzero(dup):
+            extra_boxes.append(det_boxes[d] + rng.normal(0, 0.12, 4) * size[d])
+            extra_scores.append(scores[d] * rng.uniform(0.6, 0.95))
+            extra_src.append(idx[d])
+            extra_kind.append(1)
+        part = rng.random(len(idx)) < cfg.part_rate
+        for d in np.flatnonzero(part):  # the upper body alone
+            x, y, w, h = det_boxes[d]
+            extra_boxes.append(np.array([x, y, w, h * rng.uniform(0.4, 0.6)]))
+            extra_scores.append(rng.uniform(0.3, 0.6))
+            extra_src.append(-1)
+            extra_kind.append(2)
+        structure = [r[:, :2].min(0).tolist() + np.ptp(r[:, :2], 0).tolist() for r in (frame.ignore_regions or [])]
+        if distractors is not None and len(distractors[t]):
+            structure += np.asarray(distractors[t], np.float64).reshape(-1, 4).tolist()
+        for box in structure:
+            if box[2] > 2 and box[3] > 4 and rng.random() < cfg.distractor_rate:
+                extra_boxes.append(np.array(box) + rng.normal(0, 0.05, 4) * np.tile(box[2:], 2))
+                extra_scores.append(rng.uniform(0.3, 0.75))
+                extra_src.append(-1)
+                extra_kind.append(3)
+        for _ in range(rng.poisson(cfg.false_positives)):
+            hh = rng.uniform(0.2, 0.6) * h_img
+            extra_boxes.append(np.array([rng.uniform(0, w_img), rng.uniform(0, h_img * 0.6), 0.4 * hh, hh]))
+            extra_scores.append(0.05 + 0.35 * rng.beta(2, 4))
+            extra_src.append(-1)
+            extra_kind.append(4)
+        if extra_boxes:
+            det_boxes = np.concatenate([det_boxes, np.array(extra_boxes).reshape(-1, 4)])
+            scores = np.concatenate([scores, extra_scores])
+            src = np.concatenate([src, extra_src]).astype(int)
+            kinds = np.concatenate([kinds, extra_kind])
+        m = len(det_boxes)
+        if not cfg.with_poses:
+            out.append(
+                Poses.create(
+                    np.zeros((m, gt.layout.num_joints, 3)),
+                    boxes=det_boxes,
+                    scores=scores,
+                    extras=[{"category_id": 1, "_no_keypoints": True}] * m,
+                )
             )
-        else:
-            poses = Poses.create(
-                np.zeros((len(det_boxes), gt.layout.num_joints, 3)),
-                boxes=det_boxes,
-                scores=scores,
-                extras=[{"category_id": 1}] * len(det_boxes),
-                has_keypoints=np.zeros(len(det_boxes), dtype=bool),
-            )
-        out.append(poses)
+            continue
+        out.append(_poses(p, present, occ, det_boxes, scores, src, kinds, tids, flipped, cfg, rng))
     det = gt.with_poses(out)
-    det.extras = {}
+    det.extras = {"_results_list": True}
     return det
+
+
+def _poses(
+    p: Poses,
+    present: np.ndarray,
+    occ: np.ndarray,
+    det_boxes: np.ndarray,
+    scores: np.ndarray,
+    src: np.ndarray,
+    kinds: np.ndarray,
+    tids: np.ndarray,
+    flipped: dict[int, bool],
+    cfg: SimulatedDetectorConfig,
+    rng: np.random.Generator,
+) -> Poses:
+    """All 17 joints of every detection, with confidences that depend on occlusion (not a visibility flag)."""
+    m = len(det_boxes)
+    has_src = src >= 0
+    gt_kps = np.zeros((m, 17, 3))
+    gt_present = np.zeros((m, 17), bool)
+    gt_kps[has_src] = p.keypoints[src[has_src]]
+    gt_present[has_src] = present[src[has_src]]
+    fit = _fit_template(gt_kps, gt_present, det_boxes)
+    h = np.maximum(det_boxes[:, 3], 1.0)[:, None, None]
+    xy = np.where(gt_present[..., None], gt_kps[..., :2], fit)
+    noise = rng.normal(0, 1, (m, 17, 2)) * np.where(gt_present, cfg.keypoint_noise, 2.5 * cfg.keypoint_noise)[..., None]
+    xy = xy + noise * h
+    person_occ = np.where(has_src, occ[np.maximum(src, 0)] if len(occ) else 0.0, 0.7)
+    conf = np.where(
+        gt_present,
+        rng.normal(0.78 - 0.3 * person_occ[:, None], 0.15, (m, 17)),
+        rng.normal(0.35, 0.15, (m, 17)),
+    )
+    conf[kinds >= 2] *= 0.6  # parts and false positives have weak joints
+    conf = np.clip(conf, 0.02, 1.0)
+    # joints pulled onto a nearby joint of another person
+    if len(p) > 1 and cfg.pull_rate > 0:
+        others = p.keypoints[..., :2]
+        for d in np.flatnonzero(has_src):
+            mask = present.copy()
+            mask[src[d]] = False
+            cand = others[mask]
+            if not len(cand):
+                continue
+            dist = np.linalg.norm(xy[d][:, None] - cand[None], axis=-1)
+            nearest = dist.argmin(1)
+            close = dist[np.arange(17), nearest] < 0.08 * det_boxes[d, 3]
+            pull = close & (rng.random(17) < cfg.pull_rate)
+            xy[d, pull] = cand[nearest[pull]]
+    # left/right flips that persist for a few frames
+    for d in np.flatnonzero(has_src & (kinds == 0)):
+        k = int(tids[src[d]])
+        go = rng.random() < (0.5 if flipped.get(k, False) else cfg.flip_rate)
+        if k >= 0:
+            flipped[k] = go
+        if go:
+            xy[d] = xy[d, _FLIP]
+            conf[d] = conf[d, _FLIP] * 0.9
+    kps = np.concatenate([xy, np.ones((m, 17, 1))], axis=-1)
+    return Poses.create(
+        kps,
+        keypoint_scores=conf,
+        boxes=det_boxes,
+        scores=scores,
+        extras=[{"category_id": 1}] * m,
+    )
