@@ -43,3 +43,50 @@ def test_unusable_outputs_are_one_clear_error(tmp_path):
     with pytest.raises(OutputError, match="JSON cannot express"):
         write_json(tmp_path / "nan.json", {"x": float("nan")})
     assert not (tmp_path / "nan.json").exists()
+
+
+def test_stale_temporaries_of_a_killed_process_are_removed(tmp_path):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = tmp_path / f".out.json.corrtrack-{dead.pid}-abcd.json"
+    stale.write_text("half")
+    foreign = tmp_path / ".out.json.other"
+    foreign.write_text("keep")
+    write_json(tmp_path / "out.json", [1])
+    assert not stale.exists() and foreign.exists()
+
+
+def test_sigterm_removes_the_temporary_and_says_so(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from corrtrack.fileio import atomic_path\n"
+        "from corrtrack.cli import app, main\n"
+        "@app.command('slow-write')\n"
+        "def slow(out: str) -> None:\n"
+        "    with atomic_path(out) as tmp:\n"
+        "        tmp.write_text('x')\n"
+        "        print('ready', flush=True)\n"
+        "        time.sleep(30)\n"
+        "sys.argv = ['corrtrack', 'slow-write', sys.argv[1]]\n"
+        "main()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "o.txt")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline().strip()
+    assert line == "ready", proc.stderr.read()
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 143 and err.strip() == "error: terminated"
+    assert list(tmp_path.iterdir()) == []

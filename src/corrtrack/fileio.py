@@ -14,13 +14,62 @@ import numpy as np
 
 from corrtrack.errors import FormatError, OutputError
 
-__all__ = ["atomic_path", "atomic_write_text", "read_json", "write_json"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_text",
+    "read_json",
+    "remove_stale_temporaries",
+    "temporary_prefix",
+    "write_json",
+]
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_TMP_TAG = ".corrtrack-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Remove temporary siblings of ``path`` left by a corrtrack process that no longer runs (SIGKILL)."""
+    try:
+        siblings = list(path.parent.glob(f".{glob_escape(path.name[:64])}{_TMP_TAG}*"))
+    except OSError:
+        return
+    for tmp in siblings:
+        pid_text = tmp.name.rsplit(_TMP_TAG, 1)[-1].split("-", 1)[0]
+        if pid_text.isdigit() and not _alive(int(pid_text)):
+            try:
+                if tmp.is_dir():
+                    import shutil
+
+                    shutil.rmtree(tmp, ignore_errors=True)
+                else:
+                    tmp.unlink()
+            except OSError:
+                pass
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[]" else c for c in text)
+
+
+def temporary_prefix(path: Path) -> str:
+    """The name prefix of this process's temporary siblings of ``path``: ``.<name>.corrtrack-<pid>-``."""
+    return f".{path.name[:64]}{_TMP_TAG}{os.getpid()}-"
 
 
 @contextmanager
@@ -36,7 +85,8 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         raise OutputError(path, "it is an existing folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=(suffix or path.suffix)[:16])
+        remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temporary_prefix(path), suffix=(suffix or path.suffix)[:16])
     except (FileExistsError, NotADirectoryError):
         raise OutputError(path, "a part of its folder is a file") from None
     except OSError as exc:
@@ -99,3 +149,7 @@ def read_json(path: str | Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise FormatError(path, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise FormatError(path, "invalid JSON: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer with thousands of digits
+        raise FormatError(path, f"invalid JSON: {str(exc).splitlines()[0]}") from None

@@ -29,8 +29,17 @@ def main() -> None:
     def say(message: str) -> None:
         print(f"error: {message}", file=sys.stderr)
 
+    import signal
+
     import typer
 
+    class Terminated(BaseException):
+        pass
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
@@ -55,6 +64,9 @@ def main() -> None:
     except KeyboardInterrupt:
         say("interrupted")
         sys.exit(130)
+    except Terminated:
+        say("terminated")
+        sys.exit(143)
     except MemoryError:
         say("out of memory")
         sys.exit(1)

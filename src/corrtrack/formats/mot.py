@@ -16,12 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from corrtrack.errors import FormatError
+from corrtrack.errors import FormatError, OutputError
 from corrtrack.fileio import atomic_write_text
 from corrtrack.keypoints import POSETRACK18
 from corrtrack.poses import Frame, Poses, PoseSequence
 
-__all__ = ["parse_mot", "read_mot", "read_seqinfo", "to_mot_text", "write_mot"]
+__all__ = ["MAX_FRAMES", "parse_mot", "read_mot", "read_seqinfo", "to_mot_text", "write_mot"]
+
+#: the largest frame number accepted (about 11 hours at 25 fps): a one-line file cannot ask for gigabytes
+MAX_FRAMES = 1_000_000
 
 
 def parse_mot(text: str, source: str, num_frames: int | None = None, name: str | None = None) -> PoseSequence:
@@ -44,8 +47,12 @@ def parse_mot(text: str, source: str, num_frames: int | None = None, name: str |
             raise FormatError(source, "non-finite value", f"line {line_no}")
         if values[0] < 1 or not values[0].is_integer():
             raise FormatError(source, f"frame must be an integer >= 1, got {parts[0]}", f"line {line_no}")
-        if not values[1].is_integer():
-            raise FormatError(source, f"id must be an integer, got {parts[1]}", f"line {line_no}")
+        if values[0] > MAX_FRAMES:
+            raise FormatError(source, f"frame {parts[0]} is beyond the limit of {MAX_FRAMES} frames", f"line {line_no}")
+        if not values[1].is_integer() or values[1] < -1 or values[1] >= 2**63:
+            raise FormatError(
+                source, f"id must be an integer >= -1 (-1: no identity), got {parts[1]}", f"line {line_no}"
+            )
         if values[4] < 0 or values[5] < 0:
             raise FormatError(source, f"negative box size {parts[4]} x {parts[5]}", f"line {line_no}")
         rows.append(values[:10])
@@ -54,9 +61,17 @@ def parse_mot(text: str, source: str, num_frames: int | None = None, name: str |
         num_frames = last
     elif last > num_frames:
         raise FormatError(source, f"frame {last} is beyond the sequence length {num_frames}")
+    if num_frames > MAX_FRAMES:
+        raise FormatError(source, f"sequence length {num_frames} is beyond the limit of {MAX_FRAMES} frames")
     by_frame: list[list[list[float]]] = [[] for _ in range(num_frames)]
-    for r in rows:
-        by_frame[int(r[0]) - 1].append(r)
+    seen: set[tuple[int, int]] = set()
+    for line_index, r in enumerate(rows):
+        key = (int(r[0]), int(r[1]))
+        if key[1] >= 0:
+            if key in seen:
+                raise FormatError(source, f"id {key[1]} appears twice in frame {key[0]}", f"data row {line_index + 1}")
+            seen.add(key)
+        by_frame[key[0] - 1].append(r)
     frames = []
     k = POSETRACK18.num_joints
     for index, frows in enumerate(by_frame):
@@ -118,6 +133,17 @@ def read_mot(path: str | Path, num_frames: int | None = None) -> PoseSequence:
 
 
 def write_mot(seq: PoseSequence, path: str | Path) -> None:
+    """Write MOTChallenge rows; refuses what the reader would refuse (non-finite boxes, repeated ids)."""
+    for index, frame in enumerate(seq.frames):
+        p = frame.poses
+        boxes = p.box_or_keypoint_box()
+        bad = ~np.isfinite(boxes).all(1)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise OutputError(path, f"frame {index}: person {row} has no box and no keypoints to make one")
+        ids = p.track_ids[p.track_ids >= 0]
+        if len(np.unique(ids)) < len(ids):
+            raise OutputError(path, f"frame {index}: a track id appears twice")
     atomic_write_text(path, to_mot_text(seq))
 
 
