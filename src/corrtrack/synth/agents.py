@@ -17,7 +17,10 @@ from corrtrack.synth.appearance import Appearance
 from corrtrack.synth.body import BodyShape, PoseParams, blend
 from corrtrack.synth.config import SynthConfig
 
-__all__ = ["ACTIONS", "Agent", "Ground"]
+__all__ = ["ACTIONS", "RUN_FACTOR", "Agent", "Ground"]
+
+#: running speed / walking speed
+RUN_FACTOR = 2.2
 
 #: actions besides walking and standing, with their duration range in seconds
 ACTIONS: dict[str, tuple[float, float]] = {
@@ -146,7 +149,7 @@ class Agent:
             self.y > ground.y_max - margin and math.sin(self.target_heading) > 0
         ):
             self.target_heading = -self.target_heading
-        cruise = self.speed * (2.5 if self.running else 1.0)
+        cruise = self.speed * (RUN_FACTOR if self.running else 1.0)
         turn_left = _wrap(self.target_heading - self.heading)
         slow = 1.0 - 0.5 * min(1.0, abs(turn_left) / math.pi)  # people slow down in sharp turns
         target_v = cruise * self.gait_w * slow
@@ -167,7 +170,7 @@ class Agent:
             self.x += 0.15 * (want_x - self.x)
             self.y += 0.15 * (want_y - self.y)
             self.phase += 0.1 * _wrap(lead.phase - self.phase)
-        stride = self.stride * (1.7 if self.running else 1.0)
+        stride = self.stride * (1.9 if self.running else 1.0)
         self.phase += 2 * math.pi * disp / (stride * max(height, 1e-6))
         dyaw = _wrap(self.target_yaw() - self.yaw)
         self.yaw += float(np.clip(dyaw, -0.2, 0.2))
@@ -177,8 +180,8 @@ class Agent:
         p = PoseParams(yaw=self.yaw)
         if self.running:
             amp, arm = 0.6, 0.7
-            p.left_knee = 0.25 + 1.1 * max(0.0, -math.sin(self.phase - 0.6))
-            p.right_knee = 0.25 + 1.1 * max(0.0, math.sin(self.phase - 0.6))
+            p.left_knee = 0.25 + 0.95 * max(0.0, -math.sin(self.phase - 0.6))
+            p.right_knee = 0.25 + 0.95 * max(0.0, math.sin(self.phase - 0.6))
             p.left_elbow = p.right_elbow = 1.4
             p.lean = 0.18
         else:

@@ -33,7 +33,7 @@ class SynthConfig:
     group_rate: float = param(
         0.1, "our choice: fraction of people who walk side by side with a companion (some hand in hand)"
     )
-    speed: float = param(0.02, "our choice: walking displacement per frame / body height (running is 2.5x)")
+    speed: float = param(0.02, "our choice: walking displacement per frame / body height (running is 2.2x)")
     run_probability: float = param(0.1, "our choice: probability that a person runs instead of walking")
     stop_rate: float = param(0.1, "our choice: per-second probability to stop for a while")
     turn_rate: float = param(0.1, "our choice: per-second probability to change direction")

@@ -19,7 +19,7 @@ import numpy as np
 
 from corrtrack.keypoints import POSETRACK18
 from corrtrack.poses import Poses
-from corrtrack.synth.agents import Agent, Ground
+from corrtrack.synth.agents import RUN_FACTOR, Agent, Ground
 from corrtrack.synth.appearance import Appearance, photo_detail
 from corrtrack.synth.body import EXTRA_POINTS, BodyShape, body_points, project
 from corrtrack.synth.config import SynthConfig
@@ -65,14 +65,16 @@ def silhouette_polygons(
 
     ``mask`` is a crop whose top-left pixel is ``origin`` (x, y). The mask is dilated by one
     pixel so its pixel centres lie strictly inside; a point of ``avoid`` that falls inside (in
-    a hole, or in the one-pixel rim) is cut out with a thin channel to the crop's edge. Uses
+    a hole, or in the one-pixel rim) is cut out with a one-pixel channel to the crop's edge,
+    the way that crosses the fewest silhouette pixels. Uses
     the evaluator's test (``shapely.contains_xy``).
     """
     import shapely
 
-    m = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8))
+    # padded so that a silhouette cut by the crop or the frame edge still gets a rim outside its pixels
+    m = cv2.dilate(np.pad(mask, 2).astype(np.uint8), np.ones((3, 3), np.uint8))
     avoid = np.asarray(avoid, np.float64).reshape(-1, 2)
-    ox, oy = origin
+    ox, oy = origin[0] - 2, origin[1] - 2
     local = avoid - [ox, oy]
     near = (local[:, 0] > -2) & (local[:, 1] > -2) & (local[:, 0] < m.shape[1] + 1) & (local[:, 1] < m.shape[0] + 1)
     local, avoid = local[near], avoid[near]
@@ -98,14 +100,27 @@ def silhouette_polygons(
             bad |= shapely.contains_xy(shapely.Polygon(poly), avoid[:, 0], avoid[:, 1])
         if not bad.any():
             return polys
-        for px, py in np.round(local[bad]).astype(int):  # a channel from the point down to the crop's edge
-            x0, x1 = max(0, px - 1), max(0, px + 2)
-            m[max(0, py - 1) :, x0:x1] = 0
+        for px, py in np.round(local[bad]).astype(int):
+            _cut_channel(m, int(px), int(py))
     keep = []
     for poly in polys:
         if not shapely.contains_xy(shapely.Polygon(poly), avoid[:, 0], avoid[:, 1]).any():
             keep.append(poly)
     return keep
+
+
+def _cut_channel(m: np.ndarray, px: int, py: int) -> None:
+    """Clear a one-pixel channel from (px, py) to the crop's edge, the way that crosses the fewest mask pixels."""
+    h, w = m.shape
+    px, py = min(max(px, 0), w - 1), min(max(py, 0), h - 1)
+    rays = (
+        (slice(py, None), slice(px, px + 1)),  # down
+        (slice(0, py + 1), slice(px, px + 1)),  # up
+        (slice(py, py + 1), slice(px, None)),  # right
+        (slice(py, py + 1), slice(0, px + 1)),  # left
+    )
+    best = min(rays, key=lambda r: int(m[r].sum()))
+    m[best] = 0
 
 
 def _detail_layer(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -321,7 +336,7 @@ class SyntheticScene:
             x,
             y,
             heading,
-            cfg.speed * rng.uniform(0.7, 1.3) * (0.5 if bystander else 1.0),
+            cfg.speed * rng.uniform(0.8, 1.2) * (0.5 if bystander else 1.0),
             bool(rng.random() < cfg.run_probability) and not bystander,
             phase=rng.uniform(0, 2 * math.pi),
             stride=1.15 * rng.uniform(0.9, 1.1),
@@ -329,7 +344,7 @@ class SyntheticScene:
             lookalike_of=copy_of.pid if copy_of is not None else None,
         )
         a.yaw = a.target_yaw()
-        a.velocity = a.speed * (2.5 if a.running else 1.0)
+        a.velocity = a.speed * (RUN_FACTOR if a.running else 1.0)
         if not bystander:
             self.group_members[group] += 1
         self.next_pid += 1
