@@ -462,11 +462,16 @@ class SyntheticScene:
         region = image[cy0:cy1, cx0:cx1]
         region[:] = (region * (1 - strength * sub)[..., None]).astype(np.uint8)
 
-    def frames(self, num_frames: int) -> Iterator[SceneFrame]:
+    def frames(self, num_frames: int, start: int = 0) -> Iterator[SceneFrame]:
+        """Render ``num_frames`` frames after simulating (not rendering) ``start`` frames first."""
         cfg = self.cfg
         W, H = cfg.width, cfg.height
         prev_offset = None
-        for t in range(num_frames):
+        for t in range(start):
+            if t > 0:
+                self._update_agents()
+            self._camera(t)
+        for t in range(start, start + num_frames):
             if t > 0:
                 self._update_agents()
             self.t = t

@@ -1,0 +1,200 @@
+"""Training data that flows: samples rendered on the fly, and a merged COCO keypoints export.
+
+:class:`SynthTrackSamples` is a map-style data set in the sense of ``torch.utils.data.Dataset``
+(``__len__`` and ``__getitem__``) written in plain Python and numpy, because ``synth`` sits
+below ``models`` and never imports torch; torch's ``DataLoader`` takes it as it is (use
+:func:`collate_samples` as ``collate_fn`` for batches: the number of people varies). Every
+index renders its own scene (its own world, people and camera), so the variety is unbounded,
+and a sample is a pure function of ``(seed, index)``.
+
+:func:`export_coco` merges a written SynthTrack data set's PoseTrack files into one COCO
+keypoints file (``area``, ``iscrowd``, ``num_keypoints``; ignore regions as crowd
+annotations) that pycocotools and the common trainers read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from corrtrack.errors import CorrtrackError
+from corrtrack.fileio import read_json, write_json
+from corrtrack.synth.config import PRESETS, preset
+from corrtrack.synth.scene import SceneFrame, SyntheticScene
+
+__all__ = ["SynthTrackSamples", "collate_samples", "export_coco"]
+
+
+class SynthTrackSamples:
+    """Stills (``mode="still"``) or frame pairs (``mode="pair"``) rendered on demand.
+
+    A sample is a dict of numpy arrays: ``image`` (H, W, 3) uint8 RGB, ``keypoints`` (N, 17, 3)
+    float32 (x, y, 1 for visible joints, zeros otherwise), ``boxes`` (N, 4) ``[x, y, w, h]``,
+    ``track_ids`` (N,) and ``ignore_mask`` (H, W) uint8 (1 inside ignore regions); pairs add the
+    same keys with the suffix ``2`` for a frame 1..``max_gap`` frames later, with the same
+    track ids for the same people, and ``gap``.
+    """
+
+    def __init__(
+        self,
+        length: int,
+        presets: Sequence[str] = ("easy", "medium", "hard"),
+        mode: str = "still",
+        size: tuple[int, int] = (320, 180),
+        seed: int = 0,
+        max_gap: int = 3,
+        warmup: tuple[int, int] = (0, 30),
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
+        if length < 1:
+            raise ValueError(f"length must be at least 1, got {length}")
+        if mode not in ("still", "pair"):
+            raise ValueError(f"mode must be 'still' or 'pair', got {mode!r}")
+        unknown = [p for p in presets if p not in PRESETS]
+        if unknown or not presets:
+            raise ValueError(f"unknown presets {unknown}; choose from {sorted(PRESETS)}")
+        if max_gap < 1 or warmup[0] < 0 or warmup[1] < warmup[0]:
+            raise ValueError(f"need max_gap >= 1 and 0 <= warmup[0] <= warmup[1], got {max_gap}, {warmup}")
+        self.length, self.presets, self.mode = length, tuple(presets), mode
+        self.size, self.seed, self.max_gap, self.warmup = size, seed, max_gap, warmup
+        self.overrides = dict(overrides or {})
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        if not -self.length <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} samples")
+        index %= self.length
+        state = np.random.SeedSequence([self.seed, index]).generate_state(3)
+        name = self.presets[int(state[0]) % len(self.presets)]
+        cfg = preset(name, width=self.size[0], height=self.size[1], **self.overrides)
+        start = self.warmup[0] + int(state[1]) % (self.warmup[1] - self.warmup[0] + 1)
+        gap = 1 + int(state[2]) % self.max_gap if self.mode == "pair" else 0
+        frames = list(SyntheticScene(cfg, int(state[0] ^ state[1])).frames(gap + 1, start=start))
+        sample = _sample(frames[0], "")
+        if self.mode == "pair":
+            sample.update(_sample(frames[-1], "2"))
+            sample["gap"] = np.array(gap)
+        return sample
+
+
+def _sample(fr: SceneFrame, suffix: str) -> dict[str, np.ndarray]:
+    h, w = fr.image.shape[:2]
+    mask = np.zeros((h, w), np.uint8)
+    if fr.ignore_regions:
+        cv2.fillPoly(mask, [np.round(p).astype(np.int32) for p in fr.ignore_regions], 1)
+    return {
+        f"image{suffix}": fr.image,
+        f"keypoints{suffix}": fr.poses.keypoints.astype(np.float32),
+        f"boxes{suffix}": fr.poses.boxes.astype(np.float32),
+        f"track_ids{suffix}": fr.poses.track_ids.copy(),
+        f"ignore_mask{suffix}": mask,
+    }
+
+
+def collate_samples(samples: list[dict[str, np.ndarray]]) -> dict[str, Any]:
+    """Batch samples: fixed-size arrays (images, masks, gaps) stacked, per-person arrays kept as lists."""
+    out: dict[str, Any] = {}
+    for key in samples[0]:
+        values = [s[key] for s in samples]
+        same = all(v.shape == values[0].shape for v in values)
+        out[key] = np.stack(values) if same and not key.startswith(("keypoints", "boxes", "track_ids")) else values
+    return out
+
+
+def _polygon_area(poly: np.ndarray) -> float:
+    x, y = poly[:, 0], poly[:, 1]
+    return float(0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+
+
+def export_coco(root: str | Path, split: str, out: str | Path) -> dict[str, int]:
+    """Merge ``root/annotations/<split>/*.json`` (a written SynthTrack set) into one COCO keypoints file.
+
+    Only labelled frames are exported. Visible joints get COCO's ``v = 2``; ``area`` is the
+    person's visible silhouette in pixels (the box area for files without it); ignore regions
+    become ``iscrowd = 1`` annotations with their polygon. Returns the counts written.
+    """
+    from corrtrack.formats import load_sequence
+    from corrtrack.formats.coco_style import default_category
+    from corrtrack.keypoints import POSETRACK18
+
+    root = Path(root)
+    files = sorted((root / "annotations" / split).glob("*.json"))
+    if not files:
+        raise CorrtrackError(f"{root / 'annotations' / split}: no annotation files (is this a SynthTrack data set?)")
+    sizes: dict[str, tuple[int, int]] = {}
+    meta = root / "synthtrack.json"
+    if meta.is_file():
+        for s in read_json(meta).get("sequences", []):
+            sizes[s["name"]] = (int(s["config"]["width"]), int(s["config"]["height"]))
+    images, annotations = [], []
+    for path in files:
+        seq = load_sequence(path)
+        if seq.name not in sizes:
+            raise CorrtrackError(f"{meta}: no frame size recorded for sequence {seq.name}")
+        width, height = sizes[seq.name]
+        for fr in seq.frames:
+            if not fr.is_labeled:
+                continue
+            images.append(
+                {"id": int(fr.image_id), "file_name": fr.file_name, "width": width, "height": height, "video": seq.name}
+            )
+            p = fr.poses
+            for i in range(len(p)):
+                kps = p.keypoints[i].copy()
+                vis = p.present[i]
+                kps[vis, 2] = 2
+                x, y, w, h = (float(v) for v in p.boxes[i])
+                annotations.append(
+                    {
+                        "id": int(p.ids[i]),
+                        "image_id": int(fr.image_id),
+                        "category_id": 1,
+                        "keypoints": np.round(kps, 2).ravel().tolist(),
+                        "num_keypoints": int(vis.sum()),
+                        "bbox": [x, y, w, h],
+                        "area": float(p.extras[i].get("area", w * h)),
+                        "iscrowd": 0,
+                        "track_id": int(p.track_ids[i]),
+                        "segmentation": [],
+                    }
+                )
+            for poly in fr.ignore_regions or []:
+                x0, y0 = poly.min(0)
+                x1, y1 = poly.max(0)
+                annotations.append(
+                    {
+                        "id": 0,  # numbered below
+                        "image_id": int(fr.image_id),
+                        "category_id": 1,
+                        "keypoints": [0] * (3 * POSETRACK18.num_joints),
+                        "num_keypoints": 0,
+                        "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                        "area": _polygon_area(poly),
+                        "iscrowd": 1,
+                        "segmentation": [np.round(poly, 2).ravel().tolist()],
+                    }
+                )
+    # crowd ids: unique and clear of person ids (image_id * 100 + person index)
+    next_id = 1 + max([a["id"] for a in annotations if not a["iscrowd"]], default=0)
+    for a in annotations:
+        if a["iscrowd"]:
+            a["id"] = next_id
+            next_id += 1
+    doc = {
+        "info": {"description": f"SynthTrack {split} split, merged from {root.name}"},
+        "images": images,
+        "annotations": annotations,
+        "categories": [default_category(POSETRACK18)],
+    }
+    write_json(out, doc)
+    return {
+        "images": len(images),
+        "persons": sum(1 for a in annotations if not a["iscrowd"]),
+        "crowd": sum(a["iscrowd"] for a in annotations),
+    }
