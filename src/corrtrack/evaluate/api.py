@@ -1,21 +1,44 @@
-"""``evaluate(gt, pred) -> EvalResult``: the Python entry point, and loading of GT / prediction folders."""
+"""``evaluate(gt, pred) -> EvalResult``: the Python entry point, and loading of GT / prediction folders.
+
+Work is split by sequence: each one is prepared, its AP samples and CLEAR-MOT
+counts computed once (in worker processes with ``workers > 1``; folders are
+then read by the workers too), and the results are combined in sequence order.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import glob
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from corrtrack.errors import FormatError
-from corrtrack.evaluate.posetrack import APResult, MOTCounts, compute_ap, mot_counts
-from corrtrack.evaluate.prepare import EvalFrame, FrameSelection, prepare_pair
+from corrtrack.evaluate.clearmot import mot_counts
+from corrtrack.evaluate.posetrack import APResult, APSamples, MOTCounts, ap_samples, compute_ap, sequence_pairs
+from corrtrack.evaluate.prepare import FrameSelection, HeadFormat, prepare_sequence
 from corrtrack.keypoints import EVAL_GROUPS, POSETRACK17
 from corrtrack.poses import PoseSequence
 
-__all__ = ["GROUPS", "JOINT_NAMES", "EvalResult", "evaluate", "evaluate_dirs", "load_pairs"]
+__all__ = [
+    "GROUPS",
+    "JOINT_NAMES",
+    "EvalResult",
+    "FileOrder",
+    "ProgressCallback",
+    "evaluate",
+    "evaluate_dirs",
+    "load_pairs",
+    "sequence_files",
+]
+
+#: ``progress(done, total)``: called after each sequence is evaluated (``done`` counts up to ``total``)
+ProgressCallback = Callable[[int, int], None]
+#: order in which the sequence files of a folder are pooled: see sequence_files
+FileOrder = Literal["listing", "sorted"]
 
 #: printed joint names, official joint-id order ("neck" is head_bottom)
 JOINT_NAMES = tuple("neck" if n == "head_bottom" else n for n in POSETRACK17.joints)
@@ -128,36 +151,38 @@ def evaluate(
     sources: Sequence[tuple[str, str]] | None = None,
     workers: int = 1,
     hota_scale: float | None = None,
+    progress: ProgressCallback | None = None,
+    head_formats: Sequence[HeadFormat] | None = None,
 ) -> EvalResult:
     """Evaluate predictions against ground truth, sequence ``i`` of ``pred`` against sequence ``i`` of ``gt``.
 
     ``frames="annotated"`` is the official rule (frames with a GT person);
     ``"labeled"`` selects frames by ``is_labeled``. ``motp`` picks the MOTP
     accounting: ``"motmetrics"`` (what the official tool prints with motmetrics
-    >= 1.1) or ``"classic"`` (1 - mean matched distance). ``workers > 1`` runs the CLEAR-MOT
-    accumulation (the slow part: motmetrics, one accumulator per joint and sequence) for
-    several sequences in parallel processes; the result is the same.
+    >= 1.1) or ``"classic"`` (1 - mean matched distance). Sequences are pooled in
+    the order given (it matters for AP when scores tie, as in the official tool).
+    ``workers > 1`` evaluates sequences in parallel processes; the result is the
+    same. ``progress(done, total)`` is called as sequences finish.
+    ``head_formats[i]`` is the file format ground truth ``i`` was read from,
+    which decides the official head-size arithmetic (default ``"posetrack18"``:
+    ``bbox_head = [x, y, w, h]``, see ``prepare.official_head_size``).
     """
     gts = [gt] if isinstance(gt, PoseSequence) else list(gt)
     preds = [pred] if isinstance(pred, PoseSequence) else list(pred)
     if len(gts) != len(preds):
         raise ValueError(f"{len(gts)} ground-truth sequences but {len(preds)} prediction sequences")
-    if motp not in ("motmetrics", "classic"):
-        raise ValueError(f"motp must be 'motmetrics' or 'classic', got {motp!r}")
+    _check_options(motp, frames)
     sources = sources or [(g.name, p.name) for g, p in zip(gts, preds)]
-    per_seq: list[list[EvalFrame]] = [prepare_pair(g, p, gs, ps, frames) for g, p, (gs, ps) in zip(gts, preds, sources)]
-    all_frames = [f for fr in per_seq for f in fr]
-    total_mot = MOTCounts() if tracking else None
-    seq_results = []
-    if tracking:
-        per_seq_counts = _map(mot_counts, per_seq, workers)
-    else:
-        per_seq_counts = [MOTCounts() for _ in per_seq]
-    for g, frs, counts in zip(gts, per_seq, per_seq_counts):
-        if total_mot is not None:
-            total_mot += counts
-        seq_results.append(SequenceResult(g.name, len(frs), compute_ap(frs) if pose_estimation else None, counts))
-    result = EvalResult(compute_ap(all_frames) if pose_estimation else None, total_mot, motp, seq_results)
+    formats = list(head_formats) if head_formats is not None else ["posetrack18"] * len(gts)
+    if len(formats) != len(gts):
+        raise ValueError(f"{len(formats)} head formats for {len(gts)} sequences")
+    jobs = [
+        _Job(g, p, gs, ps, hf, frames, pose_estimation, tracking)
+        for g, p, (gs, ps), hf in zip(gts, preds, sources, formats)
+    ]
+    heavy = sum(len(g) for g in gts) >= _PARALLEL_MIN_FRAMES
+    stats = _map(jobs, workers if heavy else 1, progress)
+    result = _combine(stats, pose_estimation, tracking, motp)
     if hota:
         from corrtrack.evaluate.hota import KEYPOINT_SIM_SCALE, keypoint_hota
 
@@ -165,41 +190,208 @@ def evaluate(
     return result
 
 
-def _map(fn: Any, items: list, workers: int) -> list:
-    """``[fn(x) for x in items]``, in a process pool when ``workers > 1`` and there is enough work."""
-    if workers <= 1 or len(items) < 2 or sum(len(x) for x in items) < 200:
-        return [fn(x) for x in items]
+def _check_options(motp: str, frames: str) -> None:
+    if motp not in ("motmetrics", "classic"):
+        raise ValueError(f"motp must be 'motmetrics' or 'classic', got {motp!r}")
+    if frames not in ("annotated", "labeled"):
+        raise ValueError(f"frames must be 'annotated' or 'labeled', got {frames!r}")
+
+
+#: below this many frames (or bytes of files) in all, worker processes cost more than they save
+_PARALLEL_MIN_FRAMES = 200
+_PARALLEL_MIN_BYTES = 2_000_000
+
+
+@dataclass
+class _SequenceStats:
+    name: str
+    num_frames: int
+    samples: APSamples | None
+    mot: MOTCounts
+
+
+@dataclass
+class _Job:
+    """One sequence to evaluate: in memory, or as the two files to read."""
+
+    gt: PoseSequence | Path
+    pred: PoseSequence | Path
+    gt_source: str
+    pred_source: str
+    head_format: HeadFormat
+    frames: FrameSelection
+    pose_estimation: bool
+    tracking: bool
+
+    def run(self) -> _SequenceStats:
+        gt, pred, head_format = self.gt, self.pred, self.head_format
+        if isinstance(gt, Path):
+            gt, head_format = _load(gt)
+        if isinstance(pred, Path):
+            pred, _ = _load(pred)
+        seq = prepare_sequence(gt, pred, self.gt_source, self.pred_source, self.frames, head_format)
+        pairs = sequence_pairs(seq)
+        samples = ap_samples(seq, pairs) if self.pose_estimation else None
+        counts = mot_counts(seq, pairs) if self.tracking else MOTCounts()
+        return _SequenceStats(gt.name, seq.num_frames, samples, counts)
+
+
+def _combine(stats: list[_SequenceStats], pose_estimation: bool, tracking: bool, motp: str) -> EvalResult:
+    """Pool the sequences in the given order: AP samples concatenated, MOT counts summed."""
+    total_mot = MOTCounts() if tracking else None
+    seq_results = []
+    for st in stats:
+        if total_mot is not None:
+            total_mot += st.mot
+        ap = compute_ap(st.samples) if st.samples is not None else None
+        seq_results.append(SequenceResult(st.name, st.num_frames, ap, st.mot))
+    total_ap = compute_ap([st.samples for st in stats if st.samples is not None]) if pose_estimation else None
+    return EvalResult(total_ap, total_mot, motp, seq_results)
+
+
+_WORK: list[_Job] = []  # the jobs, inherited by forked workers instead of being pickled
+
+
+def _run_job(index: int) -> tuple[int, _SequenceStats]:
+    return index, _WORK[index].run()
+
+
+def _run_given(index_job: tuple[int, _Job]) -> tuple[int, _SequenceStats]:
+    return index_job[0], index_job[1].run()
+
+
+def _map(jobs: list[_Job], workers: int, progress: ProgressCallback | None) -> list[_SequenceStats]:
+    """Run the jobs, in a process pool when ``workers > 1``; results in job order."""
+    total = len(jobs)
+    if workers <= 1 or total < 2:
+        out = []
+        for done, job in enumerate(jobs, 1):
+            out.append(job.run())
+            if progress is not None:
+                progress(done, total)
+        return out
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
-    context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(items)), mp_context=context) as pool:
-        return list(pool.map(fn, items, chunksize=max(1, len(items) // (4 * workers))))
+    global _WORK
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if fork else "spawn")
+    results: list[_SequenceStats | None] = [None] * total
+    _WORK = jobs
+    try:
+        with context.Pool(min(workers, total)) as pool:
+            stream = (
+                pool.imap_unordered(_run_job, range(total))
+                if fork
+                else pool.imap_unordered(_run_given, list(enumerate(jobs)))
+            )
+            for done, (index, st) in enumerate(stream, 1):
+                results[index] = st
+                if progress is not None:
+                    progress(done, total)
+    finally:
+        _WORK = []
+    return [r for r in results if r is not None]
 
 
-def load_pairs(gt_dir: str | Path, pred_dir: str | Path) -> tuple[list[PoseSequence], list[PoseSequence], list]:
-    """Every ``*.json`` in ``gt_dir`` with the prediction file of the same name (2017 or 2018 format each)."""
-    from corrtrack.formats import load_sequence
+def _load(path: Path) -> tuple[PoseSequence, HeadFormat]:
+    """One sequence file (2017 or 2018 format), and the head-size arithmetic its format implies."""
+    from corrtrack.fileio import read_json
+    from corrtrack.formats import detect_json_format, parse_document
 
+    data = read_json(path)
+    fmt = detect_json_format(data)
+    seq = parse_document(data, str(path), fmt)
+    return seq, "posetrack17" if fmt == "posetrack17" else "posetrack18"
+
+
+def sequence_files(gt_dir: str | Path, pred_dir: str | Path, order: FileOrder = "listing") -> list[tuple[Path, Path]]:
+    """The (ground truth, prediction) file pairs: every ``*.json`` of ``gt_dir``, same name in ``pred_dir``.
+
+    ``order="listing"`` keeps the order in which the file system lists
+    ``gt_dir`` (``glob.glob``), which is what the official evaluator uses to pool
+    sequences. Its AP depends on that order when joint scores tie across
+    sequences (missing scores, scores rounded to few decimals), so the official
+    result itself can change from one machine or copy of a folder to another;
+    ``order="sorted"`` sorts by file name and gives a machine-independent result.
+    """
     gt_dir, pred_dir = Path(gt_dir), Path(pred_dir)
+    if order not in ("listing", "sorted"):
+        raise ValueError(f"order must be 'listing' or 'sorted', got {order!r}")
     if not gt_dir.is_dir():
         raise FormatError(gt_dir, "ground-truth folder not found")
     if not pred_dir.is_dir():
         raise FormatError(pred_dir, "prediction folder not found")
-    gt_files = sorted(gt_dir.glob("*.json"))
-    if not gt_files:
+    names = [os.path.basename(p) for p in glob.glob(os.path.join(glob.escape(str(gt_dir)), "*.json"))]
+    if order == "sorted":
+        names.sort()
+    if not names:
         raise FormatError(gt_dir, "no .json sequence files in the ground-truth folder")
-    gts, preds, sources = [], [], []
-    for path in gt_files:
-        pred_path = pred_dir / path.name
+    pairs = []
+    for name in names:
+        pred_path = pred_dir / name
         if not pred_path.is_file():
-            raise FormatError(pred_path, f"missing prediction file for ground-truth sequence {path.name}")
-        gts.append(load_sequence(path))
-        preds.append(load_sequence(pred_path))
-        sources.append((str(path), str(pred_path)))
+            raise FormatError(pred_path, f"missing prediction file for ground-truth sequence {name}")
+        pairs.append((gt_dir / name, pred_path))
+    return pairs
+
+
+def load_pairs(
+    gt_dir: str | Path, pred_dir: str | Path, order: FileOrder = "listing"
+) -> tuple[list[PoseSequence], list[PoseSequence], list]:
+    """Every ``*.json`` in ``gt_dir`` with the prediction file of the same name (2017 or 2018 format each)."""
+    gts, preds, sources = [], [], []
+    for gt_path, pred_path in sequence_files(gt_dir, pred_dir, order):
+        gts.append(_load(gt_path)[0])
+        preds.append(_load(pred_path)[0])
+        sources.append((str(gt_path), str(pred_path)))
     return gts, preds, sources
 
 
-def evaluate_dirs(gt_dir: str | Path, pred_dir: str | Path, **kwargs: Any) -> EvalResult:
-    gts, preds, sources = load_pairs(gt_dir, pred_dir)
-    return evaluate(gts, preds, sources=sources, **kwargs)
+def evaluate_dirs(
+    gt_dir: str | Path,
+    pred_dir: str | Path,
+    *,
+    order: FileOrder = "listing",
+    pose_estimation: bool = True,
+    tracking: bool = True,
+    hota: bool = False,
+    frames: FrameSelection = "annotated",
+    motp: str = "motmetrics",
+    workers: int = 1,
+    hota_scale: float | None = None,
+    progress: ProgressCallback | None = None,
+) -> EvalResult:
+    """Evaluate a prediction folder against a ground-truth folder (see :func:`evaluate` and :func:`sequence_files`).
+
+    Each sequence's files are read, evaluated and released in turn (by the
+    worker processes when ``workers > 1``), so memory stays at about one
+    sequence per process.
+    """
+    _check_options(motp, frames)
+    files = sequence_files(gt_dir, pred_dir, order)
+    if hota:  # keypoint HOTA needs every sequence in this process
+        gts, preds, sources, formats = [], [], [], []
+        for gt_path, pred_path in files:
+            seq, fmt = _load(gt_path)
+            gts.append(seq)
+            formats.append(fmt)
+            preds.append(_load(pred_path)[0])
+            sources.append((str(gt_path), str(pred_path)))
+        return evaluate(
+            gts,
+            preds,
+            pose_estimation=pose_estimation,
+            tracking=tracking,
+            hota=True,
+            frames=frames,
+            motp=motp,
+            sources=sources,
+            workers=workers,
+            hota_scale=hota_scale,
+            progress=progress,
+            head_formats=formats,
+        )
+    jobs = [_Job(g, p, str(g), str(p), "posetrack18", frames, pose_estimation, tracking) for g, p in files]
+    heavy = sum(g.stat().st_size + p.stat().st_size for g, p in files) >= _PARALLEL_MIN_BYTES
+    stats = _map(jobs, workers if heavy else 1, progress)
+    return _combine(stats, pose_estimation, tracking, motp)
