@@ -82,6 +82,9 @@ class Agent:
     leader: Agent | None = None
     side: float = 1.0
     holding: bool = False
+    #: out of view and decided to turn around and come back
+    returning: bool = False
+    coming_back: bool = False
 
     def __post_init__(self) -> None:
         self.target_heading = self.heading

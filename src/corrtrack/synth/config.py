@@ -37,6 +37,9 @@ class SynthConfig:
     run_probability: float = param(0.1, "our choice: probability that a person runs instead of walking")
     stop_rate: float = param(0.1, "our choice: per-second probability to stop for a while")
     turn_rate: float = param(0.1, "our choice: per-second probability to change direction")
+    return_rate: float = param(
+        0.2, "our choice: probability that a person who walks out of view turns around and comes back"
+    )
     turn_radius: float = param(0.6, "our choice: smallest turning radius in body heights (about 1 m)")
     gesture_rate: float = param(0.1, "our choice: per-second probability to wave or point with one arm")
     bend_rate: float = param(0.05, "our choice: per-second probability to bend forward")
@@ -80,6 +83,7 @@ class SynthConfig:
             "run_probability",
             "photo_textures",
             "shadows",
+            "return_rate",
         ):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be within 0..1, got {getattr(self, name)}")
@@ -134,21 +138,22 @@ PRESETS: dict[str, SynthConfig] = {
         jpeg_quality=(75, 92),
     ),
     "hard": SynthConfig(
-        people=(6, 9),
+        people=(7, 10),
         crossing_rate=0.7,
-        lookalike_fraction=0.5,
+        lookalike_fraction=0.3,
         group_rate=0.25,
+        return_rate=0.9,
         speed=0.04,
         run_probability=0.35,
-        stop_rate=0.15,
-        turn_rate=0.2,
+        stop_rate=0.2,
+        turn_rate=0.4,
         gesture_rate=0.15,
         bend_rate=0.08,
         action_rate=0.06,
         pan_speed=4.0,
         zoom_amplitude=0.15,
         shake=3.0,
-        occluders=3,
+        occluders=4,
         clutter=7,
         background_people=10,
         scale_range=(0.5, 1.1),

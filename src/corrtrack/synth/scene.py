@@ -429,7 +429,22 @@ class SyntheticScene:
             a.step(self.ground, cfg, self.rng)
         left, right = self._view_x()
         margin = 0.3 * (right - left)
-        self.agents = [a for a in self.agents if left - margin < a.x < right + margin]
+        for a in self.agents:  # out of view: some turn around (with their turning radius) and come back later
+            outside = a.x < left - 0.12 * (right - left) or a.x > right + 0.12 * (right - left)
+            leaving = (a.x < left and math.cos(a.heading) < 0) or (a.x > right and math.cos(a.heading) > 0)
+            if outside and leaving and not a.returning and a.leader is None:
+                a.returning = True
+                if self.rng.random() < cfg.return_rate:
+                    a.target_heading = math.pi - a.heading + self.rng.normal(0, 0.3)
+                    a.state, a.timer, a.coming_back = "stop", int(self.rng.uniform(0.3, 2.0) * cfg.fps), True
+            elif not outside:
+                a.returning = a.coming_back = False
+        far = 3 * margin  # room for the ones coming back to slow down and turn
+        self.agents = [
+            a
+            for a in self.agents
+            if left - (far if a.coming_back else margin) < a.x < right + (far if a.coming_back else margin)
+        ]
         alive = {id(a) for a in self.agents}
         for a in self.agents:
             if a.leader is not None and id(a.leader) not in alive:
