@@ -33,10 +33,78 @@ __all__ = [
     "AssociationScores",
     "association_scores",
     "find_duplicates",
+    "match",
     "match_greedy_reference",
     "match_hungarian",
+    "oks_matrix",
+    "pose_nms_fast",
+    "squared_distances",
     "tracking_boxes",
 ]
+
+
+def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M, K) squared distances between the same joints of ``a`` (N, K, 2+) and ``b`` (M, K, 2+)."""
+    dx = a[:, None, :, 0] - b[None, :, :, 0]
+    dy = a[:, None, :, 1] - b[None, :, :, 1]
+    return dx * dx + dy * dy
+
+
+def _box_areas(xy: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    big = 1e300
+    x, y = xy[..., 0], xy[..., 1]
+    w = np.where(valid, x, -big).max(-1) - np.where(valid, x, big).min(-1)
+    h = np.where(valid, y, -big).max(-1) - np.where(valid, y, big).min(-1)
+    some = valid.any(-1)
+    return np.where(some, w, 0.0) * np.where(some, h, 0.0)
+
+
+def oks_matrix(
+    a: np.ndarray, a_conf: np.ndarray, b: np.ndarray, b_conf: np.ndarray, joint_threshold: float, sigmas: np.ndarray
+) -> np.ndarray:
+    """(N, M) the same values as :func:`corrtrack.geometry.oks_track` (``mask="both"``), about 10x faster.
+
+    Coordinates of joints below ``joint_threshold`` must be finite (any value); they are ignored.
+    """
+    va = a_conf >= joint_threshold
+    vb = b_conf >= joint_threshold
+    if a.shape[0] == 0 or b.shape[0] == 0:
+        return np.zeros((a.shape[0], b.shape[0]))
+    area = 0.5 * (_box_areas(a, va)[:, None] + _box_areas(b, vb)[None])
+    d2 = squared_distances(a, b)
+    var = (2 * np.asarray(sigmas)) ** 2
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        e = np.exp(-d2 / (2 * var * area[..., None]))
+    e = np.where(area[..., None] > 0, e, d2 == 0)
+    valid = va[:, None] & vb[None]
+    count = valid.sum(-1)
+    return np.where(valid, e, 0.0).sum(-1) / np.maximum(count, 1)
+
+
+def pose_nms_fast(
+    xy: np.ndarray,
+    conf: np.ndarray,
+    sigmas: np.ndarray,
+    oks_threshold: float = 0.7,
+    joint_threshold: float = 0.05,
+    min_joints: int = 2,
+) -> np.ndarray:
+    """The indices :func:`corrtrack.geometry.pose_nms` keeps (best first), with :func:`oks_matrix`."""
+    n = conf.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    enough = (conf >= joint_threshold).sum(1) >= min_joints
+    order = np.argsort(-conf.mean(1), kind="stable")
+    order = order[enough[order]]
+    oks = oks_matrix(xy, conf, xy, conf, joint_threshold, sigmas)
+    suppressed = np.zeros(n, dtype=bool)
+    keep = []
+    for i in order.tolist():
+        if suppressed[i]:
+            continue
+        keep.append(i)
+        suppressed |= oks[i] >= oks_threshold
+    return np.asarray(keep, dtype=np.int64)
 
 
 def tracking_boxes(xy: np.ndarray, valid: np.ndarray, margin: float, width: int, height: int) -> np.ndarray:
@@ -112,8 +180,7 @@ def association_scores(
     box = np.where(inside, prop_conf[:, None], 0.0).sum(-1) / np.maximum(n_in, 1)
     box[prop_valid.sum(-1) < min_joints] = 0.0
 
-    diff = np.nan_to_num(prop_xy[:, None] - det_xy[None])
-    d2 = (diff**2).sum(-1)  # (T, D, K)
+    d2 = np.nan_to_num(squared_distances(prop_xy, det_xy), nan=np.inf)  # (T, D, K)
     both = prop_valid[:, None] & det_valid[None]
     area = (det_boxes[:, 2] - det_boxes[:, 0]) * (det_boxes[:, 3] - det_boxes[:, 1])  # (D,)
     area = np.where(np.isfinite(area) & (area > 0), area, np.inf)

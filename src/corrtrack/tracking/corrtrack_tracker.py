@@ -34,11 +34,16 @@ from typing import Any, Literal
 import numpy as np
 
 from corrtrack.config import param
-from corrtrack.geometry import pose_nms
 from corrtrack.interfaces import CorrespondenceModel, PoseEstimator, Tracker
 from corrtrack.keypoints import POSETRACK18
 from corrtrack.poses import Frame, Poses, PoseSequence
-from corrtrack.tracking.association import association_scores, find_duplicates, match, tracking_boxes
+from corrtrack.tracking.association import (
+    association_scores,
+    find_duplicates,
+    match,
+    pose_nms_fast,
+    tracking_boxes,
+)
 from corrtrack.tracking.merging import MergeOrder, merge_scores, resolve_merges
 from corrtrack.tracking.postprocess import postprocess_tracks, remap_track_ids
 from corrtrack.tracking.recovery import explained_by_detections, filter_recovered, recovery_boxes
@@ -84,6 +89,7 @@ class CorrTrackConfig:
     merging: bool = param(True, "supplement §D: track merging")
     merge_threshold: float = param(0.5, "our choice (method.md §5 proposal; swept in docs/tracker-notes.md)")
     merge_max_gap: int = param(30, "our choice: frames between the earlier track's end and the later's start")
+    merge_min_length: int = param(3, "our choice: both tracks need this many frames (= min_track_length)")
     merge_order: MergeOrder = param(
         "best_first", "our choice (method.md §5 proposal)", choices=("best_first", "chronological")
     )
@@ -97,7 +103,14 @@ class CorrTrackConfig:
             v = getattr(self, name)
             if not 0 <= v <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {v}")
-        for name in ("max_poses", "min_joints", "recovery_min_joints", "min_track_length", "corr_grid_size"):
+        for name in (
+            "max_poses",
+            "min_joints",
+            "recovery_min_joints",
+            "min_track_length",
+            "corr_grid_size",
+            "merge_min_length",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.merge_max_gap < 0:
@@ -106,12 +119,19 @@ class CorrTrackConfig:
             raise ValueError(f"corr_map_sigma must be positive, got {self.corr_map_sigma}")
 
 
-def _valid(poses: Poses, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Finite xy (0 where invalid), confidences (0 where invalid) and the valid mask (>= threshold)."""
-    xy = poses.xy
-    conf = np.nan_to_num(poses.confidences) * poses.present
-    ok = np.isfinite(xy).all(-1) & (conf >= threshold)
-    return np.where(ok[..., None], xy, 0.0), np.where(ok, conf, 0.0), ok
+def _arrays(poses: Poses) -> tuple[np.ndarray, np.ndarray]:
+    """Finite joint coordinates (0 where absent) and confidences (0 where absent; 1 where present without score)."""
+    k = poses.keypoints
+    xy = k[..., :2]
+    present = ~((xy[..., 0] == 0) & (xy[..., 1] == 0) & (k[..., 2] == 0)) & np.isfinite(xy).all(-1)
+    scores = poses.keypoint_scores
+    conf = np.where(present, np.where(np.isnan(scores), 1.0, scores), 0.0)
+    return np.where(present[..., None], xy, 0.0), conf
+
+
+def _at_least(conf: np.ndarray, threshold: float) -> np.ndarray:
+    """Joints counted at ``threshold`` (absent joints, confidence 0, never count)."""
+    return (conf >= threshold) & (conf > 0)
 
 
 class CorrTrackTracker:
@@ -136,6 +156,7 @@ class CorrTrackTracker:
         self._frame_indices: list[int] = []
         self._prev: Poses | None = None
         self._prev_handle: Any = None
+        self._prev_arrays: tuple[np.ndarray, np.ndarray] = (np.zeros((0, 17, 2)), np.zeros((0, 17)))
         self._next_id = 0
         self._handles: dict[int, Any] = {}
         self._start: dict[int, int] = {}
@@ -179,48 +200,51 @@ class CorrTrackTracker:
         pos = len(self._frames)
         handle = self._call("embed", self.model.embed, image)
 
-        det = self._prepare_detections(poses)
-        det_xy, det_conf, _ = _valid(det, cfg.tau_joint)
-        prev = self._prev if self._prev is not None else Poses.empty(poses.num_joints)
+        det, d_xy, d_conf = self._prepare_detections(poses)
+        det_conf = np.where(_at_least(d_conf, cfg.tau_joint), d_conf, 0.0)
+        k = poses.num_joints
+        prev = self._prev if self._prev is not None else Poses.empty(k)
         n_prev = len(prev)
-        pxy = np.zeros((n_prev, poses.num_joints, 2))
-        pconf = np.zeros((n_prev, poses.num_joints))
+        pxy = np.zeros((n_prev, k, 2))
+        pconf = np.zeros((n_prev, k))
         if n_prev:
-            q_xy, _, q_ok = _valid(prev, cfg.tau_joint)
+            q_xy, q_conf = self._prev_arrays
+            q_ok = _at_least(q_conf, cfg.tau_joint)
             prop = self._propagate("propagate", self._prev_handle, handle, np.where(q_ok[..., None], q_xy, np.nan))
             finite = np.isfinite(prop).all(-1)
             pxy = np.where(finite[..., None], prop[..., :2], 0.0)
             pconf = np.where(q_ok & finite, np.clip(prop[..., 2], 0.0, 1.0), 0.0)
 
-        cand = det
+        cand, c_xy, c_conf = det, d_xy, d_conf
         if n_prev and cfg.recovery and self.estimator is not None:
-            recovered = self._recover(image, pxy, pconf, det_xy, det_conf, prev.track_ids, w, h)
-            if len(recovered):
-                both = Poses.concat([det, recovered])
-                b_xy, b_conf, _ = _valid(both, 0.0)
-                keep = np.sort(pose_nms(b_xy, b_conf, cfg.nms_oks, cfg.nms_joint_threshold))
-                cand = both[keep]
+            rec, r_xy, r_conf = self._recover(image, pxy, pconf, d_xy, det_conf, prev.track_ids, w, h)
+            if len(rec):
+                b_xy, b_conf = np.concatenate([d_xy, r_xy]), np.concatenate([d_conf, r_conf])
+                keep = np.sort(pose_nms_fast(b_xy, b_conf, self.sigmas, cfg.nms_oks, cfg.nms_joint_threshold))
+                cand, c_xy, c_conf = Poses.concat([det, rec])[keep], b_xy[keep], b_conf[keep]
 
-        ids, drop = self._associate(prev, pxy, pconf, cand, w, h)
+        ids, drop = self._associate(prev, pxy, pconf, c_xy, c_conf, w, h)
         out = cand[~drop].replace(track_ids=ids[~drop])
-        self._bookkeeping(pos, handle, prev, out)
         self._frames.append(out)
         self._frame_indices.append(int(frame_index))
-        self._prev, self._prev_handle = out, handle
+        self._bookkeeping(pos, handle, prev, out)
+        self._prev, self._prev_handle, self._prev_arrays = out, handle, (c_xy[~drop], c_conf[~drop])
         self.counts["frames"] += 1
         own = perf_counter() - start - self._model_time
         self.own_seconds.append(own)
         self.timings["tracker"] += own
         return out
 
-    def _prepare_detections(self, poses: Poses) -> Poses:
-        """Pose NMS and the cap on poses per frame; input order is kept."""
+    def _prepare_detections(self, poses: Poses) -> tuple[Poses, np.ndarray, np.ndarray]:
+        """Pose NMS and the cap on poses per frame (input order kept), with the kept poses' arrays."""
         cfg = self.config
+        xy, conf = _arrays(poses)
         if not len(poses):
-            return poses
-        xy, conf, _ = _valid(poses, 0.0)
-        keep = pose_nms(xy, conf, cfg.nms_oks, cfg.nms_joint_threshold, min_joints=cfg.min_joints)
-        return poses[np.sort(keep[: cfg.max_poses])]
+            return poses, xy, conf
+        keep = np.sort(
+            pose_nms_fast(xy, conf, self.sigmas, cfg.nms_oks, cfg.nms_joint_threshold, cfg.min_joints)[: cfg.max_poses]
+        )
+        return poses[keep], xy[keep], conf[keep]
 
     def _recover(
         self,
@@ -232,7 +256,7 @@ class CorrTrackTracker:
         source_ids: np.ndarray,
         w: int,
         h: int,
-    ) -> Poses:
+    ) -> tuple[Poses, np.ndarray, np.ndarray]:
         cfg = self.config
         inside = (pxy[..., 0] >= 0) & (pxy[..., 0] <= w - 1) & (pxy[..., 1] >= 0) & (pxy[..., 1] <= h - 1)
         keep = (pconf >= cfg.recovery_tau_corr) & (pconf > 0) & inside
@@ -245,7 +269,7 @@ class CorrTrackTracker:
         idx = np.flatnonzero(ok)
         k = pxy.shape[1]
         if not len(idx):
-            return Poses.empty(k)
+            return Poses.empty(k), np.zeros((0, k, 2)), np.zeros((0, k))
         assert self.estimator is not None
         est = self._call("estimate", self.estimator.estimate, image, boxes[idx])
         if len(est) != len(idx) or est.num_joints != k:
@@ -256,7 +280,7 @@ class CorrTrackTracker:
         kps[:, zero] = 0.0
         scores[:, zero] = 0.0
         est = est.replace(keypoints=kps, keypoint_scores=scores)
-        e_xy, e_conf, _ = _valid(est, 0.0)
+        e_xy, e_conf = _arrays(est)
         accept = filter_recovered(
             e_xy,
             e_conf,
@@ -273,19 +297,20 @@ class CorrTrackTracker:
             {**e, "recovered": True, "recovered_from_track": int(t)}
             for e, t in zip(rec.extras, source_ids[idx[accept]].tolist())
         ]
-        return rec.replace(track_ids=np.full(len(rec), -1, np.int64), extras=tuple(extras))
+        rec = rec.replace(track_ids=np.full(len(rec), -1, np.int64), extras=tuple(extras))
+        return rec, e_xy[accept], e_conf[accept]
 
     def _associate(
-        self, prev: Poses, pxy: np.ndarray, pconf: np.ndarray, cand: Poses, w: int, h: int
+        self, prev: Poses, pxy: np.ndarray, pconf: np.ndarray, c_xy: np.ndarray, c_conf: np.ndarray, w: int, h: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """Track ids for the candidates (new ids included) and the mask of dropped candidates."""
         cfg = self.config
-        d = len(cand)
+        d = len(c_xy)
         ids = np.full(d, -1, np.int64)
-        c_xy, _, c_ok = _valid(cand, cfg.tau_joint)
+        c_ok = _at_least(c_conf, cfg.tau_joint)
         drop = c_ok.sum(-1) < cfg.min_joints
         if len(prev) and d:
-            p_ok = pconf >= max(cfg.tau_corr, np.finfo(float).tiny)
+            p_ok = _at_least(pconf, cfg.tau_corr)
             boxes = tracking_boxes(c_xy, c_ok, cfg.track_box_margin, w, h)
             s = association_scores(
                 pxy,
@@ -316,22 +341,32 @@ class CorrTrackTracker:
 
     # merging bookkeeping ---------------------------------------------------------
     def _bookkeeping(self, pos: int, handle: Any, prev: Poses, out: Poses) -> None:
+        """Track starts and ends, merge scores of tracks that just reached ``merge_min_length``, embedding store."""
         cfg = self.config
         if not cfg.merging:
             return
         out_ids = out.track_ids.tolist()
         continued = set(out_ids)
-        for tid in prev.track_ids.tolist():
-            if tid not in continued:
-                self._ended.append(tid)
-        new_rows = [i for i, tid in enumerate(out_ids) if tid not in self._start]
+        self._ended.extend(t for t in prev.track_ids.tolist() if t not in continued)
         for tid in out_ids:
             self._start.setdefault(tid, pos)
             self._end[tid] = pos
         self._handles[pos] = handle
-        self._ended = [q for q in self._ended if pos - self._end[q] - 1 <= cfg.merge_max_gap]
-        if new_rows and self._ended:
-            self._score_merges(pos, handle, out[new_rows])
+        span = cfg.merge_min_length
+        self._ended = [q for q in self._ended if pos - self._end[q] - 1 <= cfg.merge_max_gap + span]
+        # tracks are contiguous: those reaching the minimum length now all started at ``first``
+        first = pos - span + 1
+        ripe = [t for t in out_ids if self._start[t] == first]
+        earlier = [
+            q
+            for q in self._ended
+            if self._end[q] < first
+            and first - self._end[q] - 1 <= cfg.merge_max_gap
+            and self._end[q] - self._start[q] + 1 >= span
+        ]
+        if ripe and earlier:
+            fr = self._frames[first]
+            self._score_merges(first, earlier, fr[np.flatnonzero(np.isin(fr.track_ids, ripe))])
         # keep the embeddings a later merge may still need
         lo = min(((self._start[t] + pos) // 2 for t in out_ids), default=pos)
         needed = {self._start[t] for t in out_ids}
@@ -341,9 +376,9 @@ class CorrTrackTracker:
         for f in [f for f in self._handles if f < lo and f not in needed]:
             del self._handles[f]
 
-    def _score_merges(self, pos: int, handle: Any, new: Poses) -> None:
+    def _score_merges(self, first: int, q_ids: list[int], new: Poses) -> None:
         cfg = self.config
-        q_ids = list(self._ended)
+        handle = self._handles[first]
         roles = np.array([[self._start[q], (self._start[q] + self._end[q]) // 2, self._end[q]] for q in q_ids])
         k = new.num_joints
         prop_xy = np.zeros((len(q_ids), 3, k, 2))
@@ -353,16 +388,17 @@ class CorrTrackTracker:
             fr = self._frames[f]
             rows = [int(np.flatnonzero(fr.track_ids == q_ids[i])[0]) for i in qi.tolist()]
             src = fr[rows]
-            xy, _, ok = _valid(src, cfg.tau_joint)
+            xy, conf = _arrays(src)
+            ok = _at_least(conf, cfg.tau_joint)
             prop = self._propagate("merge_propagate", self._handles[f], handle, np.where(ok[..., None], xy, np.nan))
             finite = np.isfinite(prop).all(-1)
             prop_xy[qi, ri] = np.where(finite[..., None], prop[..., :2], 0.0)
             prop_ok[qi, ri] = ok & finite & (prop[..., 2] >= cfg.tau_corr) & (prop[..., 2] > 0)
-        n_xy, n_conf, _ = _valid(new, cfg.tau_joint)
+        n_xy, n_conf = _arrays(new)
         scores = merge_scores(prop_xy, prop_ok, n_xy, n_conf, cfg.tau_joint)
         for i, q in enumerate(q_ids):
             for j, p in enumerate(new.track_ids.tolist()):
-                self._merge_pairs.append((q, p, float(scores[i, j]), pos))
+                self._merge_pairs.append((q, p, float(scores[i, j]), first))
 
     # offline -------------------------------------------------------------------
     @property

@@ -17,7 +17,8 @@ from typing import Literal
 
 import numpy as np
 
-from corrtrack.geometry import oks_track
+from corrtrack.keypoints import POSETRACK18
+from corrtrack.tracking.association import oks_matrix
 
 __all__ = ["MergeOrder", "merge_scores", "resolve_merges"]
 
@@ -30,6 +31,7 @@ def merge_scores(
     start_xy: np.ndarray,
     start_conf: np.ndarray,
     joint_threshold: float,
+    sigmas: np.ndarray = POSETRACK18.sigma_array,
 ) -> np.ndarray:
     """(Q, P) ``S_match``: mean OKS of each earlier track's propagated poses with each later track's start.
 
@@ -43,7 +45,8 @@ def merge_scores(
     if q == 0 or p == 0:
         return np.zeros((q, p))
     flat = np.nan_to_num(propagated.reshape(q * r, k, 2))
-    oks = oks_track(flat, propagated_valid.reshape(q * r, k).astype(np.float64), start_xy, start_conf, joint_threshold)
+    valid = propagated_valid.reshape(q * r, k).astype(np.float64)
+    oks = oks_matrix(flat, valid, start_xy, start_conf, joint_threshold, sigmas)
     return oks.reshape(q, r, p).mean(1)
 
 

@@ -1,9 +1,9 @@
 """Offline post-processing of tracked frames: id remapping, short-track removal, output joint threshold.
 
 method.md §4.3 (end): drop tracks with fewer than ``min_track_length`` poses; in each pose
-set joints with score below ``output_joint_threshold`` to the absent marker ``(0, 0, 0)``
-(the evaluator then ignores them); drop poses left without a joint; drop short tracks again;
-renumber the ids ``0..N-1`` in order of first appearance.
+set joints with score below ``output_joint_threshold`` (and joints with non-finite
+coordinates) to the absent marker ``(0, 0, 0)``, which the evaluator ignores; drop poses left
+without a joint; drop short tracks again; renumber the ids ``0..N-1`` in order of first appearance.
 """
 
 from __future__ import annotations
@@ -54,10 +54,10 @@ def postprocess_tracks(
 ) -> list[Poses]:
     """Tracked frames after short-track removal and the output joint threshold (see the module doc)."""
     out = _drop_short(list(frames), min_track_length)
-    if output_joint_threshold > 0:
+    if output_joint_threshold > 0 or any((~np.isfinite(p.keypoints)).any() for p in out):
         cleaned = []
         for p in out:
-            low = p.confidences < output_joint_threshold
+            low = (p.confidences < output_joint_threshold) | ~np.isfinite(p.keypoints).all(-1)
             kps = np.where(low[..., None], 0.0, p.keypoints)
             scores = np.where(low, 0.0, p.keypoint_scores)
             q = p.replace(keypoints=kps, keypoint_scores=scores)

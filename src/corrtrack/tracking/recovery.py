@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from corrtrack.geometry import oks_track
+from corrtrack.keypoints import POSETRACK18
+from corrtrack.tracking.association import oks_matrix
 
 __all__ = ["explained_by_detections", "filter_recovered", "recovery_boxes"]
 
@@ -48,6 +49,7 @@ def explained_by_detections(
     det_conf: np.ndarray,
     joint_threshold: float,
     oks_threshold: float,
+    sigmas: np.ndarray = POSETRACK18.sigma_array,
 ) -> np.ndarray:
     """(N,) bool: a detection already lies on the propagated pose (tracking OKS > ``oks_threshold``).
 
@@ -56,7 +58,7 @@ def explained_by_detections(
     """
     if prop_xy.shape[0] == 0 or det_xy.shape[0] == 0:
         return np.zeros(prop_xy.shape[0], bool)
-    oks = oks_track(prop_xy, keep.astype(np.float64), det_xy, det_conf, joint_threshold)
+    oks = oks_matrix(prop_xy, keep.astype(np.float64), det_xy, det_conf, joint_threshold, sigmas)
     return oks.max(1) > oks_threshold
 
 
@@ -71,6 +73,7 @@ def filter_recovered(
     max_oks_all: float,
     max_oks_detections: float,
     min_detection_joints: int = 3,
+    sigmas: np.ndarray = POSETRACK18.sigma_array,
 ) -> np.ndarray:
     """(R,) bool: which re-estimated poses to add to the frame.
 
@@ -85,13 +88,13 @@ def filter_recovered(
     if r == 0 or not keep.any():
         return keep
     if det_xy.shape[0]:
-        oks_det = oks_track(rec_xy, rec_conf, det_xy, det_conf, joint_threshold)  # (R, D)
+        oks_det = oks_matrix(rec_xy, rec_conf, det_xy, det_conf, joint_threshold, sigmas)  # (R, D)
         keep &= oks_det.max(1) <= max_oks_all
         counted = (det_conf > joint_threshold).sum(-1) >= min_detection_joints
         if counted.any():
             keep &= oks_det[:, counted].max(1) <= max_oks_detections
     if keep.sum() > 1:
-        oks_rec = oks_track(rec_xy, rec_conf, rec_xy, rec_conf, joint_threshold)  # (R, R)
+        oks_rec = oks_matrix(rec_xy, rec_conf, rec_xy, rec_conf, joint_threshold, sigmas)  # (R, R)
         accepted = np.zeros(r, bool)
         for i in np.flatnonzero(keep):
             if accepted.any() and oks_rec[i, accepted].max() > max_oks_all:

@@ -1,0 +1,290 @@
+"""The CorrTrack tracker with fake models: ids through occlusions, recovery, duplicates, merging, edge cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from corrtrack.config import ConfigError, override
+from corrtrack.evaluate import evaluate
+from corrtrack.geometry import pose_nms
+from corrtrack.poses import Frame, Poses, PoseSequence
+from corrtrack.synth import SimulatedDetectorConfig, make_specs, render_sequence_frames, simulate_detections
+from corrtrack.testing import OracleCorrespondences, OraclePoseEstimator, ZeroMotionCorrespondences
+from corrtrack.tracking.baselines import FrameToFrameConfig, FrameToFrameTracker
+from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig, CorrTrackTracker, run_tracker
+from corrtrack.tracking.postprocess import postprocess_tracks
+
+W, H = 640, 360
+TEMPLATE = np.array(
+    [[0, -62], [0, -52], [0, -75], [0, 0], [0, 0], [-10, -45], [10, -45], [-14, -25], [14, -25]]
+    + [[-15, -5], [15, -5], [-7, 0], [7, 0], [-8, 22], [8, 22], [-8, 45], [8, 45]],
+    float,
+)
+
+
+def walkers(num_frames: int, starts: list[tuple[float, float]], velocity: list[tuple[float, float]]) -> PoseSequence:
+    """Ground truth of rigid walkers (about 120 px tall), one track id per walker."""
+    frames = []
+    for t in range(num_frames):
+        pos = np.asarray(starts, float) + t * np.asarray(velocity, float)
+        xy = pos[:, None] + 1.6 * TEMPLATE[None]
+        kps = np.concatenate([xy, np.ones(xy.shape[:2] + (1,))], -1)
+        kps[:, [3, 4]] = 0  # ears are not annotated
+        heads = np.stack([xy[:, 2, 0] - 10, xy[:, 2, 1], np.full(len(pos), 20.0), np.full(len(pos), 25.0)], 1)
+        poses = Poses.create(kps, head_boxes=heads, track_ids=np.arange(len(pos)))
+        frames.append(Frame(f"{t:06d}.jpg", poses, image_id=t, is_labeled=True))
+    return PoseSequence("walkers", frames)
+
+
+def frame_images(n: int) -> list[np.ndarray]:
+    """Distinct dummy frames (the oracles recognise them by their pixels)."""
+    images = []
+    for t in range(n):
+        img = np.zeros((H, W, 3), np.uint8)
+        img[0, 0] = [t % 256, t // 256, 1]
+        images.append(img)
+    return images
+
+
+def remove(seq: PoseSequence, track: int, frames: range, ids_from: PoseSequence | None = None) -> PoseSequence:
+    """The sequence with ``track`` missing in ``frames`` (rows chosen by the ids of ``ids_from``, default ``seq``)."""
+    out = []
+    for t, f in enumerate(seq.frames):
+        p = f.poses
+        ids = (ids_from or seq).frames[t].poses.track_ids
+        out.append(p[ids != track] if t in frames else p)
+    return seq.with_poses(out)
+
+
+def detections_from(gt: PoseSequence, score: float = 0.9) -> PoseSequence:
+    """Detections = the ground-truth poses with joint scores and no ids."""
+    out = []
+    for f in gt.frames:
+        p = f.poses
+        out.append(p.replace(keypoint_scores=p.present * score, track_ids=np.full(len(p), -1)))
+    return gt.with_poses(out)
+
+
+def oracle_tracker(gt: PoseSequence, images: list[np.ndarray], **changes: object) -> CorrTrackTracker:
+    cfg = CorrTrackConfig(**changes)  # type: ignore[arg-type]
+    return CorrTrackTracker(OracleCorrespondences(gt, images), OraclePoseEstimator(gt, images), cfg)
+
+
+def ids_of(seq: PoseSequence, gt: PoseSequence, gt_track: int) -> list[int]:
+    """The predicted id of ``gt_track`` in every frame where it was output (matched by the nose position)."""
+    out = []
+    for pf, gf in zip(seq.frames, gt.frames):
+        g = gf.poses[gf.poses.track_ids == gt_track]
+        if not len(g) or not len(pf.poses):
+            continue
+        d = np.linalg.norm(pf.poses.xy[:, 0] - g.xy[0, 0], axis=-1)
+        if d.min() < 5:
+            out.append(int(pf.poses.track_ids[d.argmin()]))
+    return out
+
+
+class CountingModel(ZeroMotionCorrespondences):
+    def __init__(self) -> None:
+        self.embeds = 0
+        self.propagates: list[int] = []
+
+    def embed(self, image: np.ndarray) -> int:
+        self.embeds += 1
+        return super().embed(image)
+
+    def propagate(self, src: object, dst: object, points: np.ndarray) -> np.ndarray:
+        self.propagates.append(len(points))
+        return super().propagate(src, dst, points)
+
+
+def test_one_embedding_and_one_batched_propagation_per_frame():
+    gt = walkers(8, [(100, 150), (300, 150), (500, 200)], [(3, 0), (-2, 1), (0, 2)])
+    det = remove(detections_from(gt), 1, range(3, 5), gt)  # a miss: recovery runs too
+    model = CountingModel()
+    tracker = CorrTrackTracker(model, OraclePoseEstimator(gt, frame_images(8)), CorrTrackConfig(merging=False))
+    run_tracker(tracker, frame_images(8), det)
+    assert model.embeds == 8
+    assert len(model.propagates) == 7  # every frame pair once, all tracks and joints in one call
+    assert model.propagates[0] == 3
+    assert tracker.counts["recovered"] >= 2
+
+
+def test_recovery_brings_back_a_missed_person():
+    gt = walkers(10, [(150, 180), (450, 180)], [(4, 0), (-4, 0)])
+    images = frame_images(10)
+    det = remove(detections_from(gt), 1, range(4, 7), gt)
+    out = run_tracker(oracle_tracker(gt, images, merging=False), images, det)
+    assert ids_of(out, gt, 1) == [ids_of(out, gt, 1)[0]] * 10  # present in every frame, one id
+    assert all(len(f.poses) == 2 for f in out.frames)
+    assert any(f.poses.extras[i].get("recovered") for f in out.frames for i in range(len(f.poses)))
+
+    without = run_tracker(oracle_tracker(gt, images, merging=False, recovery=False), images, det)
+    ids = ids_of(without, gt, 1)
+    assert len(ids) == 7 and len(set(ids)) == 2  # missing in 3 frames, and a new id afterwards
+
+
+def test_skipping_explained_poses_saves_estimates_with_the_same_output():
+    gt = walkers(12, [(100, 180), (300, 180), (500, 180)], [(5, 0), (0, 0), (-5, 0)])
+    images = frame_images(12)
+    det = remove(detections_from(gt), 2, range(5, 8), gt)
+    runs = {}
+    for skip in (True, False):
+        tracker = oracle_tracker(gt, images, recovery_skip_explained=skip)
+        runs[skip] = (run_tracker(tracker, images, det), tracker.counts["reestimated"])
+    (a, n_skip), (b, n_all) = runs[True], runs[False]
+    assert all(x.poses.equals(y.poses) for x, y in zip(a.frames, b.frames))
+    assert n_skip == 3 and n_all > 3 * n_skip  # only the missed person's three frames are re-estimated
+
+
+def test_duplicates_are_removed():
+    gt = walkers(8, [(150, 180), (450, 180)], [(3, 0), (-3, 0)])
+    images = frame_images(8)
+    det = detections_from(gt)
+    frames = []
+    for t, f in enumerate(det.frames):
+        p = f.poses
+        if t >= 2:
+            copy = p[[0]]
+            copy = copy.replace(keypoints=copy.keypoints + [12.0, 6.0, 0.0], keypoint_scores=copy.keypoint_scores * 0.9)
+            p = Poses.concat([p, copy])
+        frames.append(p)
+    det = det.with_poses(frames)
+    p = det.frames[3].poses
+    assert len(pose_nms(p.xy, p.confidences)) == 3  # pose NMS keeps the shifted copy
+    out = run_tracker(oracle_tracker(gt, images), images, det)
+    assert all(len(f.poses) == 2 for f in out.frames)
+    assert len({int(i) for f in out.frames for i in f.poses.track_ids}) == 2
+    tracker = oracle_tracker(gt, images, duplicate_removal=False)
+    kept = run_tracker(tracker, images, det)
+    assert tracker.counts["duplicates"] == 0
+    assert len({int(i) for f in kept.frames for i in f.poses.track_ids}) == 3  # the copy became a track
+
+
+def test_merging_joins_a_track_split_by_a_long_occlusion():
+    gt = walkers(30, [(100, 180), (300, 180), (560, 100)], [(4, 0), (0, 0), (0, 0)])
+    gt = remove(gt, 0, range(6, 20))  # person 0 fully occluded for 14 frames
+    gt = remove(gt, 2, range(0, 20))  # person 2 appears when person 0 comes back
+    images = frame_images(30)
+    det = detections_from(gt)
+    tracker = oracle_tracker(gt, images)
+    out = run_tracker(tracker, images, det)
+    ids0 = ids_of(out, gt, 0)
+    assert len(ids0) == 16 and len(set(ids0)) == 1  # one identity before and after the occlusion
+    assert set(ids_of(out, gt, 2)).isdisjoint(ids0) and set(ids_of(out, gt, 1)).isdisjoint(ids0)
+    assert len(tracker.merges) == 1
+    scores = {(q, p): s for q, p, s, _ in tracker.merge_candidates}
+    assert max(scores.values()) == pytest.approx(1.0)
+
+    no_merge = run_tracker(oracle_tracker(gt, images, merging=False), images, det)
+    assert len(set(ids_of(no_merge, gt, 0))) == 2
+    short_gap = run_tracker(oracle_tracker(gt, images, merge_max_gap=10), images, det)
+    assert len(set(ids_of(short_gap, gt, 0))) == 2  # the gap of 14 frames is too long
+
+
+@pytest.fixture(scope="module")
+def hard_clips():
+    specs = make_specs("val", ["hard"], 2, 40, 5, "all")
+    clips = []
+    for i, s in enumerate(specs):
+        images, gt, _, _ = render_sequence_frames(s)
+        det = simulate_detections(gt, SimulatedDetectorConfig(with_poses=True), seed=i)
+        clips.append((images, gt, det))
+    return clips
+
+
+def test_oracle_correspondences_keep_ids_far_better_than_iou(hard_clips):
+    corr, iou, online_ok = [], [], True
+    for images, gt, det in hard_clips:
+        tracker = oracle_tracker(gt, images)
+        last_seen: dict[int, int] = {}
+        for t, (img, f) in enumerate(zip(images, det.frames)):
+            ids = tracker.step(t, img, f.poses).track_ids
+            assert len(set(ids.tolist())) == len(ids) and (ids >= 0).all()
+            for i in ids.tolist():  # an id continues only from the previous frame: never reused
+                online_ok &= last_seen.get(i, t - 1) == t - 1
+                last_seen[i] = t
+        corr.append(det.with_poses([f.poses for f in tracker.finish().frames]))
+        base = FrameToFrameTracker(FrameToFrameConfig("iou", 0.3))
+        tracked = [base.step(t, None, f.poses) for t, f in enumerate(det.frames)]
+        iou.append(det.with_poses(postprocess_tracks(tracked, 3, 0.3)))
+    assert online_ok
+    gts = [g for _, g, _ in hard_clips]
+    r_corr, r_iou = evaluate(gts, corr), evaluate(gts, iou)
+    assert r_corr.mot.switches.sum() <= 0.5 * r_iou.mot.switches.sum()
+    assert r_corr.mot_metrics["mota"][-1] >= r_iou.mot_metrics["mota"][-1] + 5
+
+
+def test_hungarian_and_zero_motion_variants_run(hard_clips):
+    images, gt, det = hard_clips[0]
+    for tracker in (
+        oracle_tracker(gt, images, assignment="hungarian"),
+        CorrTrackTracker(ZeroMotionCorrespondences(), None, CorrTrackConfig()),
+    ):
+        out = run_tracker(tracker, images, det)
+        assert len(out) == len(gt) and sum(len(f.poses) for f in out.frames) > 0
+        for f in out.frames:
+            assert len(set(f.poses.track_ids.tolist())) == len(f.poses)
+
+
+def test_empty_frames_single_frames_and_missing_joints():
+    gt = walkers(9, [(150, 180), (450, 180)], [(3, 0), (-3, 0)])
+    images = frame_images(9)
+    det = detections_from(gt)
+    frames = [f.poses for f in det.frames]
+    frames[3] = Poses.empty()  # nobody detected
+    kps = frames[5].keypoints.copy()
+    kps[0, 6:] = np.nan  # missing joints as NaN
+    kps[1, :5] = 0  # absent joints
+    frames[5] = frames[5].replace(keypoints=kps)
+    one_joint = frames[6][[0]]
+    kp1 = np.zeros_like(one_joint.keypoints)
+    kp1[0, 0] = one_joint.keypoints[0, 0]
+    frames[6] = Poses.concat([frames[6], one_joint.replace(keypoints=kp1)])  # a pose with one joint: dropped
+    tracker = oracle_tracker(gt, images, min_track_length=1)
+    out = [tracker.step(t, img, p) for t, (img, p) in enumerate(zip(images, frames))]
+    assert len(out[3]) == 2 and all(e["recovered"] for e in out[3].extras)  # both recovered
+    assert len(out[5]) == 2 and len(out[6]) == 2
+    assert [len(f.poses) for f in tracker.finish().frames] == [2] * 9
+    assert all(len(set(ids_of(tracker.finish(), gt, i))) == 1 for i in (0, 1))
+    blind = CorrTrackTracker(ZeroMotionCorrespondences(), None, CorrTrackConfig(min_track_length=1))
+    out = [blind.step(t, img, p) for t, (img, p) in enumerate(zip(images, frames))]
+    assert len(out[3]) == 0 and len(out[5]) == 2 and len(out[6]) == 2
+    assert np.isfinite(blind.finish().frames[5].poses.keypoints).all()
+
+    nobody = CorrTrackTracker(ZeroMotionCorrespondences())
+    for t in range(4):
+        assert len(nobody.step(t, images[t], Poses.empty())) == 0
+    assert [len(f.poses) for f in nobody.finish().frames] == [0] * 4
+
+    single = oracle_tracker(gt, images)
+    single.step(0, images[0], frames[0])
+    assert len(single.finish().frames) == 1 and len(single.finish().frames[0].poses) == 0  # shorter than 3
+    assert len(CorrTrackTracker(ZeroMotionCorrespondences()).finish().frames) == 0
+
+
+def test_bad_input_and_config_overrides():
+    tracker = CorrTrackTracker(ZeroMotionCorrespondences())
+    with pytest.raises(ValueError, match="needs the frame image"):
+        tracker.step(0, None, Poses.empty())
+    with pytest.raises(ValueError, match="joints per pose"):
+        tracker.step(0, frame_images(1)[0], Poses.empty(num_joints=15))
+    tracker.step(3, frame_images(1)[0], Poses.empty())
+    with pytest.raises(ValueError, match="must increase"):
+        tracker.step(3, frame_images(1)[0], Poses.empty())
+    cfg = override(CorrTrackConfig(), ["tau_corr=0.5", "assignment=hungarian", "merging=false"])
+    assert cfg.tau_corr == 0.5 and cfg.assignment == "hungarian" and not cfg.merging
+    with pytest.raises(ConfigError, match="tau_corr"):
+        override(CorrTrackConfig(), ["tau_corr=1.5"])
+    with pytest.raises(ConfigError, match="assignment"):
+        override(CorrTrackConfig(), ["assignment=random"])
+
+    class Broken(ZeroMotionCorrespondences):
+        def propagate(self, src: object, dst: object, points: np.ndarray) -> np.ndarray:
+            return np.zeros((1, 1, 3))
+
+    gt = walkers(2, [(150, 180)], [(3, 0)])
+    broken = CorrTrackTracker(Broken())
+    broken.step(0, frame_images(1)[0], detections_from(gt).frames[0].poses)
+    with pytest.raises(ValueError, match="correspondence model returned shape"):
+        broken.step(1, frame_images(1)[0], detections_from(gt).frames[1].poses)
