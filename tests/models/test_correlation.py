@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -166,3 +167,50 @@ def test_training_forward_has_gradients(tiny_net: CorrespondenceNet) -> None:
     (refined.mean() + affinity.logsumexp((2, 3)).mean()).backward()
     assert net.model.model.conv1_7x7_s2.weight.grad is not None
     assert net.pd.Conv2dT_2.conv.weight.grad is not None
+
+
+def test_forward_is_embed_correlate_refine(tiny_net: CorrespondenceNet) -> None:
+    a, b = torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64)
+    q = torch.rand(2, 4, 2) * 16
+    with torch.no_grad():
+        refined, affinity = tiny_net(a, b, q)
+        fA, fB = tiny_net.embed(a), tiny_net.embed(b)
+        want_aff = tiny_net.correlate(fA, fB, q)
+        torch.testing.assert_close(affinity, want_aff)
+        torch.testing.assert_close(refined, tiny_net.refine(fA, fB, want_aff))
+
+
+@pytest.mark.parametrize("batchnorm", ["eval", "batch_stats"])
+def test_tracks_batched_equal_tracks_alone(tiny_net: CorrespondenceNet, batchnorm: str) -> None:
+    """Tracks batched together give each track its batch-size-1 result (the reference runs tracks one by one)."""
+    net = CorrespondenceNet(dataclasses.replace(tiny_net.cfg, batchnorm=batchnorm))
+    net.load_state_dict(tiny_net.state_dict())
+    net.eval().double()  # float64: per-sample BN over a few cells amplifies float32 rounding
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        f = net.embed(torch.rand(2, 3, 64, 64, generator=gen, dtype=torch.float64))
+        q = torch.rand(3, 4, 2, generator=gen) * 16
+        both = net.refine(f[:1], f[1:], net.correlate(f[:1], f[1:], q))
+        alone = torch.cat([net.refine(f[:1], f[1:], net.correlate(f[:1], f[1:], q[i : i + 1])) for i in range(3)])
+    torch.testing.assert_close(both, alone, rtol=1e-9, atol=1e-9)
+    if batchnorm == "batch_stats":  # the statistics are the batch's: different from the running ones
+        with torch.no_grad():
+            running = tiny_net.double().refine(f[:1], f[1:], net.correlate(f[:1], f[1:], q))
+            tiny_net.float()
+        assert not torch.allclose(both, running, atol=1e-3)
+
+
+def test_batch_stats_embedding_uses_the_batch(tiny_net: CorrespondenceNet) -> None:
+    net = CorrespondenceNet(dataclasses.replace(tiny_net.cfg, batchnorm="batch_stats"))
+    net.load_state_dict(tiny_net.state_dict())
+    net.eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        pair = net.embed(x)
+        first = net.embed(x[:1])
+        train_like = CorrespondenceNet(tiny_net.cfg)
+        train_like.load_state_dict(tiny_net.state_dict())
+        train_like.train()  # what the reference tracking script runs: a train-mode BN
+        want = train_like.embed(x)
+    torch.testing.assert_close(pair, want, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(pair[:1], first, atol=1e-4)
