@@ -59,6 +59,7 @@ __all__ = [
     "authors_pose_state_dict",
     "checkpoint_metadata",
     "imagenet_sources",
+    "imagenet_units",
     "init_from_imagenet",
     "load_authors_correspondence_net",
     "load_authors_embedding",
@@ -97,6 +98,15 @@ def _few(keys: list[str], limit: int = 4) -> str:
 # ------------------------------------------------------------------------------------- reading
 
 
+def _reason(exc: BaseException) -> str:
+    """The informative line of a torch.load error (the unpickler's complaint if there is one)."""
+    text = str(exc)
+    if "Unpickler error:" in text:  # torch's weights-only message: the complaint follows this marker
+        text = text.split("Unpickler error:", 1)[1]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:200]
+
+
 def read_torch_file(path: str | Path, *, trusted: bool = False) -> Any:
     """``torch.load`` on the CPU, tensors only unless ``trusted`` (then ``weights_only=False``)."""
     path = Path(path)
@@ -105,21 +115,20 @@ def read_torch_file(path: str | Path, *, trusted: bool = False) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        if "Unsupported global" not in str(exc):
+            raise CheckpointError(path, f"not a readable torch file: {_reason(exc)}") from None
         if not trusted:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise CheckpointError(
                 path,
-                f"holds Python objects besides tensors ({first[:160]}); load it with trusted=True "
+                f"holds Python objects besides tensors ({_reason(exc)}); load it with trusted=True "
                 "(weights_only=False) only if you trust the file",
             ) from None
     except Exception as exc:  # corrupt or not a torch file at all
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(path, f"not a readable torch file: {first[:200]}") from None
+        raise CheckpointError(path, f"not a readable torch file: {_reason(exc)}") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(path, f"not a readable torch file: {first[:200]}") from None
+        raise CheckpointError(path, f"not a readable torch file: {_reason(exc)}") from None
 
 
 def _tensor_dict(obj: Any, source: str | Path, what: str) -> StateDict:
@@ -269,7 +278,7 @@ def imagenet_sources(keys: Iterable[str], imagenet_keys: Iterable[str]) -> dict[
     return out
 
 
-def _constructed_units(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def imagenet_units(model: nn.Module) -> list[tuple[str, nn.Module]]:
     """The networks whose constructors apply the ImageNet rule, with their key prefix in ``model``."""
     if isinstance(model, CorrespondenceNet):
         return [("model.model.", model.model.model), ("pd.", model.pd)]
@@ -290,7 +299,7 @@ def init_from_imagenet(
     other than 1 cannot be initialised from ImageNet).
     """
     filled: dict[str, str] = {}
-    for prefix, unit in _constructed_units(model):
+    for prefix, unit in imagenet_units(model):
         own = unit.state_dict()
         mapping = imagenet_sources(own, imagenet)
         bad = [
@@ -396,7 +405,7 @@ def save_checkpoint(
         out[k] = t
     meta["dtype"] = "float16" if half else "float32"
     meta["sha256"] = state_dict_sha256(out)
-    meta["torch_version"] = torch.__version__
+    meta["torch_version"] = str(torch.__version__)
     with atomic_path(path) as tmp:
         torch.save(
             {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "metadata": meta, "state_dict": out}, tmp
