@@ -23,7 +23,8 @@ candidates left; then every candidate pair is matched. Only otherwise the
 matrix motmetrics builds (NaN = cannot match) goes to SciPy's solver the way
 motmetrics passes it, so ties are broken identically. A frame whose ground
 truth repeats a track id (never the case in real data) is handed to motmetrics
-itself, as its dictionaries make the outcome depend on visiting order.
+itself, as its dictionaries make the outcome depend on visiting order (and
+motmetrics can crash on it: then a clear error says so).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from corrtrack.errors import FormatError
 from corrtrack.evaluate.posetrack import PCKH_THRESHOLD, MOTCounts, PairTable, sequence_pairs
 from corrtrack.evaluate.prepare import NUM_JOINTS, SequenceArrays
 
@@ -62,14 +64,29 @@ class _Entries:
     dummy: np.ndarray  # (fed,) bool: frame fed as one dummy object and one dummy hypothesis (quirk B)
 
 
-def _has_repeated_gt_ids(seq: SequenceArrays, fed: int) -> bool:
+def _repeated_gt_id(seq: SequenceArrays, fed: int) -> tuple[int, int] | None:
+    """(frame, track id) of the first fed frame whose ground truth repeats a track id, if any."""
     rows = int(seq.gt_start[fed])
     if rows < 2:
-        return False
+        return None
     frame = np.repeat(np.arange(fed), np.diff(seq.gt_start[: fed + 1]))
     order = np.lexsort((seq.gt_ids[:rows], frame))
     ids, frame = seq.gt_ids[:rows][order], frame[order]
-    return bool(((ids[1:] == ids[:-1]) & (frame[1:] == frame[:-1])).any())
+    same = np.flatnonzero((ids[1:] == ids[:-1]) & (frame[1:] == frame[:-1]))
+    return (int(frame[same[0]]), int(ids[same[0]])) if len(same) else None
+
+
+def _motmetrics_fallback(seq: SequenceArrays, fn: Callable[[], Any]) -> Any:
+    """Run motmetrics itself; where it crashes on a repeated ground-truth id, say so in one line."""
+    try:
+        return fn()
+    except KeyError:
+        f, tid = _repeated_gt_id(seq, seq.num_frames - 1) or (0, -1)
+        problem = (
+            f"ground-truth track_id {tid} appears twice in one frame, which makes the official evaluator's "
+            "MOT accounting (motmetrics) crash on this sequence"
+        )
+        raise FormatError(seq.name, problem, f"kept frame {f} ({seq.file_names[f]})") from None
 
 
 _LSA: Callable[[np.ndarray], Any] | None = None
@@ -259,8 +276,8 @@ def mot_counts(seq: SequenceArrays, pairs: PairTable | None = None) -> MOTCounts
     counts = MOTCounts()
     if seq.num_frames < 2:
         return counts
-    if _has_repeated_gt_ids(seq, seq.num_frames - 1):
-        return motmetrics_counts(seq, pairs)
+    if _repeated_gt_id(seq, seq.num_frames - 1) is not None:
+        return _motmetrics_fallback(seq, lambda: motmetrics_counts(seq, pairs))
     pairs = pairs if pairs is not None else sequence_pairs(seq)
     e = _accumulate(seq, pairs)
     real = np.zeros(seq.num_frames, dtype=bool)
@@ -297,8 +314,8 @@ def mot_events(seq: SequenceArrays, pairs: PairTable | None = None) -> list[MotE
     """
     if seq.num_frames < 2:
         return []
-    if _has_repeated_gt_ids(seq, seq.num_frames - 1):
-        return motmetrics_events(seq, pairs)
+    if _repeated_gt_id(seq, seq.num_frames - 1) is not None:
+        return _motmetrics_fallback(seq, lambda: motmetrics_events(seq, pairs))
     e = _accumulate(seq, pairs if pairs is not None else sequence_pairs(seq))
     out: list[MotEvent] = []
     names = {1: "MATCH", 2: "SWITCH"}
