@@ -73,7 +73,9 @@ def test_people_enter_only_across_an_edge_or_from_behind_something():
 
 
 def test_every_visible_person_is_annotated_or_ignored():
-    unaccounted, ignored_people = 0, 0
+    # a person is accounted for when annotated or when its visible pixels lie under ignore regions; the
+    # regions give up a one-pixel channel where they would otherwise enclose an annotated joint
+    unaccounted, ignored_people, pixels, covered_pixels = 0, 0, 0, 0
     for name, seed in (("hard", 1), ("medium", 2), ("hard", 3)):
         _, frames = _frames(name, seed, 12)
         for fr in frames:
@@ -89,11 +91,14 @@ def test_every_visible_person_is_annotated_or_ignored():
                 for poly in polys:
                     covered |= shapely.contains_xy(poly, xs.astype(float), ys.astype(float))
                 ignored_people += 1
-                unaccounted += covered.mean() < 0.95
+                unaccounted += covered.mean() < 0.8
+                pixels += len(covered)
+                covered_pixels += int(covered.sum())
             for poly in polys:  # never over an annotated person's visible joint
                 assert not shapely.contains_xy(poly, xy[:, 0], xy[:, 1]).any()
     assert ignored_people > 20
     assert unaccounted == 0
+    assert covered_pixels / pixels > 0.98
 
 
 def test_silhouette_polygons_cut_out_points_in_holes():

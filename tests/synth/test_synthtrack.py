@@ -130,8 +130,10 @@ def test_hard_breaks_frame_to_frame_association_easy_does_not():
         preds = [associate_frame_to_frame(strip_identities(g), "iou", 0.3) for g in gts]
         r = evaluate(gts, preds, hota=True, pose_estimation=False)
         assoc[name] = (r.hota.assa, r.mot.switches.mean())
+    # v2: hard is hard through crowds, crossings, occluders and people coming back, not camera shake;
+    # benchmarks/synthtrack_hardness.py measures it against stronger probes on longer sequences
     assert assoc["easy"][0] > 0.9
-    assert assoc["hard"][0] < 0.75 and assoc["hard"][1] > 3 * max(1.0, assoc["easy"][1])
+    assert assoc["hard"][0] < assoc["easy"][0] - 0.08 and assoc["hard"][1] > 3 * max(1.0, assoc["easy"][1])
 
 
 def test_ignore_regions_never_cover_annotated_joints():

@@ -46,6 +46,10 @@ class Ground:
         return self.ref_height * (np.asarray(y) - self.horizon) / (self.near - self.horizon)
 
 
+def _clip(value: float, low: float, high: float) -> float:
+    return low if value < low else high if value > high else value
+
+
 def _wrap(angle: float) -> float:
     return (angle + math.pi) % (2 * math.pi) - math.pi
 
@@ -136,11 +140,11 @@ class Agent:
             lead = self.leader
             self.target_heading, self.state = lead.target_heading, lead.state if lead.state == "stop" else "walk"
         walking = self.state == "walk"
-        self.gait_w += float(np.clip((1.0 if walking else 0.0) - self.gait_w, -rate, rate))
-        self.gesture_w += float(np.clip((1.0 if self.gesture > 0 else 0.0) - self.gesture_w, -rate, rate))
+        self.gait_w += _clip((1.0 if walking else 0.0) - self.gait_w, -rate, rate)
+        self.gesture_w += _clip((1.0 if self.gesture > 0 else 0.0) - self.gesture_w, -rate, rate)
         for name in ACTIONS:
             w = self.action_w.get(name, 0.0)
-            w += float(np.clip((1.0 if self.state == name else 0.0) - w, -rate, rate))
+            w += _clip((1.0 if self.state == name else 0.0) - w, -rate, rate)
             if w > 0:
                 self.action_w[name] = w
             else:
@@ -159,24 +163,24 @@ class Agent:
         if self.leader is not None:
             target_v = self.leader.velocity * self.leader.scale / self.scale
         accel = cruise / max(1.0, 0.5 * cfg.fps)  # from standing to cruising in half a second
-        self.velocity += float(np.clip(target_v - self.velocity, -accel, accel))
+        self.velocity += _clip(target_v - self.velocity, -accel, accel)
         omega = max(self.velocity / cfg.turn_radius, 1.5 / cfg.fps)  # turning in place is slow too
-        self.heading += float(np.clip(turn_left, -omega, omega))
+        self.heading += _clip(turn_left, -omega, omega)
         disp = self.velocity * height
         self.x += disp * math.cos(self.heading)
-        self.y = float(np.clip(self.y + 0.45 * disp * math.sin(self.heading), ground.y_min, ground.y_max))
+        self.y = _clip(self.y + 0.45 * disp * math.sin(self.heading), ground.y_min, ground.y_max)
         if self.leader is not None:  # stay beside the leader (soft spring; no jumps)
             lead = self.leader
             gap = self.side * 0.42 * lead.body_height(ground)
             want_x = lead.x - gap * math.sin(lead.heading)
-            want_y = float(np.clip(lead.y + 0.45 * gap * math.cos(lead.heading), ground.y_min, ground.y_max))
+            want_y = _clip(lead.y + 0.45 * gap * math.cos(lead.heading), ground.y_min, ground.y_max)
             self.x += 0.15 * (want_x - self.x)
             self.y += 0.15 * (want_y - self.y)
             self.phase += 0.1 * _wrap(lead.phase - self.phase)
         stride = self.stride * (1.9 if self.running else 1.0)
         self.phase += 2 * math.pi * disp / (stride * max(height, 1e-6))
         dyaw = _wrap(self.target_yaw() - self.yaw)
-        self.yaw += float(np.clip(dyaw, -0.2, 0.2))
+        self.yaw += _clip(dyaw, -0.2, 0.2)
 
     def _gait(self) -> PoseParams:
         s = math.sin(self.phase)
@@ -214,7 +218,7 @@ class Agent:
             p.left_arm_raise = p.right_arm_raise = 0.3
         elif name == "jump":
             u = 1.0 - self.timer / max(1, self.duration)
-            s = math.sin(math.pi * float(np.clip((u - 0.15) / 0.7, 0, 1)))
+            s = math.sin(math.pi * _clip((u - 0.15) / 0.7, 0, 1))
             p.airborne = 0.18 * max(0.0, math.sin(math.pi * (u - 0.3) / 0.4)) if 0.3 < u < 0.7 else 0.0
             p.left_knee = p.right_knee = 0.9 * (1 - s) + 0.1
             p.left_thigh = p.right_thigh = 0.5 * (1 - s)

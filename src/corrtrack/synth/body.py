@@ -94,7 +94,7 @@ class PoseParams:
     airborne: float = 0.0  # height of the lowest point above the ground (jumping)
 
     def as_array(self) -> np.ndarray:
-        return np.array(astuple(self), np.float64)
+        return np.fromiter(vars(self).values(), np.float64, len(vars(self)))
 
     @staticmethod
     def from_array(values: np.ndarray) -> PoseParams:

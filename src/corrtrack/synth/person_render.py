@@ -28,20 +28,20 @@ def _parts(app: Appearance, yaw: float) -> list[tuple[str, tuple[int, ...], floa
     shin = SKIN if app.shorts else PANTS
     fore = SHIRT if app.long_sleeves else SKIN
     return [
-        ("cap", (11, 13), 0.075, PANTS),
-        ("cap", (13, 15), 0.058, shin),
+        ("cap", (11, 13), 0.09, PANTS),
+        ("cap", (13, 15), 0.066, shin),
         ("cap", (LHEEL, LTOE), 0.045, SHOES),
-        ("cap", (12, 14), 0.075, PANTS),
-        ("cap", (14, 16), 0.058, shin),
+        ("cap", (12, 14), 0.09, PANTS),
+        ("cap", (14, 16), 0.066, shin),
         ("cap", (RHEEL, RTOE), 0.045, SHOES),
-        ("cap", (11, 12), 0.10, PANTS),
+        ("cap", (11, 12), 0.11, PANTS),
         ("torso", TORSO, 0.05, SHIRT),
         ("cap", (1, SHOC), 0.05, SKIN),
-        ("cap", (5, 7), 0.055, SHIRT),
-        ("cap", (7, 9), 0.045, fore),
+        ("cap", (5, 7), 0.062, SHIRT),
+        ("cap", (7, 9), 0.05, fore),
         ("cap", (9, LHAND), 0.036, SKIN),
-        ("cap", (6, 8), 0.055, SHIRT),
-        ("cap", (8, 10), 0.045, fore),
+        ("cap", (6, 8), 0.062, SHIRT),
+        ("cap", (8, 10), 0.05, fore),
         ("cap", (10, RHAND), 0.036, SKIN),
         ("head", (HC,), 0.0, SKIN),
     ]
@@ -160,13 +160,13 @@ def render_person(
     k = tile / max(4.0, 0.18 * H)
     ty = ((yy + cy0 - xy[HIPC, 1]) * k).astype(np.int64) % tile
     tx = ((xx + cx0 - xy[HIPC, 0]) * k).astype(np.int64) % tile
-    colour = np.empty((len(yy), 3))
-    colour[cls == SHIRT] = app.shirt[ty[cls == SHIRT], tx[cls == SHIRT]]
-    colour[cls == PANTS] = app.pants[ty[cls == PANTS], tx[cls == PANTS]]
-    colour[cls == SKIN] = app.skin
-    colour[cls == HAIR] = app.hair
-    colour[cls == SHOES] = app.shoes
-    colour[cls == FACE] = app.skin * 0.35
+    # plain parts from a table by class; shirt and trousers from their textures (one gather for both)
+    table = np.zeros((FACE + 1, 3))
+    table[SKIN], table[HAIR], table[SHOES], table[FACE] = app.skin, app.hair, app.shoes, app.skin * 0.35
+    colour = table[cls]
+    cloth = np.flatnonzero(cls <= PANTS)
+    textures = np.stack([app.shirt, app.pants])
+    colour[cloth] = textures[cls[cloth] - SHIRT, ty[cloth], tx[cloth]]
     s = shade[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0][yy, xx]
     s = np.where(s == 0, 0.9, s)
     colour *= (s * light)[:, None]

@@ -123,11 +123,14 @@ def _cut_channel(m: np.ndarray, px: int, py: int) -> None:
     m[best] = 0
 
 
-def _detail_layer(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """A (h, w) luminance detail layer from a real photograph, tiled and rescaled."""
+def _detail_layer(rng: np.random.Generator, h: int, w: int, zoom_range: tuple[float, float] = (0.3, 0.7)) -> np.ndarray:
+    """A (h, w) luminance detail layer from a real photograph, tiled, flipped and rescaled (grain, not motifs)."""
     maps = photo_detail()
     m = maps[int(rng.integers(len(maps)))]
-    zoom = rng.uniform(0.6, 1.6)
+    m = m[:: int(rng.choice([-1, 1])), :: int(rng.choice([-1, 1]))]
+    if rng.random() < 0.5:
+        m = m.T
+    zoom = rng.uniform(*zoom_range)
     tile = cv2.resize(m, (max(8, int(m.shape[1] * zoom)), max(8, int(m.shape[0] * zoom))))
     reps = (h // tile.shape[0] + 2, w // tile.shape[1] + 2)
     big = np.tile(tile, reps)
@@ -138,12 +141,13 @@ def _detail_layer(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 def _world_image(rng: np.random.Generator, w: int, h: int, horizon: int, photo: float) -> np.ndarray:
     """A street-like world: facades with windows and doors above the horizon, paved ground below."""
     img = np.zeros((h, w, 3), np.float32)
-    img[:] = rng.uniform(150, 230, 3)
+    img[:] = rng.uniform(170, 230) + rng.uniform(-15, 15, 3) * np.array([1.0, 1.0, 1.5])  # pale sky
     x = 0
     while x < w:  # facades, mostly muted colours
         bw = int(rng.uniform(0.08, 0.25) * w)
         top = int(rng.uniform(0.0, 0.6) * horizon)
-        colour = rng.uniform(70, 190, 3) * rng.uniform(0.6, 1.0) + rng.uniform(0, 40)
+        grey = rng.uniform(70, 200)
+        colour = 0.55 * grey + 0.45 * rng.uniform(60, 210, 3)  # muted: stone, brick, plaster
         img[top:horizon, x : x + bw] = colour
         win = rng.uniform(20, 90, 3)
         step_x, step_y = int(rng.uniform(14, 30)), int(rng.uniform(16, 34))
@@ -157,7 +161,7 @@ def _world_image(rng: np.random.Generator, w: int, h: int, horizon: int, photo: 
         x += bw
     if photo > 0:  # real photographic grain on walls
         img[:horizon] *= 1 + 0.12 * photo * _detail_layer(rng, horizon, w)[..., None]
-    ground = rng.uniform(70, 160, 3) * np.array([1.0, 1.0, rng.uniform(0.9, 1.05)])
+    ground = rng.uniform(75, 160) + rng.uniform(-12, 12, 3)  # grey or brownish paving
     img[horizon:] = ground
     low = cv2.resize(
         rng.uniform(-1, 1, (max(2, h // 40), max(2, w // 40))).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC
@@ -165,7 +169,7 @@ def _world_image(rng: np.random.Generator, w: int, h: int, horizon: int, photo: 
     fine = rng.normal(0, 1, (h, w)).astype(np.float32)
     img[horizon:] += (18 * low[horizon:] + 6 * fine[horizon:])[..., None]
     if photo > 0:
-        img[horizon:] *= 1 + 0.1 * photo * _detail_layer(rng, h - horizon, w)[..., None]
+        img[horizon:] *= 1 + 0.06 * photo * _detail_layer(rng, h - horizon, w, (0.2, 0.4))[..., None]
     tile = int(rng.uniform(30, 70))
     for gy in range(horizon, h, tile // 2):  # paving joints, denser toward the horizon
         cv2.line(img, (0, gy), (w, gy), (ground * 0.75).tolist(), 1)
@@ -236,6 +240,7 @@ class Occluder:
     height: float
     colour: np.ndarray
     kind: str  # pillar | sign | kiosk
+    texture: np.ndarray | None = None  # (h, w, 3) float RGB at world scale
 
 
 class SyntheticScene:
@@ -278,6 +283,7 @@ class SyntheticScene:
         self.next_pid = 0
         self.next_group = 0
         self.group_members: Counter[int] = Counter()
+        self.founders: dict[int, Agent] = {}
         self.agents: list[Agent] = []
         self.background: list[Agent] = []
         self.t = 0
@@ -308,7 +314,18 @@ class SyntheticScene:
             h * {"pillar": rng.uniform(0.3, 0.45), "sign": rng.uniform(0.35, 0.6), "kiosk": rng.uniform(0.9, 1.6)}[kind]
         )
         height = h * (rng.uniform(1.1, 1.3) if kind == "kiosk" else rng.uniform(1.2, 1.6))
-        return Occluder(x, y, width, height, rng.uniform(60, 200, 3), kind)
+        colour = rng.uniform(60, 170, 3) * rng.uniform(0.6, 1.0) + rng.uniform(0, 50)
+        th, tw = max(4, int(height)), max(4, int(width))
+        tex = colour[None, None] * (1 + 0.18 * self.cfg.photo_textures * _detail_layer(rng, th, tw)[..., None])
+        tex *= np.linspace(0.72, 1.12, tw)[None, :, None]  # light from one side
+        if kind == "kiosk":  # a dark window band and a poster
+            tex[int(0.15 * th) : int(0.45 * th), int(0.08 * tw) : int(0.92 * tw)] *= 0.35
+            px0 = int(rng.uniform(0.1, 0.6) * tw)
+            tex[int(0.55 * th) : int(0.85 * th), px0 : px0 + max(2, int(0.25 * tw))] = rng.uniform(60, 230, 3)
+        elif kind == "pillar":  # edges catch the light
+            tex[:, : max(1, tw // 12)] *= 1.25
+            tex[:, -max(1, tw // 12) :] *= 0.7
+        return Occluder(x, y, width, height, colour, kind, np.clip(tex, 0, 255).astype(np.float32))
 
     def _view_x(self) -> tuple[float, float]:
         half = self.cfg.width / 2
@@ -318,10 +335,11 @@ class SyntheticScene:
         self, x: float, y: float, heading: float, copy_of: Agent | None = None, bystander: bool = False
     ) -> Agent:
         rng, cfg = self.rng, self.cfg
-        if copy_of is not None:
-            shape = copy_of.shape if cfg.clone_lookalikes else copy_of.shape.varied(rng)
-            app = copy_of.app.variant(rng, clone=cfg.clone_lookalikes)
-            scale = copy_of.scale * (rng.uniform(0.97, 1.03) if cfg.clone_lookalikes else rng.uniform(0.92, 1.08))
+        if copy_of is not None:  # varied from the group's first member, so looks do not drift along a chain
+            founder = self.founders[copy_of.look_group]
+            shape = founder.shape if cfg.clone_lookalikes else founder.shape.varied(rng)
+            app = founder.app.variant(rng, clone=cfg.clone_lookalikes)
+            scale = founder.scale * (rng.uniform(0.97, 1.03) if cfg.clone_lookalikes else rng.uniform(0.92, 1.08))
             group = copy_of.look_group
         else:
             shape, scale = BodyShape.random(rng), rng.uniform(*_SCALE_RANGE)
@@ -345,6 +363,7 @@ class SyntheticScene:
         )
         a.yaw = a.target_yaw()
         a.velocity = a.speed * (RUN_FACTOR if a.running else 1.0)
+        self.founders.setdefault(group, a)
         if not bystander:
             self.group_members[group] += 1
         self.next_pid += 1
@@ -544,10 +563,13 @@ class SyntheticScene:
             sub = image[region]
             if not sub.size:
                 continue
-            across = np.linspace(0.7, 1.15, max(1, int(x1) - int(x0)))  # light from one side
-            start = region[1].start - int(x0)
-            shade = across[start : start + sub.shape[1]][None, :, None]
-            sub[:] = np.clip(o.colour[None, None] * tone * shade, 0, 255).astype(np.uint8)
+            full_w, full_h = max(1, int(x1) - int(x0)), max(1, int(y1) - int(y0))
+            if o.texture is not None and tone == 1.0:
+                tex = cv2.resize(o.texture, (full_w, full_h), interpolation=cv2.INTER_AREA)
+            else:
+                tex = np.broadcast_to(o.colour * tone * np.linspace(0.7, 1.15, full_w)[:, None], (full_h, full_w, 3))
+            sx, sy = region[1].start - int(x0), region[0].start - int(y0)
+            sub[:] = np.clip(tex[sy : sy + sub.shape[0], sx : sx + sub.shape[1]], 0, 255).astype(np.uint8)
             id_buffer[region] = OCCLUDER_ID
         return np.array([bx - w / 2, by - h, w, h])
 
@@ -572,10 +594,12 @@ class SyntheticScene:
                     1,
                 )
                 out = cv2.filter2D(out, -1, kernel / kernel.sum())
-        out = out.astype(np.float32) * (light * self.tint)[None, None]
+        out = out.astype(np.float32)
+        out *= (light * self.tint).astype(np.float32)
         if cfg.noise > 0:
-            out += self.rng.normal(0, cfg.noise, out.shape[:2] + (1,)).astype(np.float32)
-        return np.clip(out, 0, 255).astype(np.uint8)
+            out += cfg.noise * self.rng.standard_normal(out.shape[:2] + (1,), dtype=np.float32)
+        np.clip(out, 0, 255, out=out)
+        return out.astype(np.uint8)
 
     def _annotate(
         self,
