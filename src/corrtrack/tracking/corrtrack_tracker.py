@@ -162,7 +162,8 @@ class CorrTrackTracker:
         self._start: dict[int, int] = {}
         self._end: dict[int, int] = {}
         self._ended: list[int] = []
-        self._merge_pairs: list[tuple[int, int, float, int]] = []
+        self._merge_pairs: list[np.ndarray] = []
+        self._frame_arrays: list[tuple[np.ndarray, np.ndarray]] = []
         self.merges: dict[int, int] = {}
         self.timings: dict[str, float] = dict.fromkeys((*MODEL_STAGES, "tracker"), 0.0)
         self.own_seconds: list[float] = []
@@ -225,10 +226,12 @@ class CorrTrackTracker:
 
         ids, drop = self._associate(prev, pxy, pconf, c_xy, c_conf, w, h)
         out = cand[~drop].replace(track_ids=ids[~drop])
+        out_arrays = (c_xy[~drop], c_conf[~drop])
         self._frames.append(out)
+        self._frame_arrays.append(out_arrays)
         self._frame_indices.append(int(frame_index))
         self._bookkeeping(pos, handle, prev, out)
-        self._prev, self._prev_handle, self._prev_arrays = out, handle, (c_xy[~drop], c_conf[~drop])
+        self._prev, self._prev_handle, self._prev_arrays = out, handle, out_arrays
         self.counts["frames"] += 1
         own = perf_counter() - start - self._model_time
         self.own_seconds.append(own)
@@ -365,8 +368,7 @@ class CorrTrackTracker:
             and self._end[q] - self._start[q] + 1 >= span
         ]
         if ripe and earlier:
-            fr = self._frames[first]
-            self._score_merges(first, earlier, fr[np.flatnonzero(np.isin(fr.track_ids, ripe))])
+            self._score_merges(first, earlier, ripe)
         # keep the embeddings a later merge may still need
         lo = min(((self._start[t] + pos) // 2 for t in out_ids), default=pos)
         needed = {self._start[t] for t in out_ids}
@@ -376,43 +378,52 @@ class CorrTrackTracker:
         for f in [f for f in self._handles if f < lo and f not in needed]:
             del self._handles[f]
 
-    def _score_merges(self, first: int, q_ids: list[int], new: Poses) -> None:
+    def _rows_of(self, f: int, ids: Sequence[int]) -> np.ndarray:
+        """Rows of frame ``f``'s output holding track ``ids`` (each id is in the frame)."""
+        tid = self._frames[f].track_ids
+        order = np.argsort(tid)
+        return order[np.searchsorted(tid, np.asarray(ids), sorter=order)]
+
+    def _score_merges(self, first: int, q_ids: list[int], p_ids: list[int]) -> None:
+        """``S_match`` of every earlier track ``q_ids`` with every track ``p_ids`` that started at ``first``."""
         cfg = self.config
         handle = self._handles[first]
         roles = np.array([[self._start[q], (self._start[q] + self._end[q]) // 2, self._end[q]] for q in q_ids])
-        k = new.num_joints
+        n_xy, n_conf = (a[self._rows_of(first, p_ids)] for a in self._frame_arrays[first])
+        k = n_xy.shape[1]
         prop_xy = np.zeros((len(q_ids), 3, k, 2))
         prop_ok = np.zeros((len(q_ids), 3, k), bool)
+        q_arr = np.asarray(q_ids)
         for f in np.unique(roles).tolist():
             qi, ri = np.nonzero(roles == f)
-            fr = self._frames[f]
-            rows = [int(np.flatnonzero(fr.track_ids == q_ids[i])[0]) for i in qi.tolist()]
-            src = fr[rows]
-            xy, conf = _arrays(src)
+            rows = self._rows_of(f, q_arr[qi])
+            xy, conf = (a[rows] for a in self._frame_arrays[f])
             ok = _at_least(conf, cfg.tau_joint)
             prop = self._propagate("merge_propagate", self._handles[f], handle, np.where(ok[..., None], xy, np.nan))
             finite = np.isfinite(prop).all(-1)
             prop_xy[qi, ri] = np.where(finite[..., None], prop[..., :2], 0.0)
             prop_ok[qi, ri] = ok & finite & (prop[..., 2] >= cfg.tau_corr) & (prop[..., 2] > 0)
-        n_xy, n_conf = _arrays(new)
-        scores = merge_scores(prop_xy, prop_ok, n_xy, n_conf, cfg.tau_joint)
-        for i, q in enumerate(q_ids):
-            for j, p in enumerate(new.track_ids.tolist()):
-                self._merge_pairs.append((q, p, float(scores[i, j]), first))
+        scores = merge_scores(prop_xy, prop_ok, n_xy, n_conf, cfg.tau_joint, self.sigmas)
+        qq, pp = np.meshgrid(q_arr, np.asarray(p_ids), indexing="ij")
+        self._merge_pairs.append(np.stack([qq.ravel(), pp.ravel(), scores.ravel(), np.full(qq.size, first)], 1))
 
     # offline -------------------------------------------------------------------
     @property
     def merge_candidates(self) -> list[tuple[int, int, float, int]]:
         """``(earlier id, later id, S_match, later start)`` of every pair scored so far (online ids)."""
-        return list(self._merge_pairs)
+        if not self._merge_pairs:
+            return []
+        rows = np.concatenate(self._merge_pairs)
+        return [(int(q), int(p), float(v), int(f)) for q, p, v, f in rows.tolist()]
 
     def finish(self) -> PoseSequence:
         cfg = self.config
         frames = list(self._frames)
         self.merges = {}
         if cfg.merging and self._merge_pairs:
-            q, p, s, start = (np.array(c) for c in zip(*self._merge_pairs))
-            self.merges = resolve_merges(q, p, s, cfg.merge_threshold, cfg.merge_order, start)
+            pairs = np.concatenate(self._merge_pairs)
+            q, p, start = (pairs[:, i].astype(np.int64) for i in (0, 1, 3))
+            self.merges = resolve_merges(q, p, pairs[:, 2], cfg.merge_threshold, cfg.merge_order, start)
             frames = remap_track_ids(frames, self.merges)
         frames = postprocess_tracks(frames, cfg.min_track_length, cfg.output_joint_threshold, cfg.renumber)
         out = [Frame(f"{t:06d}.jpg", p, image_id=t) for t, p in zip(self._frame_indices, frames)]
