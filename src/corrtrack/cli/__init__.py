@@ -49,11 +49,11 @@ def main() -> None:
         say("interrupted")
         sys.exit(130)
     except typer.TyperException as exc:  # usage errors: bad options and arguments
-        show = getattr(exc, "show", None)
-        if show is not None:
-            show()
-        else:
-            say(str(exc))
+        fmt = getattr(exc, "format_message", None)
+        message = " ".join((fmt() if fmt else str(exc)).split())
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        say(f"{message}{hint}")
         sys.exit(getattr(exc, "exit_code", 2))
     except CorrtrackError as exc:
         say(str(exc))

@@ -59,31 +59,33 @@ def synth(
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", split):
         fail(f"--split must be a plain name (letters, digits, - and _), got {split!r}")
 
+    presets = [p.strip() for p in preset.split(",")]
+    for p in presets:
+        if p not in PRESETS:
+            fail(f"unknown preset {p!r}; choose from {', '.join(PRESETS)}")
+    w, h = parse_size(size)
     det = SimulatedDetectorConfig() if detections else None
-    bar = tqdm(desc="synth", unit="seq")
+    bar = tqdm(desc="synth", unit="seq", leave=False)
 
     def progress(done: int, total: int) -> None:
         bar.total = total
         bar.update(done - bar.n)
 
-    if standard:
-        stats = generate_standard(out, standard, detections=det, overwrite=overwrite, progress=progress)
-    else:
-        presets = [p.strip() for p in preset.split(",")]
-        for p in presets:
-            if p not in PRESETS:
-                fail(f"unknown preset {p!r}; choose from {', '.join(PRESETS)}")
-        w, h = parse_size(size)
-        specs = make_specs(split, presets, sequences, frames, seed, labeled, w, h, overrides)
-        stats = generate_dataset(
-            out,
-            specs,
-            detections=det,
-            overwrite=overwrite,
-            progress=progress,
-            description={"presets": presets, "seed": seed, "knobs": overrides},
-        )
-    bar.close()
+    try:
+        if standard:
+            stats = generate_standard(out, standard, detections=det, overwrite=overwrite, progress=progress)
+        else:
+            specs = make_specs(split, presets, sequences, frames, seed, labeled, w, h, overrides)
+            stats = generate_dataset(
+                out,
+                specs,
+                detections=det,
+                overwrite=overwrite,
+                progress=progress,
+                description={"presets": presets, "seed": seed, "knobs": overrides},
+            )
+    finally:
+        bar.close()
     s = stats["all"]
     typer.echo(
         f"wrote {s['sequences']} sequences, {s['frames']} frames to {out}: {s['persons_per_frame']:.1f} persons/frame, "
