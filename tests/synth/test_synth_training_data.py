@@ -80,3 +80,12 @@ def test_standard_v2_is_bigger_than_v1_and_v1_is_retired(tmp_path):
     assert v2["train"]["sequences"] > 24  # one world and one cast of people per sequence
     with pytest.raises(CorrtrackError, match="retired"):
         generate_standard(tmp_path / "v1", "synthtrack-v1")
+
+
+def test_two_worker_processes_write_the_same_data_set(tmp_path):
+    specs = make_specs("val", ["easy", "hard"], 2, 3, 8, "all", 160, 96)
+    generate_dataset(tmp_path / "one", specs)
+    generate_dataset(tmp_path / "two", specs, workers=2)
+    for path in sorted((tmp_path / "one").rglob("*")):
+        if path.is_file() and path.suffix in (".json", ".jpg"):
+            assert path.read_bytes() == (tmp_path / "two" / path.relative_to(tmp_path / "one")).read_bytes(), path
