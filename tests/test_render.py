@@ -56,3 +56,55 @@ def test_render_real_video_with_mot_boxes(tmp_path):
 def test_grid_shape():
     grid = image_grid([np.zeros((100, 200, 3), np.uint8)] * 5, cols=3, titles=list("abcde"), cell_width=100, pad=2)
     assert grid.shape == (2 * 52 + 2, 3 * 102 + 2, 3)
+
+
+def test_render_refuses_a_truncated_video_and_writes_nothing(tmp_path):
+    import pytest
+
+    from corrtrack.errors import CorrtrackError
+    from corrtrack.render import render_sequence
+    from corrtrack.video import VideoWriter
+
+    seq = make_sequence(num_frames=30, persons=1)
+    video = tmp_path / "v.mp4"
+    rng = np.random.default_rng(0)
+    with VideoWriter(video, fps=25) as writer:
+        for _ in range(30):
+            writer.write(rng.integers(0, 255, size=(96, 128, 3), dtype=np.uint8))
+    data = video.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorrtrackError):
+        render_sequence(seq, cut, tmp_path / "out.mp4")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_render_never_reads_outside_the_frames_folder(tmp_path):
+    from corrtrack.render import frames_for_sequence
+    from corrtrack.video import write_image
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    secret = tmp_path / "secret.png"
+    write_image(secret, np.full((8, 8, 3), 255, np.uint8))
+    write_image(frames / "secret.png", np.zeros((8, 8, 3), np.uint8))
+    seq = make_sequence(num_frames=1, persons=1)
+    seq.frames[0].file_name = "../secret.png"
+    images, _ = frames_for_sequence(seq, frames)
+    # the name is resolved inside the folder (by base name), not outside it
+    assert next(iter(images)).max() == 0
+
+
+def test_far_away_coordinates_are_drawn_without_error():
+    from corrtrack.poses import Poses
+
+    k = np.zeros((1, 17, 3))
+    k[0, :, :2] = 50
+    k[0, :, 2] = 1
+    k[0, 3, 0], k[0, 4, 1] = 1e300, -1e300
+    img = draw_poses(
+        np.zeros((100, 100, 3), np.uint8),
+        Poses.create(k, boxes=[[1e300, 0, 5, 5]], track_ids=[3]),
+        POSETRACK18.skeleton_index,
+    )
+    assert img.shape == (100, 100, 3) and img.any()

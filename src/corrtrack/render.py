@@ -47,12 +47,19 @@ def draw_poses(
         return out
     h, w = out.shape[:2]
     t = thickness or max(1, round(max(h, w) / 400))
-    valid = poses.present & (poses.confidences > min_confidence)
-    xy = np.round(poses.xy).astype(np.int64)
+    limit = 4 * max(h, w)  # far-away coordinates are clipped: OpenCV draws the visible part the same way
+
+    def pixels(values: np.ndarray) -> np.ndarray:
+        return np.round(np.clip(np.nan_to_num(values, nan=-limit), -limit, limit)).astype(np.int64)
+
+    valid = poses.present & (poses.confidences > min_confidence) & np.isfinite(poses.xy).all(-1)
+    xy = pixels(poses.xy)
     edge_ok = valid[:, skeleton[:, 0]] & valid[:, skeleton[:, 1]]  # (N, E)
     person_boxes = np.where(
         np.isnan(poses.boxes).any(1, keepdims=True), poses.keypoint_boxes(min_confidence), poses.boxes
     )
+    person_boxes[~np.isfinite(person_boxes).all(1)] = np.nan
+    corners = np.concatenate([person_boxes[:, :2], person_boxes[:, :2] + person_boxes[:, 2:]], axis=1)
     for i in range(len(poses)):
         color = track_color(int(poses.track_ids[i]))
         for a, b in skeleton[edge_ok[i]]:
@@ -60,11 +67,10 @@ def draw_poses(
         for x, y in xy[i, valid[i]]:
             cv2.circle(out, (int(x), int(y)), t + 2, color, -1, cv2.LINE_AA)
             cv2.circle(out, (int(x), int(y)), t + 2, (0, 0, 0), 1, cv2.LINE_AA)
-        box = person_boxes[i]
-        if np.isnan(box).any():
+        if np.isnan(person_boxes[i]).any():
             continue
-        x0, y0, bw, bh = box
-        p0, p1 = (int(x0), int(y0)), (int(x0 + bw), int(y0 + bh))
+        x0, y0, x1, y1 = pixels(corners[i]).tolist()
+        p0, p1 = (x0, y0), (x1, y1)
         if boxes:
             cv2.rectangle(out, p0, p1, color, t)
         if ids and poses.track_ids[i] >= 0:
@@ -86,7 +92,8 @@ def draw_ignore_regions(image: np.ndarray, frame: Frame) -> np.ndarray:
     overlay = image.copy()
     for poly in frame.ignore_regions:
         if len(poly) >= 3:
-            cv2.fillPoly(overlay, [np.round(poly).astype(np.int32)], (40, 40, 40))
+            limit = 4 * max(image.shape[:2])
+            cv2.fillPoly(overlay, [np.round(np.clip(poly, -limit, limit)).astype(np.int32)], (40, 40, 40))
     return cv2.addWeighted(overlay, 0.45, image, 0.55, 0)
 
 
@@ -99,10 +106,21 @@ def frames_for_sequence(seq: PoseSequence, frames: str | Path) -> tuple[Iterable
     """
     path = Path(frames)
     if path.is_dir():
+        root = path.resolve()
+
+        def inside(p: Path) -> bool:
+            return p.resolve().is_relative_to(root)
+
         by_rel = [path / f.file_name for f in seq.frames]
+        if not all(inside(p) for p in by_rel):  # an image name with '..' or an absolute path
+            by_rel = []
         by_base = [path / Path(f.file_name).name for f in seq.frames]
         for candidates in (by_rel, by_base):
-            if seq.frames and all(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in candidates):
+            if (
+                candidates
+                and seq.frames
+                and all(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in candidates)
+            ):
                 return (read_image(p) for p in candidates), 25.0
     source = FrameSource(path)
     if len(source) < len(seq):
@@ -132,8 +150,12 @@ def render_sequence(
         write_image(output, image_grid(drawn) if len(drawn) > 1 else drawn[0])
         return output
     with VideoWriter(output, fps or source_fps) as writer:
+        drawn_count = 0
         for fr, img in items:
             writer.write(draw_poses(draw_ignore_regions(img, fr), fr.poses, skeleton, min_confidence))
+            drawn_count += 1
+        if drawn_count < len(seq):  # e.g. a truncated video whose header promised more frames
+            raise CorrtrackError(f"{frames}: only {drawn_count} frames could be read, the annotations have {len(seq)}")
     return output
 
 
