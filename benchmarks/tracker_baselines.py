@@ -122,7 +122,7 @@ def main() -> None:
     ap.add_argument("--sequences", type=int, default=6)
     ap.add_argument("--frames", type=int, default=100)
     ap.add_argument("--seed", type=int, default=2)
-    ap.add_argument("--methods", nargs="*", default=["oracle", "zero-motion", "DIS flow", "DIS flow (fast)"])
+    ap.add_argument("--methods", nargs="*", default=["oracle", "zero-motion", "DIS flow (fast)"], choices=list(MODELS))
     ap.add_argument("--ablations", action="store_true", help="also CorrTrack-oracle without its parts")
     ap.add_argument("--merge-sweep", action="store_true", help="merge threshold 0.3..0.8 and max gap")
     ap.add_argument("--hota", action="store_true")
@@ -168,12 +168,12 @@ def main() -> None:
 
     if args.merge_sweep:
         sweep = []
-        for model in ("oracle", "DIS flow (fast)"):
-            for thr in (0.3, 0.5, 0.7, 0.8):
-                for gap in (10, 30):
-                    cfg = replace(base, merge_threshold=thr, merge_max_gap=gap)
-                    preds, stats = run_corrtrack(clips, model, cfg, noise)
-                    sweep.append((f"{model}, merge > {thr}, gap <= {gap}", score(clips, preds, args.hota) | stats))
+        grid = [("oracle", thr, gap) for thr in (0.3, 0.5, 0.7, 0.8) for gap in (10, 30, 60)]
+        grid += [("DIS flow (fast)", thr, 30) for thr in (0.3, 0.5, 0.7)]
+        for model, thr, gap in grid:
+            cfg = replace(base, merge_threshold=thr, merge_max_gap=gap)
+            preds, stats = run_corrtrack(clips, model, cfg, noise)
+            sweep.append((f"{model}, merge > {thr}, gap <= {gap}", score(clips, preds, args.hota) | stats))
         table(sweep, args.hota)
         results.update({f"merge sweep: {k}": v for k, v in sweep})
     print(f"total {time.perf_counter() - t0:.0f} s")

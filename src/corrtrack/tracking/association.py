@@ -88,15 +88,21 @@ def pose_nms_fast(
     oks_threshold: float = 0.7,
     joint_threshold: float = 0.05,
     min_joints: int = 2,
+    oks: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The indices :func:`corrtrack.geometry.pose_nms` keeps (best first), with :func:`oks_matrix`."""
+    """The indices :func:`corrtrack.geometry.pose_nms` keeps (best first), with :func:`oks_matrix`.
+
+    ``oks`` may give the ``(N, N)`` matrix ``oks_matrix(xy, conf, xy, conf, joint_threshold, sigmas)``
+    when the caller already has it.
+    """
     n = conf.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     enough = (conf >= joint_threshold).sum(1) >= min_joints
     order = np.argsort(-conf.mean(1), kind="stable")
     order = order[enough[order]]
-    oks = oks_matrix(xy, conf, xy, conf, joint_threshold, sigmas)
+    if oks is None:
+        oks = oks_matrix(xy, conf, xy, conf, joint_threshold, sigmas)
     suppressed = np.zeros(n, dtype=bool)
     keep = []
     for i in order.tolist():

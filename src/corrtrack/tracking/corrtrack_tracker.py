@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from time import perf_counter
+from time import perf_counter, thread_time
 from typing import Any, Literal
 
 import numpy as np
@@ -41,6 +41,7 @@ from corrtrack.tracking.association import (
     association_scores,
     find_duplicates,
     match,
+    oks_matrix,
     pose_nms_fast,
     tracking_boxes,
 )
@@ -138,7 +139,8 @@ class CorrTrackTracker:
     """Online CorrTrack on top of a correspondence model and (for recovery) a pose estimator.
 
     ``timings`` holds the seconds spent in each model call kind and in the tracker's own
-    work (``tracker``); ``own_seconds`` the tracker's own time of every step; ``counts``
+    work (``tracker``); ``own_seconds`` the tracker's own wall-clock time of every step and
+    ``own_cpu_seconds`` its CPU time (this thread; robust to other processes); ``counts``
     what happened (recovery boxes, re-estimations skipped, poses recovered, duplicates).
     """
 
@@ -167,16 +169,18 @@ class CorrTrackTracker:
         self.merges: dict[int, int] = {}
         self.timings: dict[str, float] = dict.fromkeys((*MODEL_STAGES, "tracker"), 0.0)
         self.own_seconds: list[float] = []
+        self.own_cpu_seconds: list[float] = []
         self.counts: dict[str, int] = dict.fromkeys(
             ("frames", "recovery_boxes", "recovery_skipped", "reestimated", "recovered", "duplicates", "new_tracks"), 0
         )
 
     # model calls, timed ----------------------------------------------------
     def _call(self, stage: str, fn: Any, *args: Any) -> Any:
-        t0 = perf_counter()
+        t0, c0 = perf_counter(), thread_time()
         out = fn(*args)
         dt = perf_counter() - t0
         self._model_time += dt
+        self._model_cpu += thread_time() - c0
         self.timings[stage] += dt
         return out
 
@@ -188,8 +192,8 @@ class CorrTrackTracker:
 
     # the per-frame step ------------------------------------------------------
     def step(self, frame_index: int, image: np.ndarray | None, poses: Poses) -> Poses:
-        start = perf_counter()
-        self._model_time = 0.0
+        start, start_cpu = perf_counter(), thread_time()
+        self._model_time = self._model_cpu = 0.0
         cfg = self.config
         if image is None:
             raise ValueError("CorrTrackTracker needs the frame image: its correspondence model looks at pixels")
@@ -201,7 +205,7 @@ class CorrTrackTracker:
         pos = len(self._frames)
         handle = self._call("embed", self.model.embed, image)
 
-        det, d_xy, d_conf = self._prepare_detections(poses)
+        det, d_xy, d_conf, d_oks = self._prepare_detections(poses)
         det_conf = np.where(_at_least(d_conf, cfg.tau_joint), d_conf, 0.0)
         k = poses.num_joints
         prev = self._prev if self._prev is not None else Poses.empty(k)
@@ -221,7 +225,10 @@ class CorrTrackTracker:
             rec, r_xy, r_conf = self._recover(image, pxy, pconf, d_xy, det_conf, prev.track_ids, w, h)
             if len(rec):
                 b_xy, b_conf = np.concatenate([d_xy, r_xy]), np.concatenate([d_conf, r_conf])
-                keep = np.sort(pose_nms_fast(b_xy, b_conf, self.sigmas, cfg.nms_oks, cfg.nms_joint_threshold))
+                jt = cfg.nms_joint_threshold
+                r_oks = oks_matrix(r_xy, r_conf, b_xy, b_conf, jt, self.sigmas)  # (R, D + R)
+                oks = np.block([[d_oks, r_oks[:, : len(d_xy)].T], [r_oks]])
+                keep = np.sort(pose_nms_fast(b_xy, b_conf, self.sigmas, cfg.nms_oks, jt, 2, oks))
                 cand, c_xy, c_conf = Poses.concat([det, rec])[keep], b_xy[keep], b_conf[keep]
 
         ids, drop = self._associate(prev, pxy, pconf, c_xy, c_conf, w, h)
@@ -235,19 +242,20 @@ class CorrTrackTracker:
         self.counts["frames"] += 1
         own = perf_counter() - start - self._model_time
         self.own_seconds.append(own)
+        self.own_cpu_seconds.append(thread_time() - start_cpu - self._model_cpu)
         self.timings["tracker"] += own
         return out
 
-    def _prepare_detections(self, poses: Poses) -> tuple[Poses, np.ndarray, np.ndarray]:
-        """Pose NMS and the cap on poses per frame (input order kept), with the kept poses' arrays."""
+    def _prepare_detections(self, poses: Poses) -> tuple[Poses, np.ndarray, np.ndarray, np.ndarray]:
+        """Pose NMS and the cap on poses per frame (input order kept): poses, arrays and their NMS OKS matrix."""
         cfg = self.config
         xy, conf = _arrays(poses)
         if not len(poses):
-            return poses, xy, conf
-        keep = np.sort(
-            pose_nms_fast(xy, conf, self.sigmas, cfg.nms_oks, cfg.nms_joint_threshold, cfg.min_joints)[: cfg.max_poses]
-        )
-        return poses[keep], xy[keep], conf[keep]
+            return poses, xy, conf, np.zeros((0, 0))
+        oks = oks_matrix(xy, conf, xy, conf, cfg.nms_joint_threshold, self.sigmas)
+        keep = pose_nms_fast(xy, conf, self.sigmas, cfg.nms_oks, cfg.nms_joint_threshold, cfg.min_joints, oks)
+        keep = np.sort(keep[: cfg.max_poses])
+        return poses[keep], xy[keep], conf[keep], oks[np.ix_(keep, keep)]
 
     def _recover(
         self,
