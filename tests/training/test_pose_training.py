@@ -3,6 +3,7 @@ outputs) and a 2-process DDP run under torch.distributed.run."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -26,7 +27,7 @@ from corrtrack.training.pose_data import (
     load_records,
     posetrack_records,
 )
-from corrtrack.training.pose_train import train_pose
+from corrtrack.training.pose_train import export_weights, train_pose
 from corrtrack.video import write_image
 
 torch.set_num_threads(1)
@@ -224,6 +225,16 @@ def test_train_pose_writes_outputs_and_resumes_exactly(tmp_path: Path) -> None:
     assert (tmp_path / "full" / "loss.png").read_bytes()[:4] == b"\x89PNG"
     model, meta = load_pose_weights(tmp_path / "full" / "pose.pt")
     assert meta["steps"] == 4 and model.cfg.name == "tiny"
+    doc = export_weights(tmp_path / "full" / "pose.pt", tmp_path / "w16.pt", tmp_path / "w16.json", command="test")
+    assert doc["sha256"] == hashlib.sha256((tmp_path / "w16.pt").read_bytes()).hexdigest()
+    assert json.loads((tmp_path / "w16.json").read_text())["training"]["command"] == "test"
+    assert doc["input_size"] == {"width": 96, "height": 128} and doc["joint_layout"]["joints"][1] == "head_bottom"
+    assert (
+        torch.load(tmp_path / "w16.pt", weights_only=False)["state_dict"]["conv1_7x7_s2.weight"].dtype == torch.float16
+    )
+    half, _ = load_pose_weights(tmp_path / "w16.pt")
+    for key, value in model.state_dict().items():
+        assert torch.allclose(half.state_dict()[key].float(), value.float(), rtol=1e-3, atol=1e-4), key
 
     # interrupted after 2 steps, then resumed: same step count, optimizer state and weights
     part = train_pose(
@@ -268,7 +279,7 @@ def test_train_pose_on_coco_and_bad_settings(tmp_path: Path) -> None:
 
 DDP_SCRIPT = """
 import sys, torch
-from corrtrack.training.pose_train import train_pose
+from corrtrack.training.pose_train import export_weights, train_pose
 r = train_pose("tiny", sys.argv[1], sys.argv[2], steps=2, batch_size=1, log_every=1, warmup_steps=1, progress=False)
 print(f"rank {r.rank} of {r.world_size}: step {r.step}")
 """

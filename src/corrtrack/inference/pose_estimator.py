@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -32,10 +32,11 @@ from corrtrack.config import config_to_dict, param
 from corrtrack.errors import CorrtrackError
 from corrtrack.fileio import atomic_path
 from corrtrack.inference.crops import crop_images, crop_transforms, to_image
+from corrtrack.interfaces import PoseEstimator
 from corrtrack.keypoints import POSETRACK18
 from corrtrack.models.heatmap_codec import decode_with_flip
 from corrtrack.models.pose_net import PoseNet, PoseNetConfig, pose_config
-from corrtrack.poses import Poses
+from corrtrack.poses import Poses, PoseSequence
 
 __all__ = [
     "BUNDLED_WEIGHTS",
@@ -43,6 +44,7 @@ __all__ = [
     "WEIGHTS_FORMAT",
     "PoseEstimatorConfig",
     "TopDownPoseEstimator",
+    "estimate_with_gt_boxes",
     "load_authors_pose_net",
     "load_pose_weights",
     "save_pose_weights",
@@ -283,3 +285,30 @@ def load_authors_pose_net(path: str | Path, config: str | PoseNetConfig = "paper
         raise CorrtrackError(f"{path}: no state_dict in the checkpoint")
     state = {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
     return _load_into(PoseNet(cfg), state, str(path))
+
+
+def estimate_with_gt_boxes(
+    estimator: PoseEstimator,
+    sequence: PoseSequence,
+    images: Sequence[np.ndarray] | Callable[[int], np.ndarray],
+    *,
+    labeled_only: bool = True,
+) -> PoseSequence:
+    """Poses estimated in the ground-truth boxes of every frame (the pose estimator's share of an evaluation).
+
+    ``images`` is the frame list or a function of the frame index (read lazily). Frames that are
+    not labelled (with ``labeled_only``) or have no person are left empty and not read. Each
+    person keeps its ground-truth track id, so the result is a valid prediction file.
+    """
+    out: list[Poses] = []
+    for t, frame in enumerate(sequence.frames):
+        gt = frame.poses
+        boxes = gt.box_or_keypoint_box() if len(gt) else np.zeros((0, 4))
+        ok = np.isfinite(boxes).all(1) & (boxes[:, 2:] > 0).all(1) if len(boxes) else np.zeros(0, bool)
+        if (labeled_only and frame.is_labeled is False) or not ok.any():
+            out.append(Poses.empty(sequence.layout.num_joints))
+            continue
+        image = images(t) if callable(images) else images[t]
+        poses = estimator.estimate(image, boxes[ok])
+        out.append(poses.replace(track_ids=gt.track_ids[ok].copy()))
+    return sequence.with_poses(out)

@@ -28,7 +28,9 @@ from typing import Any, Literal
 import torch
 
 from corrtrack.config import ConfigError, config_to_dict, override, param
-from corrtrack.inference.pose_estimator import save_pose_weights
+from corrtrack.fileio import write_json
+from corrtrack.inference.pose_estimator import NORMALISATION, load_pose_weights, save_pose_weights
+from corrtrack.keypoints import POSETRACK18
 from corrtrack.models.heatmap_codec import CodecConfig, encode
 from corrtrack.models.pose_losses import PoseLossConfig, pose_loss
 from corrtrack.models.pose_net import PoseNet, PoseNetConfig, pose_config
@@ -37,6 +39,7 @@ from corrtrack.training.pose_data import AugmentConfig, PoseCropDataset, load_re
 
 __all__ = [
     "PoseTrainConfig",
+    "export_weights",
     "make_step_fn",
     "run_train_pose",
     "train_pose",
@@ -172,3 +175,29 @@ def run_train_pose(config: str, data: str | Path, out: str | Path, settings: Ite
             f"{result.wall_time_s:.0f} s); final loss {result.final_loss:.4f}; weights: {Path(out) / 'pose.pt'}"
         )
     return 0
+
+
+def export_weights(source: str | Path, weights: str | Path, metadata: str | Path, **info: Any) -> dict[str, Any]:
+    """Write ``source`` (a ``pose.pt`` or checkpoint) as float16 weights plus a JSON metadata file.
+
+    The JSON records the network config, input size, normalisation, joint layout, the sha256 of
+    the weights file and every ``info`` entry (training data, command, wall time, ...).
+    """
+    model, meta = load_pose_weights(source)
+    digest = save_pose_weights(weights, model, {**meta, **info}, half=True)
+    cfg = model.cfg
+    doc = {
+        "weights": Path(weights).name,
+        "sha256": digest,
+        "bytes": Path(weights).stat().st_size,
+        "dtype": "float16 (loaded as float32)",
+        "net_config": config_to_dict(cfg),
+        "parameters": model.num_parameters(),
+        "input_size": {"width": cfg.input_width, "height": cfg.input_height},
+        "normalisation": NORMALISATION,
+        "joint_layout": {"name": POSETRACK18.name, "joints": list(POSETRACK18.joints)},
+        "output": "per stage: 17 heatmap logits, 17 x offsets, 17 y offsets (input pixels) at stride 4",
+        "training": {**meta, **info},
+    }
+    write_json(metadata, doc, indent=1)
+    return doc
