@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from corrtrack.evaluate.prepare import NUM_JOINTS, EvalFrame, SequenceArrays
+from corrtrack.evaluate.prepare import NUM_JOINTS, EvalFrame, SequenceArrays, official_norm
 
 __all__ = [
     "APResult",
@@ -38,15 +38,15 @@ PCKH_THRESHOLD = 0.5
 
 
 def joint_distances(gt_xy: np.ndarray, pr_xy: np.ndarray, gt_head: np.ndarray) -> np.ndarray:
-    """Head-normalised distances ``sqrt(dx * dx + dy * dy) / head``, the official tool's operations.
+    """Head-normalised distances ``norm(gt - pred) / head``, with the official tool's operations.
 
     ``gt_xy``, ``pr_xy``: (..., 15, 2); ``gt_head`` broadcasts against (..., 15)
-    after a trailing axis is added. (``hypot`` differs in the last bit now and then.)
+    after a trailing axis is added. The norm is :func:`~corrtrack.evaluate.prepare.official_norm`.
     """
     dx = gt_xy[..., 0] - pr_xy[..., 0]
     dy = gt_xy[..., 1] - pr_xy[..., 1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.sqrt(dx * dx + dy * dy) / gt_head[..., None]
+        return official_norm(dx, dy) / gt_head[..., None]
 
 
 def frame_distances(frame: EvalFrame) -> np.ndarray:

@@ -30,6 +30,7 @@ __all__ = [
     "HeadFormat",
     "SequenceArrays",
     "official_head_size",
+    "official_norm",
     "prepare_pair",
     "prepare_sequence",
 ]
@@ -43,16 +44,31 @@ MISSING_SCORE = -9999.0  # the official evaluator's score for predictions withou
 _VIDEO_FOLDER = re.compile(r"^(\d+)_(mpii|bonn|mpiinew)(_.*)?$")
 
 
+def official_norm(dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
+    """``np.linalg.norm([dx, dy])`` for every element, with the very operations the official tool's call performs.
+
+    The norm of a 1-D vector is ``sqrt(dot(v, v))``, and numpy's float64 dot goes
+    to the BLAS ``ddot`` kernel, which may fuse the multiply-add (OpenBLAS on
+    Haswell and later computes ``fma(dy, dy, dx * dx)``). ``sqrt(dx * dx + dy * dy)``
+    or ``hypot`` differ from it in the last bit now and then, and that flips a
+    joint lying exactly at the PCKh threshold. A stack of (1, 2) @ (2, 1) matrix
+    products runs the same dot routine for each element, at array speed.
+    """
+    dx, dy = np.broadcast_arrays(np.asarray(dx, dtype=np.float64), np.asarray(dy, dtype=np.float64))
+    v = np.stack([dx.ravel(), dy.ravel()], axis=-1)
+    return np.sqrt(np.matmul(v[:, None, :], v[:, :, None]).reshape(dx.shape))
+
+
 def official_head_size(head_boxes: np.ndarray, fmt: HeadFormat = "posetrack18") -> np.ndarray:
     """PCKh normaliser 0.6 x head-box diagonal, with the official evaluator's floating-point operations.
 
     The official tool keeps head boxes as corners ``x1, y1, x2, y2`` and takes
-    ``0.6 * norm(x2 - x1, y2 - y1)``, the norm being ``sqrt(dx * dx + dy * dy)``.
-    A 2017 file holds the corners (corrtrack keeps ``w = x2 - x1``, the same
-    double); a 2018 ``bbox_head = [x, y, w, h]`` is first turned into corners,
-    ``x2 = x + w``, so the official width is ``(x + w) - x``, which can differ
-    from ``w`` in the last bit. So can ``hypot``. Either changes the verdict
-    for a joint lying exactly at the PCKh threshold.
+    ``0.6 * norm(x2 - x1, y2 - y1)`` (see :func:`official_norm`). A 2017 file
+    holds the corners (corrtrack keeps ``w = x2 - x1``, the same double); a 2018
+    ``bbox_head = [x, y, w, h]`` is first turned into corners, ``x2 = x + w``, so
+    the official width is ``(x + w) - x``, which can differ from ``w`` in the last
+    bit. Either difference changes the verdict for a joint lying exactly at the
+    PCKh threshold.
     """
     hb = np.asarray(head_boxes, dtype=np.float64)
     if fmt == "posetrack17":
@@ -62,7 +78,7 @@ def official_head_size(head_boxes: np.ndarray, fmt: HeadFormat = "posetrack18") 
         dy = (hb[..., 1] + hb[..., 3]) - hb[..., 1]
     else:
         raise ValueError(f"head format must be 'posetrack18' or 'posetrack17', got {fmt!r}")
-    return 0.6 * np.sqrt(dx * dx + dy * dy)
+    return 0.6 * official_norm(dx, dy)
 
 
 @dataclass
