@@ -167,7 +167,7 @@ class _KeyedDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, key: tuple[int, int, int]) -> dict[str, Any]:  # type: ignore[override]
+    def __getitem__(self, key: tuple[int, int, int]) -> dict[str, Any]:
         index, epoch, position = key
         return self.dataset.get(index, np.random.default_rng([self.seed, epoch, position, 1]))
 
@@ -317,7 +317,7 @@ def train_loop(
     start_step = step
     loader = torch.utils.data.DataLoader(
         keys,
-        batch_sampler=list(sampler.batches(step, end, config.batch_size)),  # type: ignore[arg-type]
+        batch_sampler=list(sampler.batches(step, end, config.batch_size)),
         num_workers=config.workers,
         collate_fn=collate,
         persistent_workers=False,
@@ -352,7 +352,8 @@ def train_loop(
         last_loss = record["loss"]
         if step % config.log_every == 0 or step == end:
             mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-            history.append({"step": step, **mean, "lr": scheduler.get_last_lr()[0], "time_s": time.perf_counter() - t0})
+            lr = float(scheduler.get_last_lr()[0])
+            history.append({"step": step, **mean, "lr": lr, "time_s": time.perf_counter() - t0})
             window = []
         if bar is not None:
             bar.update(1)
