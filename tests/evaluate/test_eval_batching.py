@@ -93,3 +93,20 @@ def test_workers_read_the_files_themselves(tmp_path, monkeypatch):
     _same(serial, parallel)
     _same(serial, evaluate(gts, preds))
     assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_a_bad_file_read_by_a_worker_gives_the_same_clear_error(tmp_path, monkeypatch):
+    import pytest
+
+    from corrtrack.errors import FormatError
+    from corrtrack.evaluate import api
+
+    gts, preds = _pair_set(3)
+    for g, p in zip(gts, preds):
+        save_sequence(g, tmp_path / "gt" / f"{g.name}.json", "posetrack18")
+        save_sequence(p, tmp_path / "pred" / f"{p.name}.json", "posetrack18")
+    (tmp_path / "pred" / "000001_mpii_test.json").write_text('{"images": [')
+    monkeypatch.setattr(api, "_PARALLEL_MIN_BYTES", 0)
+    for workers in (1, 2):
+        with pytest.raises(FormatError, match=r"000001_mpii_test\.json: invalid JSON"):
+            evaluate_dirs(tmp_path / "gt", tmp_path / "pred", workers=workers)

@@ -251,17 +251,31 @@ def _combine(stats: list[_SequenceStats], pose_estimation: bool, tracking: bool,
 
 _WORK: list[_Job] = []  # the jobs, inherited by forked workers instead of being pickled
 
+#: what a worker sends back: (job index, statistics or None, (source, problem, record) of a FormatError or None)
+_Outcome = tuple[int, "_SequenceStats | None", "tuple[str, str, str | None] | None"]
 
-def _run_job(index: int) -> tuple[int, _SequenceStats]:
-    return index, _WORK[index].run()
+
+def _run_safely(index: int, job: _Job) -> _Outcome:
+    try:
+        return index, job.run(), None
+    except FormatError as exc:  # sent as plain fields: the exception itself does not survive pickling
+        return index, None, (exc.source, exc.problem, exc.record)
 
 
-def _run_given(index_job: tuple[int, _Job]) -> tuple[int, _SequenceStats]:
-    return index_job[0], index_job[1].run()
+def _run_job(index: int) -> _Outcome:
+    return _run_safely(index, _WORK[index])
+
+
+def _run_given(index_job: tuple[int, _Job]) -> _Outcome:
+    return _run_safely(*index_job)
 
 
 def _map(jobs: list[_Job], workers: int, progress: ProgressCallback | None) -> list[_SequenceStats]:
-    """Run the jobs, in a process pool when ``workers > 1``; results in job order."""
+    """Run the jobs, in a process pool when ``workers > 1``; results in job order.
+
+    A bad file raises the same :class:`FormatError` either way (in parallel, the
+    one of the first sequence in job order that has one).
+    """
     total = len(jobs)
     if workers <= 1 or total < 2:
         out = []
@@ -276,6 +290,7 @@ def _map(jobs: list[_Job], workers: int, progress: ProgressCallback | None) -> l
     fork = "fork" in multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if fork else "spawn")
     results: list[_SequenceStats | None] = [None] * total
+    errors: dict[int, tuple[str, str, str | None]] = {}
     _WORK = jobs
     try:
         with context.Pool(min(workers, total)) as pool:
@@ -284,12 +299,16 @@ def _map(jobs: list[_Job], workers: int, progress: ProgressCallback | None) -> l
                 if fork
                 else pool.imap_unordered(_run_given, list(enumerate(jobs)))
             )
-            for done, (index, st) in enumerate(stream, 1):
+            for done, (index, st, error) in enumerate(stream, 1):
                 results[index] = st
+                if error is not None:
+                    errors[index] = error
                 if progress is not None:
                     progress(done, total)
     finally:
         _WORK = []
+    if errors:
+        raise FormatError(*errors[min(errors)])
     return [r for r in results if r is not None]
 
 
