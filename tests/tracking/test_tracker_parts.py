@@ -139,6 +139,10 @@ def test_recovery_boxes_and_filters():
     assert keep.tolist() == [False, True, False]
     explained = explained_by_detections(det[:1] + 1.0, np.ones((1, 17), bool), det, dconf, 0.1, 0.6)
     assert explained.tolist() == [True]
+    # two propagated people on one detection: the detection explains only the closer one
+    two = np.concatenate([det[:1] + 3.0, det[:1] + 1.0, det[1:] + 1.0])
+    explained = explained_by_detections(two, np.ones((3, 17), bool), det, dconf, 0.1, 0.6)
+    assert explained.tolist() == [False, True, True]
 
 
 def test_merge_scores_and_resolution():

@@ -12,6 +12,7 @@ import numpy as np
 
 from corrtrack.keypoints import POSETRACK18
 from corrtrack.tracking.association import oks_matrix
+from corrtrack.tracking.matching import assign
 
 __all__ = ["explained_by_detections", "filter_recovered", "recovery_boxes"]
 
@@ -54,12 +55,18 @@ def explained_by_detections(
     """(N,) bool: a detection already lies on the propagated pose (tracking OKS > ``oks_threshold``).
 
     Such a pose need not be re-estimated: its re-estimate would be the detected person again
-    and the filters against the original detections would reject it.
+    and the filters against the original detections would reject it. A detection explains
+    at most one propagated pose (greedy one-to-one pairing by OKS): where one detection
+    covers two overlapping people, the second one is still re-estimated.
     """
+    explained = np.zeros(prop_xy.shape[0], bool)
     if prop_xy.shape[0] == 0 or det_xy.shape[0] == 0:
-        return np.zeros(prop_xy.shape[0], bool)
+        return explained
     oks = oks_matrix(prop_xy, keep.astype(np.float64), det_xy, det_conf, joint_threshold, sigmas)
-    return oks.max(1) > oks_threshold
+    oks = np.where(oks > oks_threshold, oks, np.nan)
+    rows, _ = assign(oks, oks_threshold, "greedy")
+    explained[rows] = True
+    return explained
 
 
 def filter_recovered(
