@@ -10,10 +10,11 @@ evaluator then scores them. The probes, from weakest to strongest:
   frame's poses shifted by the phase correlation of the two grey frames).
 * ``CV+gaps``: a constant-velocity linker with camera-motion compensation whose tracks survive
   up to 30 unmatched frames; a track's box is predicted forward and matched by IoU >= 0.2.
-* ``appearance oracle``: the ``CV+gaps`` linker that may only link within a look group (people
-  dressed alike share one), with a looser spatial gate and no gap limit: a cue that tells
-  different outfits apart but not near-look-alikes. It is an upper reference for what
-  appearance can add, not a tracker.
+* ``appearance oracle``: the ``CV+gaps`` linker that links a person to a track of its look group
+  (people dressed alike share one) wherever it is and however long it was gone, preferring the
+  nearer, overlapping track where several share the look: a cue that tells different outfits
+  apart but not near-look-alikes. It is an upper reference for what appearance can add, not a
+  tracker.
 
 Prints a markdown table (docs/synthtrack-notes.md).
 """
@@ -93,9 +94,9 @@ def link_cv(
                 centre = lambda b: b[:, :2] + b[:, 2:] / 2  # noqa: E731
                 dist = np.linalg.norm(centre(pred)[:, None] - centre(p.boxes)[None], axis=-1)
                 near = 1.0 / (1.0 + dist / np.maximum(p.boxes[None, :, 3], 1.0))  # 0.5 at one box height
-                recency = 1.0 / (1.0 + 0.02 * np.array([t - k["t"] for k in alive]))[:, None]
-                s = np.where(same, s + 0.5 * near * recency, -np.inf)
-                thr = 0.1
+                # the look decides; where several people share it, the nearer, overlapping one wins
+                s = np.where(same, 1.0 + s + 0.5 * near, -np.inf)
+                thr = 1.0
             r, c = assign(s, thr)
             for i, j in zip(r.tolist(), c.tolist()):
                 k = alive[i]

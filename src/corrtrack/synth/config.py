@@ -49,6 +49,7 @@ class SynthConfig:
     zoom_amplitude: float = param(0.0, "our choice: relative zoom amplitude (slow sinusoid)")
     shake: float = param(0.0, "our choice: handheld shake std in pixels, smooth (0.3-2 Hz)")
     occluders: int = param(0, "our choice: static foreground occluders (pillars, signs, kiosks) per sequence")
+    occluder_size: float = param(1.0, "our choice: width multiplier of occluders (wider ones hide people longer)")
     clutter: int = param(4, "our choice: small static props (bins, bollards, benches, posters) per sequence")
     background_people: int = param(2, "our choice: small bystanders, never annotated (covered by ignore regions)")
     scale_range: tuple[float, float] = param(
@@ -87,7 +88,7 @@ class SynthConfig:
         ):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be within 0..1, got {getattr(self, name)}")
-        for name in ("speed", "turn_radius", "blend_seconds"):
+        for name in ("speed", "turn_radius", "blend_seconds", "occluder_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
@@ -138,19 +139,19 @@ PRESETS: dict[str, SynthConfig] = {
         jpeg_quality=(75, 92),
     ),
     "hard": SynthConfig(
-        people=(7, 10),
+        people=(9, 12),
         crossing_rate=0.7,
-        lookalike_fraction=0.3,
-        group_rate=0.25,
+        lookalike_fraction=0.15,
+        group_rate=0.4,
         return_rate=0.9,
         speed=0.04,
         run_probability=0.35,
-        stop_rate=0.2,
+        stop_rate=0.3,
         turn_rate=0.4,
         gesture_rate=0.15,
         bend_rate=0.08,
         action_rate=0.06,
-        pan_speed=4.0,
+        pan_speed=6.0,
         zoom_amplitude=0.15,
         shake=3.0,
         occluders=4,

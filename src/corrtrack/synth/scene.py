@@ -312,7 +312,7 @@ class SyntheticScene:
         # widths and heights in body heights of a person standing at the occluder's depth
         width = (
             h * {"pillar": rng.uniform(0.3, 0.45), "sign": rng.uniform(0.35, 0.6), "kiosk": rng.uniform(0.9, 1.6)}[kind]
-        )
+        ) * self.cfg.occluder_size
         height = h * (rng.uniform(1.1, 1.3) if kind == "kiosk" else rng.uniform(1.2, 1.6))
         colour = rng.uniform(60, 170, 3) * rng.uniform(0.6, 1.0) + rng.uniform(0, 50)
         th, tw = max(4, int(height)), max(4, int(width))
