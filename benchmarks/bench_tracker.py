@@ -7,9 +7,8 @@ jitters the joints, so recovery (re-estimation in propagated boxes), association
 duplicate checks and merging all run. The models are the fakes of ``corrtrack.testing``
 (oracle correspondences and pose estimator); the time they take is measured separately by
 the tracker and left out. Prints a markdown table of the median and 90th percentile of the
-tracker's own milliseconds per frame, wall clock and CPU time of the tracker's thread (the
-CPU time does not grow when other processes share the cores); the first 5 frames of each
-run are warm-up.
+tracker's own milliseconds per frame (wall clock; the first 5 frames of each run are
+warm-up). Other processes on the same cores inflate these numbers: run it on a quiet machine.
 """
 
 from __future__ import annotations
@@ -76,13 +75,13 @@ def make_scene(people: int, frames: int, seed: int) -> tuple[PoseSequence, list[
     return PoseSequence("bench", gt_frames, POSETRACK18), images, dets
 
 
-def run(people: int, frames: int, seed: int, config: CorrTrackConfig) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+def run(people: int, frames: int, seed: int, config: CorrTrackConfig) -> tuple[np.ndarray, dict[str, int]]:
     gt, images, dets = make_scene(people, frames, seed)
     tracker = CorrTrackTracker(OracleCorrespondences(gt, images), OraclePoseEstimator(gt, images), config)
     for t, (img, det) in enumerate(zip(images, dets)):
         tracker.step(t, img, det)
     tracker.finish()
-    return np.asarray(tracker.own_seconds[5:]), np.asarray(tracker.own_cpu_seconds[5:]), dict(tracker.counts)
+    return np.asarray(tracker.own_seconds[5:]), dict(tracker.counts)
 
 
 def main() -> None:
@@ -96,24 +95,19 @@ def main() -> None:
     from corrtrack.config import override
 
     config = override(CorrTrackConfig(), args.overrides)
-    print(
-        "| people | median ms / frame (wall) | p90 (wall) | median ms / frame (CPU) | p90 (CPU) "
-        "| re-estimated / frame | recovered / frame |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    print("| people | median ms / frame | p90 ms / frame | re-estimated / frame | recovered / frame |")
+    print("|---|---|---|---|---|")
     for n in args.people:
-        wall, cpu, counts = [], [], {"reestimated": 0, "recovered": 0, "frames": 0}
+        times, counts = [], {"reestimated": 0, "recovered": 0, "frames": 0}
         for r in range(args.repeats):
-            w, c, cnt = run(n, args.frames, args.seed + r, config)
-            wall.append(w)
-            cpu.append(c)
+            t, c = run(n, args.frames, args.seed + r, config)
+            times.append(t)
             for k in counts:
-                counts[k] += cnt[k]
-        w_ms, c_ms = np.concatenate(wall) * 1e3, np.concatenate(cpu) * 1e3
+                counts[k] += c[k]
+        ms = np.concatenate(times) * 1e3
         print(
-            f"| {n} | {np.median(w_ms):.2f} | {np.percentile(w_ms, 90):.2f} | {np.median(c_ms):.2f} | "
-            f"{np.percentile(c_ms, 90):.2f} | {counts['reestimated'] / counts['frames']:.2f} | "
-            f"{counts['recovered'] / counts['frames']:.2f} |"
+            f"| {n} | {np.median(ms):.2f} | {np.percentile(ms, 90):.2f} | "
+            f"{counts['reestimated'] / counts['frames']:.2f} | {counts['recovered'] / counts['frames']:.2f} |"
         )
 
 

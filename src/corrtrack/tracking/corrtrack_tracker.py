@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from time import perf_counter, thread_time
+from time import perf_counter
 from typing import Any, Literal
 
 import numpy as np
@@ -139,8 +139,7 @@ class CorrTrackTracker:
     """Online CorrTrack on top of a correspondence model and (for recovery) a pose estimator.
 
     ``timings`` holds the seconds spent in each model call kind and in the tracker's own
-    work (``tracker``); ``own_seconds`` the tracker's own wall-clock time of every step and
-    ``own_cpu_seconds`` its CPU time (this thread; robust to other processes); ``counts``
+    work (``tracker``); ``own_seconds`` the tracker's own (wall-clock) time of every step; ``counts``
     what happened (recovery boxes, re-estimations skipped, poses recovered, duplicates).
     """
 
@@ -169,18 +168,16 @@ class CorrTrackTracker:
         self.merges: dict[int, int] = {}
         self.timings: dict[str, float] = dict.fromkeys((*MODEL_STAGES, "tracker"), 0.0)
         self.own_seconds: list[float] = []
-        self.own_cpu_seconds: list[float] = []
         self.counts: dict[str, int] = dict.fromkeys(
             ("frames", "recovery_boxes", "recovery_skipped", "reestimated", "recovered", "duplicates", "new_tracks"), 0
         )
 
     # model calls, timed ----------------------------------------------------
     def _call(self, stage: str, fn: Any, *args: Any) -> Any:
-        t0, c0 = perf_counter(), thread_time()
+        t0 = perf_counter()
         out = fn(*args)
         dt = perf_counter() - t0
         self._model_time += dt
-        self._model_cpu += thread_time() - c0
         self.timings[stage] += dt
         return out
 
@@ -192,8 +189,8 @@ class CorrTrackTracker:
 
     # the per-frame step ------------------------------------------------------
     def step(self, frame_index: int, image: np.ndarray | None, poses: Poses) -> Poses:
-        start, start_cpu = perf_counter(), thread_time()
-        self._model_time = self._model_cpu = 0.0
+        start = perf_counter()
+        self._model_time = 0.0
         cfg = self.config
         if image is None:
             raise ValueError("CorrTrackTracker needs the frame image: its correspondence model looks at pixels")
@@ -242,7 +239,6 @@ class CorrTrackTracker:
         self.counts["frames"] += 1
         own = perf_counter() - start - self._model_time
         self.own_seconds.append(own)
-        self.own_cpu_seconds.append(thread_time() - start_cpu - self._model_cpu)
         self.timings["tracker"] += own
         return out
 
