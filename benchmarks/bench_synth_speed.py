@@ -3,7 +3,9 @@
 Usage: python benchmarks/bench_synth_speed.py [--frames 50] [--repeats 3]
        python benchmarks/bench_synth_speed.py --standard synthtrack-v2 --workers 2 --out /tmp/v2
 
-The first form reports the median over repeats (each a fresh sequence with its own seed).
+The first form reports the median over repeats (each a fresh sequence with its own seed), in
+frames per wall-clock second and per CPU second of this process (the second does not depend on
+what else the machine is running).
 The second times writing a whole standard split (JPEGs, annotations, statistics) and prints
 its size and statistics.
 """
@@ -35,15 +37,20 @@ def main() -> None:
         print(f"wrote {args.standard}: {frames} frames in {seconds:.0f} s ({frames / seconds:.1f} frames/s, ", end="")
         print(f"{args.workers} worker(s)), {size / 1e6:.0f} MB")
         return
-    print("| preset | frames/s at 640x360 (median) | min | max |")
-    print("|---|---|---|---|")
+    print("| preset | frames/s at 640x360 (median) | min | max | frames per CPU second (median) |")
+    print("|---|---|---|---|---|")
     for name in ("easy", "medium", "hard"):
-        rates = []
+        rates, cpu_rates = [], []
         for spec in make_specs("train", [name], args.repeats, args.frames, 0, "all", 640, 360):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             render_sequence_frames(spec)
             rates.append(args.frames / (time.perf_counter() - t))
-        print(f"| {name} | {statistics.median(rates):.1f} | {min(rates):.1f} | {max(rates):.1f} |", flush=True)
+            cpu_rates.append(args.frames / (time.process_time() - c))
+        print(
+            f"| {name} | {statistics.median(rates):.1f} | {min(rates):.1f} | {max(rates):.1f} | "
+            f"{statistics.median(cpu_rates):.1f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
