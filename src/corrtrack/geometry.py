@@ -10,7 +10,7 @@ import numpy as np
 
 from corrtrack.keypoints import POSETRACK18
 
-__all__ = ["box_iou", "head_size", "keypoint_box_areas", "oks_coco", "oks_track", "pose_nms"]
+__all__ = ["box_iou", "box_nms", "head_size", "keypoint_box_areas", "oks_coco", "oks_track", "pose_nms"]
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -150,4 +150,27 @@ def pose_nms(
             continue
         keep.append(i)
         suppressed |= oks[i] >= oks_threshold
+    return np.asarray(keep, dtype=np.int64)
+
+
+def box_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5) -> np.ndarray:
+    """Indices of the ``[x, y, w, h]`` boxes kept by greedy NMS, best score first.
+
+    A box is suppressed when its IoU with an already kept box is above ``iou_threshold``.
+    Ties in score keep the earlier box. Boxes with a non-finite coordinate are dropped.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.nan_to_num(np.asarray(scores, dtype=np.float64).reshape(-1), nan=-np.inf)
+    ok = np.flatnonzero(np.isfinite(boxes).all(1))
+    if len(ok) == 0:
+        return np.zeros(0, np.int64)
+    order = ok[np.argsort(-scores[ok], kind="stable")]
+    iou = box_iou(boxes[order], boxes[order])
+    suppressed = np.zeros(len(order), dtype=bool)
+    keep = []
+    for i in range(len(order)):
+        if suppressed[i]:
+            continue
+        keep.append(order[i])
+        suppressed |= iou[i] > iou_threshold
     return np.asarray(keep, dtype=np.int64)
