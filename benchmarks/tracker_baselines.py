@@ -36,19 +36,34 @@ Clip = tuple[list[np.ndarray], PoseSequence, PoseSequence]
 
 
 class NoisyPoseEstimator:
-    """The oracle pose estimator plus Gaussian joint noise (fraction of the box height), like the simulated detector."""
+    """The oracle pose estimator plus Gaussian joint noise (fraction of the box height), like the simulated detector.
+
+    The noise of a box depends only on the box (its rounded corners seed it), so the same box
+    gives the same pose whatever else the tracker asks for.
+    """
 
     def __init__(self, oracle: OraclePoseEstimator, noise: float, seed: int) -> None:
         self.oracle = oracle
         self.noise = noise
-        self.rng = np.random.default_rng(seed)
+        self.seed = seed
 
     def estimate(self, image: np.ndarray, boxes: np.ndarray) -> Poses:
         p = self.oracle.estimate(image, boxes)
-        jitter = self.rng.normal(0, self.noise, p.xy.shape) * np.asarray(boxes, float)[:, None, 3:4]
+        boxes = np.asarray(boxes, float).reshape(-1, 4)
+        k = p.num_joints
+        unit = [
+            np.random.default_rng([self.seed, *np.round(b).astype(np.int64).clip(0).tolist()]).normal(0, 1, (k, 2))
+            for b in boxes
+        ]
+        jitter = (np.stack(unit) if unit else np.zeros((0, k, 2))) * self.noise * boxes[:, None, 3:4]
         kps = p.keypoints.copy()
         kps[..., :2] = np.where(p.present[..., None], kps[..., :2] + jitter, 0.0)
         return p.replace(keypoints=kps)
+
+
+def _pose_set(p: Poses) -> list[tuple[float, ...]]:
+    """The poses of a frame as a sorted list of rounded keypoint tuples (ids ignored)."""
+    return sorted(tuple(row) for row in np.round(p.keypoints.reshape(len(p), -1), 3).tolist())
 
 
 def load_clips(sequences: int, frames: int, seed: int, det_cfg: SimulatedDetectorConfig) -> list[Clip]:
@@ -175,8 +190,8 @@ def main() -> None:
             outs[skip] = (preds, stats, score(clips, preds, args.hota))
         (a, sa, ra), (b, sb, rb) = outs[True], outs[False]
         pairs = [(x.poses, y.poses) for pa, pb in zip(a, b) for x, y in zip(pa.frames, pb.frames)]
-        same = sum(x.equals(y) for x, y in pairs)
-        print("| re-estimation | estimates / frame | frames with identical output | MOTA | IDSW | mAP |")
+        same = sum(_pose_set(x) == _pose_set(y) for x, y in pairs)
+        print("| re-estimation | estimates / frame | frames with the same poses (ids ignored) | MOTA | IDSW | mAP |")
         print("|---|---|---|---|---|---|")
         for name, st, r in (("only unexplained propagated poses", sa, ra), ("every propagated pose", sb, rb)):
             print(

@@ -71,7 +71,9 @@ class CorrTrackConfig:
     recovery_min_estimated_joints: int = param(5, "reference code (warp_poses.py): joints >= tau_joint to keep")
     recovery_max_oks_all: float = param(0.8, "reference code (warp_poses.py): max OKS against poses in the frame")
     recovery_max_oks_detections: float = param(0.6, "reference code (recover_missed_detections.py)")
-    recovery_skip_explained: bool = param(True, "our choice: no re-estimation where a detection explains the pose")
+    recovery_skip_explained: bool = param(
+        False, "reference code (every propagated pose is re-estimated); skipping changes the output (tracker-notes.md)"
+    )
     recovery_explained_oks: float = param(0.6, "our choice: a detection explains a propagated pose above this OKS")
     recovery_zero_joints: tuple[int, ...] = param((3, 4), "reference code (warp_poses.py): ears are zeroed")
     # association (Stage B)
