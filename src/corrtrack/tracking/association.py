@@ -260,7 +260,7 @@ def find_duplicates(s: AssociationScores, a: np.ndarray, assigned: np.ndarray, r
     rows = np.arange(t)
     oks_b = s.oks[rows, b][:, None]
     corr_b = s.corr_sum[rows, b][:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         r = np.where(oks_b > 0, s.oks / oks_b, 0.0) + np.where(corr_b > 0, s.corr_sum / corr_b, 0.0)
     dup = has_best[:, None] & (s.votes > 0) & (r > ratio)
     dup[rows, b] = False
