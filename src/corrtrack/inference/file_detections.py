@@ -32,7 +32,7 @@ from corrtrack.formats import detect_format, load_sequence
 from corrtrack.geometry import box_nms
 from corrtrack.poses import Poses, PoseSequence
 
-__all__ = ["DetectionFilter", "FileDetections", "filter_detections"]
+__all__ = ["DetectionFilter", "DetectionList", "FileDetections", "filter_detections"]
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,29 @@ def filter_detections(poses: Poses, config: DetectionFilter = DetectionFilter())
     return poses[keep]
 
 
-class FileDetections:
+class DetectionList:
+    """A detector serving detections computed beforehand (one ``Poses`` per frame), filtered on the way out."""
+
+    def __init__(self, frames: Sequence[Poses], config: DetectionFilter = DetectionFilter()) -> None:
+        self.frames = list(frames)
+        self.config = config
+        self._next = 0
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def for_frames(self, indices: Sequence[int]) -> list[Poses]:
+        """Detections of the given frame indices (empty past the end)."""
+        empty = Poses.empty(self.frames[0].num_joints if self.frames else 17)
+        return [filter_detections(self.frames[i], self.config) if 0 <= i < len(self.frames) else empty for i in indices]
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Poses]:
+        out = self.for_frames(range(self._next, self._next + len(frames)))
+        self._next += len(frames)
+        return out
+
+
+class FileDetections(DetectionList):
     """A detector that reads its boxes (and keypoints, if the file has them) from a file."""
 
     def __init__(
@@ -71,11 +93,9 @@ class FileDetections:
         first_image_id: int | None = None,
     ) -> None:
         self.path = Path(path)
-        self.config = config
         fmt = detect_format(self.path)
         seq = load_sequence(self.path, fmt)
-        self.frames = self._frames(seq, fmt, num_frames, first_image_id)
-        self._next = 0
+        super().__init__(self._frames(seq, fmt, num_frames, first_image_id), config)
 
     def _frames(self, seq: PoseSequence, fmt: str, num_frames: int | None, first_image_id: int | None) -> list[Poses]:
         per_frame = [f.poses for f in seq.frames]

@@ -1,0 +1,103 @@
+"""``corrtrack track``: videos, image folders or PoseTrack data sets in, tracked poses out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from corrtrack.cli.app import app, apply_settings, fail
+from corrtrack.pipeline import CorrespondenceName, DetectorName, PoseSourceName, TrackerName
+
+
+def _one(args: tuple) -> dict:
+    """Track one sequence (in a worker process or in the main one); returns a summary."""
+    item, out, cfg, tracker_cfg, det_filter, pose_weights, corr_weights, progress = args
+    from corrtrack.pipeline import track_sequence
+
+    r = track_sequence(item, out, cfg, tracker_cfg, det_filter, pose_weights, corr_weights, progress=progress)
+    return {"result": r}
+
+
+@app.command()
+def track(
+    source: Annotated[
+        Path, typer.Argument(help="A video, an image folder, a folder of videos, or a PoseTrack data set.")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    detector: Annotated[DetectorName, typer.Option(help="file: --detections; simulated: from ground truth.")] = "file",
+    detections: Annotated[
+        Optional[Path], typer.Option(help="Detection file (MOT det.txt, COCO/PoseTrack JSON), or a folder of them.")
+    ] = None,
+    poses: Annotated[
+        PoseSourceName,
+        typer.Option(help="bundled tiny net (SynthTrack only) | checkpoint | authors (paper3) | detections."),
+    ] = "bundled",
+    pose_config: Annotated[str, typer.Option(help="Network config of --pose-weights for --poses authors.")] = "paper3",
+    pose_weights: Annotated[Optional[Path], typer.Option(help="Pose weights file.")] = None,
+    correspondences: Annotated[
+        CorrespondenceName, typer.Option(help="network (bundled or --corr-weights) | flow (DIS) | zero.")
+    ] = "network",
+    corr_weights: Annotated[Optional[Path], typer.Option(help="Correspondence weights file.")] = None,
+    tracker: Annotated[TrackerName, typer.Option(help="corrtrack | iou | oks.")] = "corrtrack",
+    settings: Annotated[
+        Optional[list[str]],
+        typer.Option("--set", help="Override a CorrTrackConfig field, e.g. --set tau_corr=0.2 --set merging=false."),
+    ] = None,
+    detection_settings: Annotated[
+        Optional[list[str]],
+        typer.Option("--det-set", help="Override a DetectionFilter field, e.g. score_threshold=0.3."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    no_render: Annotated[bool, typer.Option("--no-render", help="Skip the rendered video.")] = False,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Sequences tracked in parallel processes.")] = 1,
+    shard_spec: Annotated[
+        Optional[str], typer.Option("--shard", help="I/N: only the I-th of N parts of the inputs (0-based).")
+    ] = None,
+) -> None:
+    """Track people's poses: detector -> pose estimator -> CorrTrack tracker -> PoseTrack JSON, MOT boxes, video."""
+    from corrtrack.config import dump_config
+    from corrtrack.inference.file_detections import DetectionFilter
+    from corrtrack.pipeline import PipelineConfig, find_inputs, shard, shard_from_environment, write_run_files
+    from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig
+
+    cfg = PipelineConfig(
+        detector=detector,
+        poses=poses,
+        pose_config=pose_config,
+        correspondences=correspondences,
+        tracker=tracker,
+        device=device,
+        render=not no_render,
+    )
+    tracker_cfg = apply_settings(CorrTrackConfig(), settings)
+    det_filter = apply_settings(DetectionFilter(), detection_settings, option="--det-set")
+    items = find_inputs(source, detections)
+    if shard_spec is not None:
+        try:
+            index, count = (int(v) for v in shard_spec.split("/"))
+        except ValueError:
+            fail(f"--shard must look like 0/4, got {shard_spec!r}")
+    else:
+        index, count = shard_from_environment()
+    items = shard(items, index, count)
+    if not items:
+        typer.echo(f"shard {index}/{count}: nothing to do")
+        return
+    dump_config(out / "config.json", pipeline=cfg, tracker=tracker_cfg, detection_filter=det_filter)
+    jobs = [(it, out, cfg, tracker_cfg, det_filter, pose_weights, corr_weights, workers == 1) for it in items]
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+            results = [r["result"] for r in pool.imap(_one, jobs)]
+    else:
+        results = [_one(j)["result"] for j in jobs]
+    write_run_files(out, results, {"pipeline": cfg, "tracker": tracker_cfg, "detection_filter": det_filter})
+    for r in results:
+        rate = r.frames / max(1e-9, sum(v for k, v in r.seconds.items() if "." not in k and k != "render"))
+        typer.echo(
+            f"{r.name}: {r.frames} frames ({rate:.1f} frames/s) -> {r.predictions}, {r.mot}"
+            + (f", {r.video}" if r.video else "")
+        )

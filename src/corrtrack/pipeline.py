@@ -1,0 +1,329 @@
+"""The end-to-end pipeline: frames -> person detector -> pose estimator -> tracker -> files.
+
+``corrtrack track INPUT --out DIR`` runs it on a video file, an image folder, or a
+PoseTrack-layout data set (``annotations/<split>/*.json`` beside ``images/``; one output per
+sequence). Frames are streamed: memory does not grow with the video's length (the tracker
+keeps poses, never images); the rendered video is drawn in a second pass over the frames
+after the tracker's offline post-processing has fixed the final ids.
+
+Outputs per sequence, written atomically: ``<name>.json`` (PoseTrack 2018), ``<name>.txt``
+(MOTChallenge boxes), ``<name>.mp4`` (rendered, optional); and for the run ``config.json``
+(every config used) and ``timings.json`` (seconds per stage and frames per second).
+
+Components are chosen by name (:class:`PipelineConfig`) so the command line can select them;
+the tracker only sees the interfaces of :mod:`corrtrack.interfaces`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from corrtrack.config import config_to_dict, param
+from corrtrack.errors import CorrtrackError
+from corrtrack.fileio import write_json
+from corrtrack.formats import load_sequence, save_sequence
+from corrtrack.geometry import pose_nms
+from corrtrack.inference.file_detections import DetectionFilter, DetectionList, FileDetections
+from corrtrack.interfaces import CorrespondenceModel, PersonDetector, PoseEstimator, Tracker
+from corrtrack.poses import Frame, Poses, PoseSequence
+from corrtrack.render import draw_poses
+from corrtrack.tracking import FrameToFrameConfig, FrameToFrameTracker
+from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig, CorrTrackTracker
+from corrtrack.video import FrameSource, VideoWriter, read_image
+
+__all__ = ["PipelineConfig", "SequenceInput", "TrackResult", "find_inputs", "shard", "track_sequence"]
+
+DetectorName = Literal["file", "simulated"]
+PoseSourceName = Literal["bundled", "checkpoint", "authors", "detections"]
+CorrespondenceName = Literal["network", "flow", "zero"]
+TrackerName = Literal["corrtrack", "iou", "oks"]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Which component does each stage, and how the outputs look."""
+
+    detector: DetectorName = param(
+        "file", "our choice: public detections from a file (--detections); 'simulated' needs ground truth"
+    )
+    poses: PoseSourceName = param(
+        "bundled", "our choice: the bundled tiny pose net (SynthTrack only); 'detections' keeps the detector's poses"
+    )
+    pose_config: str = param("paper3", "reference code: the released checkpoint has 3 stages (for --pose-weights)")
+    correspondences: CorrespondenceName = param(
+        "network", "paper: the keypoint correspondence network; flow (DIS) and zero motion are baselines"
+    )
+    tracker: TrackerName = param("corrtrack", "paper: tracking with correspondences; iou/oks are baselines")
+    device: str = param("cpu", "our choice")
+    flip_test: bool = param(True, "reference code (pose_estimation.py: flip test)")
+    render: bool = param(True, "our choice: write the rendered video")
+    min_render_confidence: float = param(0.3, "reference code: output joint threshold 0.3")
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_render_confidence <= 1:
+            raise ValueError(f"min_render_confidence must be in [0, 1], got {self.min_render_confidence}")
+
+
+@dataclass
+class SequenceInput:
+    """One video to track: a name, where its frames come from, and optional ground truth / detections."""
+
+    name: str
+    frames: Path
+    ground_truth: Path | None = None
+    detections: Path | None = None
+    #: frame files by index (a PoseTrack sequence), else frames come from ``FrameSource(frames)``
+    frame_files: list[Path] | None = None
+
+    def open(self) -> tuple[Iterator[np.ndarray], int, float]:
+        """An iterator over the RGB frames, their number and the frame rate."""
+        if self.frame_files is not None:
+            return (read_image(p) for p in self.frame_files), len(self.frame_files), 25.0
+        source = FrameSource(self.frames)
+        return iter(source), len(source), source.fps
+
+
+@dataclass
+class TrackResult:
+    name: str
+    predictions: Path
+    mot: Path
+    video: Path | None
+    frames: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def find_inputs(path: Path, detections: Path | None = None) -> list[SequenceInput]:
+    """The sequences under ``path``: a video file, an image folder, a folder of videos, or a PoseTrack data set."""
+    if not path.exists():
+        raise CorrtrackError(f"{path}: no such file or folder")
+    if path.is_file():
+        return [SequenceInput(path.stem, path, detections=detections)]
+    annotations = sorted(path.glob("annotations/*/*.json"))
+    if annotations:
+        out = []
+        for ann in annotations:
+            seq = load_sequence(ann)
+            files = [path / f.file_name for f in seq.frames]
+            missing = [f for f in files if not f.is_file()]
+            if missing:
+                raise CorrtrackError(f"{ann}: frame {missing[0]} is missing")
+            if any(not f.resolve().is_relative_to(path.resolve()) for f in files):
+                raise CorrtrackError(f"{ann}: a frame name points outside {path}")
+            det = None
+            if detections is not None:
+                det = detections / ann.name if detections.is_dir() else detections
+            out.append(SequenceInput(ann.stem, path, ann, det, files))
+        return out
+    videos = sorted(p for p in path.iterdir() if p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv", ".webm"))
+    if videos:
+        return [
+            SequenceInput(
+                v.stem,
+                v,
+                detections=(detections / f"{v.stem}.txt") if detections and detections.is_dir() else detections,
+            )
+            for v in videos
+        ]
+    return [SequenceInput(path.name, path, detections=detections)]
+
+
+def shard(items: Sequence[Any], index: int, count: int) -> list[Any]:
+    """The ``index``-th of ``count`` interleaved parts of ``items`` (a cluster job array's share)."""
+    if count < 1 or not 0 <= index < count:
+        raise CorrtrackError(f"shard {index}/{count}: need 0 <= index < count")
+    return list(items[index::count])
+
+
+def shard_from_environment() -> tuple[int, int]:
+    """(rank, world size) that torchrun or a job array sets, else (0, 1)."""
+    for rank_key, size_key in (("RANK", "WORLD_SIZE"), ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT")):
+        if rank_key in os.environ and size_key in os.environ:
+            return int(os.environ[rank_key]), int(os.environ[size_key])
+    return 0, 1
+
+
+# ----------------------------------------------------------------------------- components
+def make_pose_estimator(cfg: PipelineConfig, weights: Path | None) -> PoseEstimator | None:
+    if cfg.poses == "detections":
+        return None
+    from corrtrack.inference.pose_estimator import TopDownPoseEstimator
+
+    if cfg.poses == "bundled":
+        return TopDownPoseEstimator.from_bundled(device=cfg.device, flip_test=cfg.flip_test)
+    if weights is None:
+        raise CorrtrackError(f"--poses {cfg.poses} needs --pose-weights FILE")
+    if cfg.poses == "authors":
+        return TopDownPoseEstimator.from_authors_checkpoint(
+            weights, cfg.pose_config, device=cfg.device, flip_test=cfg.flip_test
+        )
+    return TopDownPoseEstimator.from_checkpoint(weights, device=cfg.device, flip_test=cfg.flip_test)
+
+
+def make_correspondences(cfg: PipelineConfig, weights: Path | None) -> CorrespondenceModel:
+    if cfg.correspondences == "zero":
+        from corrtrack.testing import ZeroMotionCorrespondences
+
+        return ZeroMotionCorrespondences()
+    if cfg.correspondences == "flow":
+        from corrtrack.inference.flow_correspondences import FlowCorrespondences
+
+        return FlowCorrespondences()
+    try:
+        from corrtrack.inference import correspondences as network
+    except ImportError:
+        raise CorrtrackError("the correspondence network is not available in this installation") from None
+    model_cls: Any = network.NetworkCorrespondences
+    if weights is not None:
+        return model_cls.from_checkpoint(weights, device=cfg.device)
+    return model_cls.from_bundled(device=cfg.device)
+
+
+def make_tracker(
+    cfg: PipelineConfig,
+    correspondences: Callable[[], CorrespondenceModel],
+    estimator: PoseEstimator | None,
+    tracker_config: CorrTrackConfig,
+) -> Tracker:
+    if cfg.tracker == "corrtrack":
+        return CorrTrackTracker(correspondences(), estimator, tracker_config)
+    return FrameToFrameTracker(
+        FrameToFrameConfig(similarity=cfg.tracker, threshold=0.3 if cfg.tracker == "iou" else 0.2)
+    )
+
+
+# ----------------------------------------------------------------------------- one sequence
+def _detector_for(item: SequenceInput, cfg: PipelineConfig, filt: DetectionFilter, num_frames: int) -> PersonDetector:
+    if cfg.detector == "file":
+        if item.detections is None:
+            raise CorrtrackError(f"{item.name}: --detector file needs --detections FILE (or a folder of them)")
+        return FileDetections(item.detections, filt, num_frames=num_frames)
+    if item.ground_truth is None:
+        raise CorrtrackError(f"{item.name}: --detector simulated needs ground truth (a PoseTrack-layout data set)")
+    from corrtrack.synth import SimulatedDetectorConfig, simulate_detections
+
+    gt = load_sequence(item.ground_truth)
+    sim = simulate_detections(gt, SimulatedDetectorConfig(with_poses=cfg.poses == "detections"), seed=0)
+    return DetectionList([f.poses for f in sim.frames], filt)
+
+
+def track_sequence(
+    item: SequenceInput,
+    out_dir: Path,
+    cfg: PipelineConfig,
+    tracker_config: CorrTrackConfig = CorrTrackConfig(),
+    detection_filter: DetectionFilter = DetectionFilter(),
+    pose_weights: Path | None = None,
+    correspondence_weights: Path | None = None,
+    estimator: PoseEstimator | None = None,
+    correspondences: CorrespondenceModel | None = None,
+    progress: bool = False,
+) -> TrackResult:
+    """Track one sequence and write its outputs into ``out_dir``."""
+    frames, num_frames, fps = item.open()
+    if num_frames == 0:
+        raise CorrtrackError(f"{item.frames}: no frames")
+    detector = _detector_for(item, cfg, detection_filter, num_frames)
+    if estimator is None and cfg.poses != "detections":
+        estimator = make_pose_estimator(cfg, pose_weights)
+    tracker = make_tracker(
+        cfg, lambda: correspondences or make_correspondences(cfg, correspondence_weights), estimator, tracker_config
+    )
+    seconds = dict.fromkeys(("detection", "pose", "tracking"), 0.0)
+    names: list[str] = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=num_frames, desc=f"track {item.name}", unit="frame", leave=False)
+    for t, image in enumerate(frames):
+        t0 = time.perf_counter()
+        detected = detector.detect([image])[0]
+        t1 = time.perf_counter()
+        if estimator is not None and len(detected):
+            poses = estimator.estimate(image, detected.box_or_keypoint_box())
+            poses = poses.replace(scores=np.where(np.isnan(detected.scores), poses.scores, detected.scores))
+        else:
+            poses = detected
+        if len(poses):
+            poses = poses[pose_nms(poses.xy, poses.confidences)]
+        t2 = time.perf_counter()
+        tracker.step(t, image, poses)
+        t3 = time.perf_counter()
+        seconds["detection"] += t1 - t0
+        seconds["pose"] += t2 - t1
+        seconds["tracking"] += t3 - t2
+        names.append(f"{t:06d}.jpg" if item.frame_files is None else item.frame_files[t].name)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    t0 = time.perf_counter()
+    tracked = tracker.finish()
+    seconds["finish"] = time.perf_counter() - t0
+    timings = getattr(tracker, "timings", None)
+    if isinstance(timings, dict):  # CorrTrackTracker: split tracking into its stages
+        seconds.update({f"tracking.{k}": float(v) for k, v in timings.items()})
+    seq = _as_output(item, tracked, names)
+    pred = out_dir / f"{item.name}.json"
+    mot = out_dir / f"{item.name}.txt"
+    save_sequence(seq, pred, "posetrack18")
+    save_sequence(seq, mot, "mot")
+    video = None
+    if cfg.render:
+        t0 = time.perf_counter()
+        video = out_dir / f"{item.name}.mp4"
+        skeleton = seq.layout.skeleton_index
+        frames, _, _ = item.open()
+        with VideoWriter(video, fps) as writer:
+            for image, frame in zip(frames, seq.frames):
+                writer.write(draw_poses(image, frame.poses, skeleton, cfg.min_render_confidence))
+        seconds["render"] = time.perf_counter() - t0
+    return TrackResult(item.name, pred, mot, video, num_frames, seconds)
+
+
+def _as_output(item: SequenceInput, tracked: PoseSequence, names: list[str]) -> PoseSequence:
+    """The tracked poses in the input's frames (the ground truth's file names and ids when there is one)."""
+    poses = [f.poses for f in tracked.frames]
+    if item.ground_truth is not None:
+        gt = load_sequence(item.ground_truth)
+        if len(gt) == len(poses):
+            return gt.with_poses([_with_boxes(p) for p in poses])
+    frames = [Frame(name, _with_boxes(p), image_id=t) for t, (name, p) in enumerate(zip(names, poses))]
+    return PoseSequence(item.name, frames)
+
+
+def _with_boxes(p: Poses) -> Poses:
+    """Every output person carries a box: the detector's, else the tight box of its joints (a recovered person)."""
+    if len(p) == 0:
+        return p
+    boxes = p.box_or_keypoint_box()
+    missing = ~np.isfinite(boxes).all(1)
+    keep = ~missing  # a person without box or joints cannot be written
+    return p.replace(boxes=boxes)[np.flatnonzero(keep)] if missing.any() else p.replace(boxes=boxes)
+
+
+def write_run_files(out_dir: Path, results: list[TrackResult], configs: dict[str, Any]) -> None:
+    """``config.json`` and ``timings.json`` beside the outputs."""
+    write_json(out_dir / "config.json", {k: config_to_dict(v) for k, v in configs.items()}, indent=1)
+    frames = sum(r.frames for r in results)
+    total: dict[str, float] = {}
+    for r in results:
+        for k, v in r.seconds.items():
+            total[k] = total.get(k, 0.0) + v
+    wall = sum(v for k, v in total.items() if "." not in k and k != "render")
+    doc = {
+        "frames": frames,
+        "seconds": total,
+        "frames_per_second": frames / wall if wall > 0 else None,
+        "sequences": {r.name: {"frames": r.frames, "seconds": r.seconds} for r in results},
+    }
+    write_json(out_dir / "timings.json", json.loads(json.dumps(doc)), indent=1)
