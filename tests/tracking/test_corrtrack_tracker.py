@@ -184,7 +184,7 @@ def test_merging_joins_a_track_split_by_a_long_occlusion():
 
 @pytest.fixture(scope="module")
 def hard_clips():
-    specs = make_specs("val", ["hard"], 2, 40, 5, "all")
+    specs = make_specs("val", ["hard"], 2, 30, 5, "all")
     clips = []
     for i, s in enumerate(specs):
         images, gt, _, _ = render_sequence_frames(s)
