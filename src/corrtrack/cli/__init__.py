@@ -17,66 +17,77 @@ from corrtrack.cli.app import app
 __all__ = ["app", "main"]
 
 
+class Terminated(BaseException):
+    """Raised in the main thread by SIGTERM so that ``finally`` blocks remove temporary files."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _say(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
 def main() -> None:
     """Console entry point: every failure ends in one line on stderr and a non-zero exit code.
 
     Exit codes: 2 for bad input or options, 1 for a fault of the environment (a full
-    disk, a permission) or an internal error, 130 when interrupted. ``--debug`` shows the
-    traceback of an unexpected error.
+    disk, a permission) or an internal error, 130 when interrupted (Ctrl-C), 143 when
+    terminated (SIGTERM). ``--debug`` shows the traceback of an unexpected error. The SIGTERM
+    handler is only installed while the command runs.
     """
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        _run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run() -> None:
+    import typer
+
     from corrtrack.config import ConfigError
     from corrtrack.errors import CorrtrackError
 
-    def say(message: str) -> None:
-        print(f"error: {message}", file=sys.stderr)
-
-    import signal
-
-    import typer
-
-    class Terminated(BaseException):
-        pass
-
-    def on_sigterm(signum: int, frame: object) -> None:
-        raise Terminated()
-
-    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
-        say("interrupted")
+        _say("interrupted")
         sys.exit(130)
     except typer.TyperException as exc:  # usage errors: bad options and arguments
         fmt = getattr(exc, "format_message", None)
         message = " ".join((fmt() if fmt else str(exc)).split())
         ctx = getattr(exc, "ctx", None)
         hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        say(f"{message}{hint}")
+        _say(f"{message}{hint}")
         sys.exit(getattr(exc, "exit_code", 2))
     except CorrtrackError as exc:
-        say(str(exc))
+        _say(str(exc))
         sys.exit(exc.exit_code)
     except ConfigError as exc:
-        say(str(exc))
+        _say(str(exc))
         sys.exit(2)
     except KeyboardInterrupt:
-        say("interrupted")
+        _say("interrupted")
         sys.exit(130)
     except Terminated:
-        say("terminated")
+        _say("terminated")
         sys.exit(143)
     except MemoryError:
-        say("out of memory")
+        _say("out of memory")
         sys.exit(1)
     except OSError as exc:
         name = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-        say(f"{name}{exc.strerror or exc}")
+        _say(f"{name}{exc.strerror or exc}")
         sys.exit(1)
     except Exception as exc:
         if "--debug" in sys.argv[1:]:
             raise
-        say(f"internal error ({type(exc).__name__}: {exc}); run with --debug for the traceback")
+        _say(f"internal error ({type(exc).__name__}: {exc}); run with --debug for the traceback")
         sys.exit(1)
