@@ -173,7 +173,7 @@ def main() -> None:
             "without duplicate removal": replace(base, duplicate_removal=False),
             "without merging": replace(base, merging=False),
             "Hungarian assignment": replace(base, assignment="hungarian"),
-            "re-estimate every propagated pose": replace(base, recovery_skip_explained=False),
+            "skip re-estimation where a detection explains the pose": replace(base, recovery_skip_explained=True),
         } | {f"tau_corr = {v}": replace(base, tau_corr=v) for v in (0.1, 0.5)}
         abl = []
         for name, cfg in variants.items():
