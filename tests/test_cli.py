@@ -198,3 +198,10 @@ def test_synth_knobs_override_the_preset(tmp_path):
         bad = runner.invoke(app, ["synth", str(tmp_path / "b"), "--set", item])
         assert bad.exit_code == 2 and bad.output.startswith("error: --set:"), bad.output
     assert not (tmp_path / "b").exists()
+
+
+def test_train_commands_are_listed_and_check_their_config(tmp_path):
+    r = runner.invoke(app, ["train", "--help"])
+    assert r.exit_code == 0 and "pose" in r.output
+    r = runner.invoke(app, ["train", "pose", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--config", "x"])
+    assert r.exit_code == 2 and "unknown pose-net config" in r.output

@@ -5,13 +5,14 @@
 * ``synth``: synth, simulate-detections
 * ``demo``: demo
 * ``track``: track (the pipeline on videos, image folders and PoseTrack data sets)
+* ``train``: train pose (and the other networks)
 """
 
 from __future__ import annotations
 
 import sys
 
-from corrtrack.cli import data, demo, evaluate, synth, track  # noqa: F401  (they register their commands)
+from corrtrack.cli import data, demo, evaluate, synth, track, train  # noqa: F401  (they register their commands)
 from corrtrack.cli.app import app
 
 __all__ = ["app", "main"]

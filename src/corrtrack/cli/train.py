@@ -1,0 +1,36 @@
+"""``corrtrack train pose|...``: the training commands (single process, or under torchrun for several)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from corrtrack.cli.app import app
+
+train_app = typer.Typer(
+    help="Train the networks (runs under `torchrun --nproc_per_node N -m corrtrack train ...` too).",
+    no_args_is_help=True,
+)
+app.add_typer(train_app, name="train")
+
+_SETTINGS_HELP = "Override a training/loop/augmentation field, e.g. --set steps=2000 --set lr=1e-3."
+
+
+@train_app.command("pose")
+def train_pose_cmd(
+    data: Annotated[Path, typer.Option(help="A SynthTrack/PoseTrack 2018 folder or a COCO keypoints data set.")],
+    out: Annotated[Path, typer.Option(help="Output folder (checkpoints, curves, config, pose.pt).")],
+    config: Annotated[str, typer.Option(help="Network config: tiny | paper | paper3.")] = "tiny",
+    settings: Annotated[Optional[list[str]], typer.Option("--set", help=_SETTINGS_HELP)] = None,
+) -> None:
+    """Train the two-stage pose estimator (heatmaps + offsets); resumes from OUT's last checkpoint."""
+    from corrtrack.models.pose_net import pose_config
+    from corrtrack.training.pose_train import run_train_pose
+
+    try:
+        pose_config(config)
+    except (KeyError, ValueError) as exc:
+        raise typer.BadParameter(str(exc).strip("'\""), param_hint="--config") from None
+    raise typer.Exit(run_train_pose(config, data, out, settings or []))
