@@ -61,12 +61,17 @@ def test_eval_prints_official_tables_and_writes_json(poseval_case, tmp_path):
 def test_demo_runs_end_to_end(tmp_path):
     from corrtrack.video import FrameSource
 
-    r = runner.invoke(app, ["demo", "-o", str(tmp_path / "demo"), "--frames", "8", "--preset", "easy"])
+    args = ["demo", "-o", str(tmp_path / "demo"), "--frames", "8", "--preset", "easy"]
+    r = runner.invoke(app, [*args, "--set", "poses=detections", "--set", "correspondences=flow"])
     assert r.exit_code == 0, r.output
-    video = next((tmp_path / "demo").glob("*_tracks.mp4"))
+    video = next((tmp_path / "demo" / "tracks").glob("*.mp4"))
     assert len(FrameSource(video)) == 8
     doc = json.loads((tmp_path / "demo" / "evaluation.json").read_text())
     assert 30 < doc["ap"]["ap"][-1] <= 100
+    report = (tmp_path / "demo" / "report.md").read_text()
+    assert "MOTA" in report and "SIMULATED" in report
+    config = json.loads((tmp_path / "demo" / "config.json").read_text())
+    assert config["demo"]["values"]["correspondences"] == "flow"
 
 
 def test_synth_cli_and_mot_eval(tmp_path):

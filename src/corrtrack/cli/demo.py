@@ -21,7 +21,7 @@ def demo(
         Optional[list[str]], typer.Option("--set", help="Override any field of DemoConfig (NAME=VALUE).")
     ] = None,
 ) -> None:
-    """Run the main job on bundled defaults: SynthTrack scene -> detections -> tracking -> eval -> video."""
+    """The main job on bundled defaults: SynthTrack clip -> detection -> poses -> CorrTrack -> evaluation -> video."""
     from corrtrack.demo import run_demo
 
     given = {"preset": preset, "frames": frames, "seed": seed}
@@ -29,4 +29,5 @@ def demo(
     cfg = apply_settings(DemoConfig(), items)
     result = run_demo(out, cfg)
     typer.echo(result.report)
-    typer.echo(f"wrote {result.video}, {result.predictions} and {out / 'evaluation.json'}")
+    video = f"{result.video}, " if result.video else ""
+    typer.echo(f"wrote {video}{result.predictions}, {out / 'evaluation.json'} and {out / 'report.md'}")
