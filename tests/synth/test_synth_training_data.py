@@ -51,12 +51,16 @@ def test_samples_feed_a_torch_dataloader_and_synth_stays_torch_free():
 def test_coco_export_reads_in_pycocotools(tmp_path):
     out = tmp_path / "set"
     generate_dataset(out, make_specs("train", ["medium", "hard"], 2, 6, 5, "all", 320, 180))
-    counts = export_coco(out, "train", tmp_path / "coco.json")
+    counts = export_coco(out, "train", tmp_path / "coco.json", crops=tmp_path / "crops")
     assert counts["images"] == 12 and counts["persons"] > 20 and counts["crowd"] > 0
     doc = json.loads((tmp_path / "coco.json").read_text())
     person = next(a for a in doc["annotations"] if not a["iscrowd"])
     assert person["num_keypoints"] == sum(v == 2 for v in person["keypoints"][2::3]) > 0
     assert 0 < person["area"] <= person["bbox"][2] * person["bbox"][3]
+    from corrtrack.video import read_image
+
+    crop = read_image(tmp_path / "crops" / person["crop_file"])
+    assert crop.shape[0] >= min(person["bbox"][3], 180) - 1
     coco_mod = pytest.importorskip("pycocotools.coco")
     cocoeval = pytest.importorskip("pycocotools.cocoeval")
     gt = coco_mod.COCO(str(tmp_path / "coco.json"))

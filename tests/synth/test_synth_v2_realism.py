@@ -157,3 +157,24 @@ def test_knobs_parse_through_the_config_module():
     from corrtrack.config import source_of
 
     assert all(source_of(SynthConfig(), f) for f in SynthConfig.__dataclass_fields__)
+
+
+def test_actions_keep_feet_or_seat_on_the_ground_and_lower_the_body():
+    from corrtrack.synth.agents import ACTIONS, Agent
+    from corrtrack.synth.appearance import Appearance
+    from corrtrack.synth.body import BodyShape, body_points
+
+    rng = np.random.default_rng(0)
+    agent = Agent(0, BodyShape(), Appearance.random(rng), 1.0, 0.0, 0.0, 0.0, 0.02, False)
+    standing = body_points(agent.shape, agent._action("stop"))
+    assert standing[:, 1].min() == pytest.approx(0.0)
+    hips = {}
+    for name in ACTIONS:
+        agent.timer, agent.duration = 5, 10  # the middle of a jump
+        pts = body_points(agent.shape, agent._action(name))
+        assert pts[:, 1].min() >= -1e-9  # nothing below the floor
+        hips[name] = pts[11, 1]
+        if name != "jump":
+            assert pts[:, 1].min() == pytest.approx(0.0)  # something touches it
+    assert hips["sit"] < 0.25 and hips["crouch"] < 0.6 * standing[11, 1] and hips["bend"] < standing[11, 1]
+    assert hips["jump"] > standing[11, 1]  # airborne in the middle of the jump

@@ -112,12 +112,27 @@ def _polygon_area(poly: np.ndarray) -> float:
     return float(0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
 
 
-def export_coco(root: str | Path, split: str, out: str | Path) -> dict[str, int]:
+def _write_crop(image: np.ndarray, box: tuple[float, float, float, float], folder: Path, ann_id: int) -> str:
+    from corrtrack.video import write_image
+
+    x, y, w, h = box
+    cx, cy, hw, hh = x + w / 2, y + h / 2, 0.625 * w, 0.625 * h
+    H, W = image.shape[:2]
+    x0, y0 = int(max(0, cx - hw)), int(max(0, cy - hh))
+    x1, y1 = int(min(W, np.ceil(cx + hw))), int(min(H, np.ceil(cy + hh)))
+    name = f"{ann_id}.jpg"
+    write_image(folder / name, image[y0 : max(y1, y0 + 1), x0 : max(x1, x0 + 1)], quality=95)
+    return name
+
+
+def export_coco(root: str | Path, split: str, out: str | Path, crops: str | Path | None = None) -> dict[str, int]:
     """Merge ``root/annotations/<split>/*.json`` (a written SynthTrack set) into one COCO keypoints file.
 
     Only labelled frames are exported. Visible joints get COCO's ``v = 2``; ``area`` is the
     person's visible silhouette in pixels (the box area for files without it); ignore regions
-    become ``iscrowd = 1`` annotations with their polygon. Returns the counts written.
+    become ``iscrowd = 1`` annotations with their polygon. With ``crops``, every person's box
+    (enlarged by a quarter, clipped to the frame) is also cut out to ``crops/<annotation id>.jpg``
+    and named in the annotation's ``crop_file``. Returns the counts written.
     """
     from corrtrack.formats import load_sequence
     from corrtrack.formats.coco_style import default_category
@@ -145,6 +160,11 @@ def export_coco(root: str | Path, split: str, out: str | Path) -> dict[str, int]
                 {"id": int(fr.image_id), "file_name": fr.file_name, "width": width, "height": height, "video": seq.name}
             )
             p = fr.poses
+            frame_image = None
+            if crops is not None and len(p):
+                from corrtrack.video import read_image
+
+                frame_image = read_image(root / fr.file_name)
             for i in range(len(p)):
                 kps = p.keypoints[i].copy()
                 vis = p.present[i]
@@ -164,6 +184,8 @@ def export_coco(root: str | Path, split: str, out: str | Path) -> dict[str, int]
                         "segmentation": [],
                     }
                 )
+                if frame_image is not None and crops is not None:
+                    annotations[-1]["crop_file"] = _write_crop(frame_image, (x, y, w, h), Path(crops), int(p.ids[i]))
             for poly in fr.ignore_regions or []:
                 x0, y0 = poly.min(0)
                 x1, y1 = poly.max(0)
