@@ -1,6 +1,7 @@
 """The correspondence net is the authors' network: layouts and every golden array under the weight rule.
 
-Uses /work/shared/reference (skipped without it). Timing on the 2-core dev machine: ~15 s.
+Uses /work/shared/reference (skipped without it).
+Time on the 2-core dev machine, 1 thread: about 21 s with a load average of 11 (other jobs running).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from corrtrack.models.reference_weights import (
     reference_queries_xy,
 )
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # 2 threads stall badly when the cores are shared (docs/networks-notes.md)
 
 SCALE = 0.0625
 

@@ -1,6 +1,7 @@
 """The pose net is the authors' network: same state-dict layout and the golden outputs under the weight rule.
 
-Uses /work/shared/reference (skipped without it). Timing on the 2-core dev machine: ~10 s.
+Uses /work/shared/reference (skipped without it).
+Time on the 2-core dev machine, 1 thread: about 21 s with a load average of 11 (other jobs running).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from corrtrack.models.backbone import ModelInputError, StatsBatchNorm2d
 from corrtrack.models.pose_net import PoseNet, PoseNetConfig, pose_config
 from corrtrack.models.reference_weights import POSE_INPUT_SEED, fill_layout, load_layout, reference_input
 
-torch.set_num_threads(2)
+torch.set_num_threads(1)  # 2 threads stall badly when the cores are shared (docs/networks-notes.md)
 
 
 def rel(ours: torch.Tensor, golden: np.ndarray) -> float:
