@@ -84,6 +84,7 @@ def run_demo(out: str | Path = "corrtrack-demo", config: DemoConfig = DemoConfig
     gt = load_sequence(item.ground_truth)
     pred = load_sequence(result.predictions)
     evaluation = evaluate(gt, pred, hota=True)
+    assert evaluation.ap is not None  # AP is always computed here
     tables = format_tables(evaluation)
     write_json(out / "evaluation.json", evaluation.to_json(), indent=1)
     dump_config(out / "config.json", demo=cfg, pipeline=pipeline, tracker=tracker_cfg, detection_filter=det_filter)

@@ -49,7 +49,7 @@ def oks_coco(
     """
     gt = np.asarray(gt, dtype=np.float64)[..., :2]
     dt = np.asarray(dt, dtype=np.float64)[..., :2]
-    vis = np.asarray(gt_visibility) > 0
+    vis: np.ndarray = np.asarray(np.asarray(gt_visibility) > 0)
     var = (2 * np.asarray(sigmas)) ** 2
     area = np.asarray(gt_areas, dtype=np.float64)[:, None, None] + np.spacing(1)
     d2 = ((gt[:, None] - dt[None]) ** 2).sum(-1)  # (G, D, K)
@@ -59,7 +59,7 @@ def oks_coco(
         y0, y1 = bb[:, 1] - bb[:, 3], bb[:, 1] + 2 * bb[:, 3]
         dx = np.maximum(0, x0[:, None, None] - dt[None, ..., 0]) + np.maximum(0, dt[None, ..., 0] - x1[:, None, None])
         dy = np.maximum(0, y0[:, None, None] - dt[None, ..., 1]) + np.maximum(0, dt[None, ..., 1] - y1[:, None, None])
-        no_vis = ~vis.any(axis=1)
+        no_vis = np.asarray(~vis.any(axis=1))
         d2 = np.where(no_vis[:, None, None], dx**2 + dy**2, d2)
         vis = vis | no_vis[:, None]
     e = np.exp(-d2 / var / area / 2)

@@ -56,7 +56,7 @@ class Poses:
     #: per-person fields a reader did not map to arrays (kept for lossless round trips)
     extras: tuple[dict[str, Any], ...] = ()
     #: (N,) bool, False for a person given without a keypoint list (default: all True)
-    has_keypoints: np.ndarray | None = None
+    has_keypoints: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=bool))
 
     def __post_init__(self) -> None:
         n = self.keypoints.shape[0]
@@ -73,7 +73,7 @@ class Poses:
         ):
             if getattr(self, name).shape != shape:
                 raise ValueError(f"{name} must have shape {shape}, got {getattr(self, name).shape}")
-        if self.has_keypoints is None:
+        if self.has_keypoints.shape == (0,) and n:
             self.has_keypoints = np.ones(n, dtype=bool)
         elif self.has_keypoints.shape != (n,):
             raise ValueError(f"has_keypoints must have shape {(n,)}, got {self.has_keypoints.shape}")
@@ -139,7 +139,7 @@ class Poses:
     def num_joints(self) -> int:
         return self.keypoints.shape[1]
 
-    def __getitem__(self, index: int | slice | np.ndarray | list[int]) -> Poses:
+    def __getitem__(self, index: int | slice | np.ndarray | np.generic | list[int]) -> Poses:
         """Select persons; an int gives a one-person ``Poses``."""
         if isinstance(index, (int, np.integer)):
             index = [int(index)]

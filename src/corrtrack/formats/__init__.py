@@ -8,11 +8,11 @@ naming the file, the record and the problem.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from corrtrack.errors import FormatError
 from corrtrack.fileio import read_json, write_json
-from corrtrack.formats.coco_style import convert_layout, parse_coco_style, to_coco_style
+from corrtrack.formats.coco_style import Flavor, convert_layout, parse_coco_style, to_coco_style
 from corrtrack.formats.mot import parse_mot, read_mot, read_seqinfo, to_mot_text, write_mot
 from corrtrack.formats.posetrack17 import parse_posetrack17, read_posetrack17, to_posetrack17, write_posetrack17
 from corrtrack.keypoints import COCO17
@@ -76,7 +76,7 @@ def parse_document(data: Any, source: str, fmt: str | None = None, name: str | N
     if fmt == "posetrack17":
         return parse_posetrack17(data, source, name)
     if fmt in ("posetrack18", "coco", "coco-results"):
-        return parse_coco_style(data, source, fmt, name)
+        return parse_coco_style(data, source, cast(Flavor, fmt), name)
     raise FormatError(source, f"unknown JSON format {fmt!r}")
 
 
@@ -96,7 +96,8 @@ def to_document(seq: PoseSequence, fmt: str) -> Any:
     if fmt == "posetrack18":
         return to_coco_style(seq, "posetrack18")
     if fmt in ("coco", "coco-results"):
-        return to_coco_style(convert_layout(seq, COCO17) if seq.layout.name == "posetrack17" else seq, fmt)
+        coco_seq = convert_layout(seq, COCO17) if seq.layout.name == "posetrack17" else seq
+        return to_coco_style(coco_seq, cast(Flavor, fmt))
     raise ValueError(f"unknown format {fmt!r}; choose one of {FORMATS}")
 
 
