@@ -59,6 +59,7 @@ class SynthConfig:
     photo_textures: float = param(
         0.3, "our choice: fraction of clothes and walls textured with detail from real photographs"
     )
+    optics_blur: float = param(0.6, "our choice: Gaussian lens blur std in pixels (real lenses never give hard edges)")
     motion_blur: float = param(0.5, "our choice: blur length / camera motion per frame (0 = none)")
     lighting: float = param(0.1, "our choice: relative amplitude of brightness changes over a sequence")
     noise: float = param(2.0, "our choice: sensor noise std in grey levels")

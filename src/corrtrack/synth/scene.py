@@ -123,7 +123,7 @@ def _cut_channel(m: np.ndarray, px: int, py: int) -> None:
     m[best] = 0
 
 
-def _detail_layer(rng: np.random.Generator, h: int, w: int, zoom_range: tuple[float, float] = (0.3, 0.7)) -> np.ndarray:
+def _detail_layer(rng: np.random.Generator, h: int, w: int, zoom_range: tuple[float, float] = (1.5, 3.0)) -> np.ndarray:
     """A (h, w) luminance detail layer from a real photograph, tiled, flipped and rescaled (grain, not motifs)."""
     maps = photo_detail()
     m = maps[int(rng.integers(len(maps)))]
@@ -169,7 +169,7 @@ def _world_image(rng: np.random.Generator, w: int, h: int, horizon: int, photo: 
     fine = rng.normal(0, 1, (h, w)).astype(np.float32)
     img[horizon:] += (18 * low[horizon:] + 6 * fine[horizon:])[..., None]
     if photo > 0:
-        img[horizon:] *= 1 + 0.06 * photo * _detail_layer(rng, h - horizon, w, (0.2, 0.4))[..., None]
+        img[horizon:] *= 1 + 0.06 * photo * _detail_layer(rng, h - horizon, w, (1.0, 2.0))[..., None]
     tile = int(rng.uniform(30, 70))
     for gy in range(horizon, h, tile // 2):  # paving joints, denser toward the horizon
         cv2.line(img, (0, gy), (w, gy), (ground * 0.75).tolist(), 1)
@@ -578,6 +578,8 @@ class SyntheticScene:
     ) -> np.ndarray:
         cfg = self.cfg
         out = image
+        if cfg.optics_blur > 0:
+            out = cv2.GaussianBlur(out, (0, 0), cfg.optics_blur)
         if cfg.motion_blur > 0 and prev_offset is not None:
             motion = offset - prev_offset
             length = cfg.motion_blur * float(np.hypot(*motion))
