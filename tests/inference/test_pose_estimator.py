@@ -189,3 +189,33 @@ def test_weights_round_trip_and_authors_format(tmp_path: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
     with pytest.raises(CorrtrackError, match="not a readable"):
         load_pose_weights(tmp_path / "junk.pt")
+
+
+# ---------------------------------------------------------- bundled weights
+#: mAP (official rules, GT boxes) of the bundled tiny weights on the clip below, measured a little higher
+#: (docs/pose-notes.md); the floor catches a broken decoder, crop or weights file.
+BUNDLED_MAP_FLOOR = 58.0  # measured 62.5
+
+
+def test_bundled_weights_reach_the_map_floor_on_a_fresh_synthtrack_clip() -> None:
+    import cv2
+
+    from corrtrack.evaluate import evaluate
+    from corrtrack.inference.pose_estimator import estimate_with_gt_boxes
+    from corrtrack.synth.dataset import make_specs, render_sequence_frames
+
+    spec = make_specs("val", ["medium"], 1, 16, 11, "all")[0]
+    images, gt, _, quality = render_sequence_frames(spec)
+
+    def as_written(image: np.ndarray) -> np.ndarray:  # what corrtrack synth writes to disk: JPEG at its quality
+        data = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
+        return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+    images = [as_written(im) for im in images]
+    est = TopDownPoseEstimator.from_bundled()
+    assert est.net_config.name == "tiny"
+    pred = estimate_with_gt_boxes(est, gt, images)
+    assert [len(f.poses) for f in pred.frames] == gt.num_persons.tolist()
+    result = evaluate(gt, pred, tracking=False)
+    assert result.ap is not None
+    assert result.ap.ap[-1] >= BUNDLED_MAP_FLOOR
