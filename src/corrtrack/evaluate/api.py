@@ -173,7 +173,7 @@ def evaluate(
         raise ValueError(f"{len(gts)} ground-truth sequences but {len(preds)} prediction sequences")
     _check_options(motp, frames)
     sources = sources or [(g.name, p.name) for g, p in zip(gts, preds)]
-    formats = list(head_formats) if head_formats is not None else ["posetrack18"] * len(gts)
+    formats: list[HeadFormat] = list(head_formats) if head_formats is not None else ["posetrack18"] * len(gts)
     if len(formats) != len(gts):
         raise ValueError(f"{len(formats)} head formats for {len(gts)} sequences")
     jobs = [

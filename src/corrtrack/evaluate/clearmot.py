@@ -175,7 +175,7 @@ def _accumulate(seq: SequenceArrays, pairs: PairTable) -> _Entries:
     obj_matched = np.zeros((NUM_JOINTS, len(o_ids)), dtype=bool)  # last_match has the object
     hyp_matched = np.zeros((NUM_JOINTS, len(h_ids)), dtype=bool)  # hypHistory has the hypothesis
     bounds = np.searchsorted(frame, np.arange(fed + 1))
-    for f in np.flatnonzero(bounds[1:] > bounds[:-1]):
+    for f in np.flatnonzero(bounds[1:] > bounds[:-1]).tolist():
         a, b = int(bounds[f]), int(bounds[f + 1])
         j, o, h = joint[a:b], obj[a:b], hyp[a:b]
         prev = last_hyp[j, o]
@@ -336,13 +336,13 @@ def mot_events(seq: SequenceArrays, pairs: PairTable | None = None) -> list[MotE
             out += [(f, j, "FP", None, 0, float("nan")) for j in range(NUM_JOINTS)]
             continue
         for g in range(int(seq.gt_start[f]), int(seq.gt_start[f + 1])):
-            for j in np.flatnonzero(seq.gt_has[g]):
-                if (f, int(j), g) not in matched_rows:
-                    out.append((f, int(j), "MISS", int(seq.gt_ids[g]), None, float("nan")))
+            for jg in np.flatnonzero(seq.gt_has[g]).tolist():
+                if (f, jg, g) not in matched_rows:
+                    out.append((f, jg, "MISS", int(seq.gt_ids[g]), None, float("nan")))
         for p in range(int(seq.pr_start[f]), int(seq.pr_start[f + 1])):
-            for j in np.flatnonzero(seq.pr_has[p]):
-                if (f, int(j), p) not in matched_cols:
-                    out.append((f, int(j), "FP", None, int(seq.pr_ids[p]), float("nan")))
+            for jp in np.flatnonzero(seq.pr_has[p]).tolist():
+                if (f, jp, p) not in matched_cols:
+                    out.append((f, jp, "FP", None, int(seq.pr_ids[p]), float("nan")))
     return sorted(out, key=_event_key)
 
 
@@ -362,13 +362,13 @@ def _feed_motmetrics(seq: SequenceArrays, pairs: PairTable | None) -> list:
         g0, g1, p0, p1 = seq.gt_start[f], seq.gt_start[f + 1], seq.pr_start[f], seq.pr_start[f + 1]
         if g0 == g1 or p0 == p1:
             for acc in accs:
-                acc.update([0], [0], dummy)
+                acc.update(np.zeros(1, np.int64), np.zeros(1, np.int64), dummy)
             continue
         d = pairs.dist[pairs.start[f] : pairs.start[f + 1]].reshape(p1 - p0, g1 - g0, NUM_JOINTS)
         d = np.where(d <= PCKH_THRESHOLD, d, np.nan)
         for j, acc in enumerate(accs):
             gi, pi = np.flatnonzero(seq.gt_has[g0:g1, j]), np.flatnonzero(seq.pr_has[p0:p1, j])
-            acc.update(seq.gt_ids[g0:g1][gi], seq.pr_ids[p0:p1][pi], d[np.ix_(pi, gi, [j])][..., 0].T)
+            acc.update(seq.gt_ids[g0:g1][gi], seq.pr_ids[p0:p1][pi], d[pi][:, gi, j].T)
     return accs
 
 

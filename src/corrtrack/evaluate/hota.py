@@ -48,11 +48,12 @@ class HotaCounts:
     @staticmethod
     def combine(parts: Sequence[HotaCounts]) -> HotaCounts:
         """Combine sequences as TrackEval does: sum counts, TP-weighted AssA and LocA."""
-        tp = sum(p.tp for p in parts)
+        tp = np.asarray(sum(p.tp for p in parts))
         w = np.maximum(1.0, tp)
         assa = sum(p.assa * p.tp for p in parts) / w
         loca = np.maximum(1e-10, sum(p.loca * p.tp for p in parts)) / np.maximum(1e-10, tp)
-        return HotaCounts(tp, sum(p.fn for p in parts), sum(p.fp for p in parts), assa, loca)
+        fn, fp = np.asarray(sum(p.fn for p in parts)), np.asarray(sum(p.fp for p in parts))
+        return HotaCounts(tp, fn, fp, np.asarray(assa), np.asarray(loca))
 
 
 def hota_sequence(
@@ -193,10 +194,10 @@ def keypoint_hota(
             gv = fr.gt_has & (fr.gt_xy > 0).all(-1)  # (G, 15)
             scored = (fr.pr_scores > 0) | (fr.pr_scores == MISSING_SCORE)
             pv = fr.pr_has & (fr.pr_xy > 0).all(-1) & scored  # (P, 15)
-            for j in np.flatnonzero(gv.any(0)):
-                gt_dets[j].append(fr.gt_ids[gv[:, j]])
-            for j in np.flatnonzero(pv.any(0)):
-                tr_dets[j].append(fr.pr_ids[pv[:, j]])
+            for jg in np.flatnonzero(gv.any(0)).tolist():
+                gt_dets[jg].append(fr.gt_ids[gv[:, jg]])
+            for jp in np.flatnonzero(pv.any(0)).tolist():
+                tr_dets[jp].append(fr.pr_ids[pv[:, jp]])
             if not (gv.any() and pv.any()):
                 continue
             d = np.linalg.norm(fr.gt_xy[:, None] - fr.pr_xy[None], axis=-1) / fr.gt_head[:, None, None]  # (G, P, 15)
