@@ -1,0 +1,272 @@
+"""The keypoint-correspondence network as a :class:`~corrtrack.interfaces.CorrespondenceModel`.
+
+``NetworkCorrespondences`` wraps a :class:`~corrtrack.models.correspondence_net.CorrespondenceNet`:
+
+* ``embed(image)``: the whole RGB frame letter-boxed to the network's square input
+  (docs/method.md §3.1 and §4.1: isotropic scale ``s = S / max(H, W)``, the pixel
+  ``(W // 2, H // 2)`` on the canvas centre ``(S/2, S/2)``, zero padding), one embedding pass.
+  The handle keeps the embedding and the letterbox, so each frame is embedded once.
+* ``propagate(src, dst, points (N, K, 2))``: the image points of all N persons go into the
+  source canvas (grid cell = ``floor(canvas / 4)``), all N x K queries run in one batched
+  pass (one affinity computation, one refiner batch), and the arg-max cell ``(x, y)`` of each
+  map becomes ``(4x, 4y)`` in the destination canvas and is mapped back to the destination
+  image with the inverse letterbox. The confidence is the sigmoid peak of the refined map.
+
+``refinement`` chooses the map that is read: ``full`` (the paper: the refiner on the whole
+grid), ``windowed`` (our deviation: the refiner on a window around each person,
+:mod:`corrtrack.models.windowed_refinement`) or ``none`` (the affinity map itself, the
+"without refinement" ablation of the paper's Table 2; its confidence is the soft-max peak,
+which is not on the sigmoid scale, so tau_corr thresholds do not transfer).
+
+A query that is NaN or outside the source image gets ``(NaN, NaN, 0)``; a correspondence that
+lands outside the destination image (in the letterbox padding) keeps its position with
+confidence 0. With ``refinement`` other than ``none`` K must be the network's 17 query joints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import torch
+
+from corrtrack.config import param
+from corrtrack.errors import CorrtrackError
+from corrtrack.models.checkpoints import load_authors_correspondence_net, model_from_checkpoint
+from corrtrack.models.correspondence_net import CorrespondenceNet, CorrespondenceNetConfig
+from corrtrack.models.windowed_refinement import refine_windowed
+
+__all__ = [
+    "BUNDLED_WEIGHTS",
+    "CorrEmbedding",
+    "NetworkCorrespondenceConfig",
+    "NetworkCorrespondences",
+    "from_letterbox",
+    "letterbox_image",
+    "letterbox_matrix",
+    "to_letterbox",
+]
+
+BUNDLED_WEIGHTS = "corr_tiny.pt"
+
+#: grid stride of the embedding (canvas pixels per grid cell)
+STRIDE = 4
+
+
+# ------------------------------------------------------------------------------------ letterbox
+
+
+def letterbox_matrix(height: int, width: int, size: int) -> np.ndarray:
+    """The 2x3 affine map image -> ``size`` x ``size`` canvas of docs/method.md §4.1."""
+    if height < 1 or width < 1 or size < 1:
+        raise CorrtrackError(f"letterbox needs a positive image and canvas size, got {height}x{width} -> {size}")
+    s = size / max(height, width)
+    return np.array(
+        [[s, 0.0, size / 2 - s * (width // 2)], [0.0, s, size / 2 - s * (height // 2)]],
+        dtype=np.float64,
+    )
+
+
+def to_letterbox(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Image points ``(..., 2)`` in canvas pixels."""
+    p = np.asarray(points, dtype=np.float64)
+    return p * np.array([matrix[0, 0], matrix[1, 1]]) + matrix[:, 2]
+
+
+def from_letterbox(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Canvas points ``(..., 2)`` back in image pixels (the exact inverse of :func:`to_letterbox`)."""
+    p = np.asarray(points, dtype=np.float64)
+    return (p - matrix[:, 2]) / np.array([matrix[0, 0], matrix[1, 1]])
+
+
+def letterbox_image(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(canvas, matrix)``: the RGB ``image`` warped into a ``size`` x ``size`` canvas (bilinear, zero padding)."""
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise CorrtrackError(f"expected an (H, W, 3) uint8 RGB image, got shape {image.shape} dtype {image.dtype}")
+    m = letterbox_matrix(image.shape[0], image.shape[1], size)
+    canvas = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    return canvas, m
+
+
+# ------------------------------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True)
+class NetworkCorrespondenceConfig:
+    refinement: Literal["full", "windowed", "none"] = param(
+        "full",
+        "paper (full-grid refiner); windowed = our deviation (docs/corr-notes.md); none = Table 2 ablation",
+        choices=("full", "windowed", "none"),
+    )
+    window_margin: int = param(8, "our choice: motion margin (grid cells) around the query pose for 'windowed'")
+    window_min_side: int = param(16, "our choice: smallest refinement window side (grid cells)")
+    max_batch: int = param(32, "our choice: query sets (tracks) per refiner batch, bounds memory")
+    device: str = param("cpu", "our choice: torch device (cpu or cuda)")
+
+    def __post_init__(self) -> None:
+        if self.refinement not in ("full", "windowed", "none"):
+            raise ValueError(f"refinement must be full, windowed or none, got {self.refinement!r}")
+        if self.window_margin < 0 or self.window_min_side < 8 or self.max_batch < 1:
+            raise ValueError("window_margin must be >= 0, window_min_side >= 8 and max_batch >= 1")
+
+
+@dataclass(frozen=True)
+class CorrEmbedding:
+    """What ``embed`` keeps of a frame: its embedding ``(1, D, G, G)``, letterbox matrix and image size."""
+
+    features: torch.Tensor
+    matrix: np.ndarray
+    shape: tuple[int, int]
+
+
+def _device(name: str) -> torch.device:
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CorrtrackError("device cuda requested but torch sees no CUDA device; use --device cpu")
+    return dev
+
+
+class NetworkCorrespondences:
+    """The correspondence network behind the ``CorrespondenceModel`` interface (module docstring)."""
+
+    def __init__(
+        self,
+        net: CorrespondenceNet,
+        config: NetworkCorrespondenceConfig | None = None,
+        **options: object,
+    ) -> None:
+        if not isinstance(net, CorrespondenceNet):
+            raise CorrtrackError(f"expected a CorrespondenceNet, got {type(net).__name__}")
+        if config is None:
+            config = NetworkCorrespondenceConfig(**options)  # type: ignore[arg-type]
+        elif options:
+            raise TypeError("pass either config or keyword options, not both")
+        self.config = config
+        self.device = _device(config.device)
+        self.net = net.to(self.device).eval()
+        self.net_config: CorrespondenceNetConfig = net.cfg
+        self.size = net.cfg.input_size
+        self.grid = net.cfg.grid_size
+        #: side of the refinement window of the last windowed call (grid cells), for benchmarks
+        self.last_window_side: int | None = None
+
+    # ------------------------------------------------------------------------------ loading
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, config: NetworkCorrespondenceConfig | None = None, **options: object
+    ) -> NetworkCorrespondences:
+        """From a file of our checkpoint format (``corr.pt`` of ``train corr``, the bundled weights)."""
+        model = model_from_checkpoint(path)
+        if not isinstance(model, CorrespondenceNet):
+            raise CorrtrackError(f"{path}: holds a {type(model).__name__}, not a full correspondence network")
+        return cls(model, config, **options)
+
+    @classmethod
+    def from_bundled(
+        cls, config: NetworkCorrespondenceConfig | None = None, **options: object
+    ) -> NetworkCorrespondences:
+        """The ``tiny`` network trained on SynthTrack stills that ships with corrtrack (``corrtrack/data``)."""
+        ref = resources.files("corrtrack") / "data" / BUNDLED_WEIGHTS
+        with resources.as_file(ref) as path:
+            if not Path(path).is_file():
+                raise CorrtrackError(f"bundled correspondence weights {BUNDLED_WEIGHTS} are missing")
+            return cls.from_checkpoint(path, config, **options)
+
+    @classmethod
+    def from_authors_checkpoint(
+        cls,
+        path: str | Path,
+        config: NetworkCorrespondenceConfig | None = None,
+        batchnorm: Literal["eval", "batch_stats"] = "eval",
+        **options: object,
+    ) -> NetworkCorrespondences:
+        """From the authors' ``corrtrack_model.pth`` (``paper`` config, ``squared`` normalisation)."""
+        cfg = CorrespondenceNetConfig(normalization="squared", batchnorm=batchnorm)
+        return cls(load_authors_correspondence_net(path, cfg), config, **options)
+
+    # ---------------------------------------------------------------------------- interface
+    def canvas_tensor(self, image: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+        """The network input ``(1, 3, S, S)`` (RGB in [0, 1]) of an image and its letterbox matrix."""
+        canvas, m = letterbox_image(image, self.size)
+        t = torch.from_numpy(canvas).to(self.device).permute(2, 0, 1)[None].float().div_(255.0)
+        return t, m
+
+    @torch.no_grad()
+    def embed(self, image: np.ndarray) -> CorrEmbedding:
+        t, m = self.canvas_tensor(image)
+        feats = self.net.embed(t)
+        return CorrEmbedding(feats, m, (int(image.shape[0]), int(image.shape[1])))
+
+    def grid_queries(self, src: CorrEmbedding, points: np.ndarray) -> np.ndarray:
+        """Grid (x, y) of image ``points`` ``(N, K, 2)`` in the source canvas; NaN outside the source image."""
+        pts = np.asarray(points, dtype=np.float64)
+        h, w = src.shape
+        ok = np.isfinite(pts).all(-1)
+        with np.errstate(invalid="ignore"):
+            ok &= (pts[..., 0] >= 0) & (pts[..., 0] <= w - 1) & (pts[..., 1] >= 0) & (pts[..., 1] <= h - 1)
+        grid = to_letterbox(pts, src.matrix) / STRIDE
+        return np.where(ok[..., None], grid, np.nan)
+
+    @torch.no_grad()
+    def propagate_grid(self, src: CorrEmbedding, dst: CorrEmbedding, queries: np.ndarray) -> np.ndarray:
+        """``(N, K, 3)`` grid x, y and confidence for grid ``queries`` ``(N, K, 2)``, in chunks of ``max_batch``."""
+        q_all = torch.as_tensor(queries, dtype=torch.float64, device=self.device)
+        n, k = q_all.shape[0], q_all.shape[1]
+        if self.config.refinement != "none" and k != self.net_config.num_queries:
+            raise CorrtrackError(
+                f"the refiner takes {self.net_config.num_queries} query joints per person, got {k} "
+                "(use refinement='none' for other counts)"
+            )
+        fA, fB = src.features, dst.features
+        parts = []
+        for s in range(0, n, self.config.max_batch):
+            q = q_all[s : s + self.config.max_batch]
+            if self.config.refinement == "full":
+                res = self.net.propagate(fA, fB, q)
+            elif self.config.refinement == "windowed":
+                res, side = refine_windowed(self.net, fA, fB, q, self.config.window_margin, self.config.window_min_side)
+                self.last_window_side = side
+            else:
+                res = _affinity_peaks(self.net, fA, fB, q)
+            parts.append(res.double().cpu().numpy())
+        if not parts:
+            return np.zeros((0, k, 3))
+        return np.concatenate(parts, 0)
+
+    def propagate(self, src: CorrEmbedding, dst: CorrEmbedding, points: np.ndarray) -> np.ndarray:
+        if not isinstance(src, CorrEmbedding) or not isinstance(dst, CorrEmbedding):
+            raise TypeError("NetworkCorrespondences.propagate needs handles from its own embed()")
+        pts = np.asarray(points, dtype=np.float64)
+        if pts.ndim != 3 or pts.shape[2] != 2:
+            raise CorrtrackError(f"points must be (N, K, 2), got shape {pts.shape}")
+        if pts.shape[0] == 0:
+            return np.zeros((0, pts.shape[1], 3))
+        grid = self.propagate_grid(src, dst, self.grid_queries(src, pts))
+        out = np.empty(grid.shape)
+        out[..., :2] = from_letterbox(grid[..., :2] * STRIDE, dst.matrix)
+        conf = grid[..., 2]
+        h, w = dst.shape
+        x, y = out[..., 0], out[..., 1]
+        with np.errstate(invalid="ignore"):
+            inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
+        out[..., 2] = np.where(inside, conf, 0.0)
+        return out
+
+
+@torch.no_grad()
+def _affinity_peaks(net: CorrespondenceNet, fA: torch.Tensor, fB: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Arg-max cell and soft-max peak of the affinity maps (no refinement); NaN, NaN, 0 for skipped queries."""
+    maps = net.correlate(fA, fB, q)
+    flat = maps.flatten(2)
+    idx = flat.argmax(-1)
+    conf = flat.gather(-1, idx[..., None])[..., 0]
+    w = maps.shape[3]
+    xy = torch.stack([idx % w, torch.div(idx, w, rounding_mode="floor")], -1).to(maps.dtype)
+    valid = flat.sum(-1) > 0
+    xy = torch.where(valid[..., None], xy, torch.full_like(xy, float("nan")))
+    return torch.cat([xy, torch.where(valid, conf, torch.zeros_like(conf))[..., None]], -1)

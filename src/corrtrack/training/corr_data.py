@@ -1,0 +1,289 @@
+"""Self-supervised training pairs for the correspondence network, made from still images (docs/method.md §3.4).
+
+A sample takes one still image and one person in it, letter-boxes the image into the
+network's square canvas (image A, exactly as at inference), and makes image B by a random
+affine warp ``T`` of A (rotation, isotropic scale, translation, about the person's centre)
+followed by a colour change, an optional blur and an optional occluding rectangle. The
+queries are the person's annotated joints in A (grid cells ``floor(p / 4)``); the target of
+joint j is the grid cell ``round(T(p_j) / 4)`` in B. A joint is supervised by the affinity
+loss only where it is annotated, lands inside B and is not covered by the occluder; the
+refined-map loss also uses annotated joints whose target is occluded or outside B, with an
+all-zero target there (so the confidence learns to drop).
+
+Sources of stills (each ``get(index, rng) -> (image RGB uint8, keypoints (M, 17, 3))`` with the
+persons that may be chosen):
+
+* :class:`SynthStills`: SynthTrack stills rendered on the fly (``corrtrack.synth``).
+* :class:`RecordStills`: persons of :class:`~corrtrack.training.pose_data.PersonRecords` read by
+  :func:`~corrtrack.training.pose_data.load_records`: a PoseTrack 2018 or written SynthTrack
+  folder, or a COCO keypoints file with its images.
+* :func:`estimated_records`: any folder of unlabelled images (or video frames); the persons
+  come from a :class:`~corrtrack.interfaces.PoseEstimator` (and an optional
+  :class:`~corrtrack.interfaces.PersonDetector`; without one, the whole image is one box), so
+  no labels are needed at all.
+
+:class:`CorrPairDataset` implements the training loop's ``TrainDataset``: all randomness comes
+from the ``rng`` the loop passes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from corrtrack.config import param
+from corrtrack.errors import CorrtrackError
+from corrtrack.inference.correspondences import STRIDE, letterbox_image, to_letterbox
+from corrtrack.interfaces import PersonDetector, PoseEstimator
+from corrtrack.training.pose_data import PersonRecords
+
+__all__ = [
+    "CorrPairDataset",
+    "PairConfig",
+    "RecordStills",
+    "StillSource",
+    "SynthStills",
+    "estimated_records",
+    "make_pair",
+]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+@dataclass(frozen=True)
+class PairConfig:
+    rotation: float = param(20.0, "our choice: largest rotation of T in degrees (uniform +-)")
+    scale: float = param(1.25, "our choice: T scales by exp(U(-log s, log s))")
+    translation: float = param(0.08, "our choice: largest shift of T as a fraction of the canvas side")
+    colour: float = param(0.25, "our choice: strength of the brightness/contrast/per-channel gain change of B")
+    blur_probability: float = param(0.3, "our choice: probability of a Gaussian blur of B")
+    blur_sigma: float = param(1.5, "our choice: largest blur sigma in canvas pixels")
+    occlusion_probability: float = param(0.4, "our choice: probability of an occluding rectangle in B")
+    occlusion_size: float = param(0.4, "our choice: largest occluder side as a fraction of the person's size")
+    min_joints: int = param(3, "our choice: persons with fewer annotated joints are not used as queries")
+
+    def __post_init__(self) -> None:
+        if self.rotation < 0 or self.scale < 1 or self.translation < 0 or self.colour < 0:
+            raise ValueError("rotation, translation and colour must be >= 0 and scale >= 1")
+        for name in ("blur_probability", "occlusion_probability"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1]")
+        if self.blur_sigma < 0 or not 0 <= self.occlusion_size <= 1 or self.min_joints < 1:
+            raise ValueError("blur_sigma >= 0, occlusion_size in [0, 1] and min_joints >= 1 required")
+
+
+class StillSource(Protocol):
+    """Still images with persons: ``get(index, rng) -> (image, keypoints (M, 17, 3))``."""
+
+    def __len__(self) -> int: ...
+
+    def get(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def describe(self) -> str: ...
+
+
+class SynthStills:
+    """SynthTrack stills rendered on the fly; every index is a new scene (``SynthTrackSamples``)."""
+
+    def __init__(
+        self,
+        length: int,
+        seed: int = 1000,
+        size: tuple[int, int] = (320, 180),
+        presets: tuple[str, ...] = ("easy", "medium", "hard"),
+    ) -> None:
+        from corrtrack.synth.training_data import SynthTrackSamples
+
+        self.samples = SynthTrackSamples(length, presets=presets, mode="still", size=size, seed=seed)
+        self.seed, self.size, self.presets = seed, size, presets
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def get(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        s = self.samples[index]
+        return s["image"], np.asarray(s["keypoints"], dtype=np.float64)
+
+    def describe(self) -> str:
+        return (
+            f"SynthTrack v2 stills rendered on the fly ({len(self)} scenes, seed {self.seed}, "
+            f"{self.size[0]}x{self.size[1]}, presets {'/'.join(self.presets)})"
+        )
+
+
+class RecordStills:
+    """One annotated person per index from :class:`PersonRecords` (images read from disk)."""
+
+    def __init__(self, records: PersonRecords) -> None:
+        if not len(records):
+            raise CorrtrackError("no persons to make training pairs from")
+        self.records = records
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def get(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        r = self.records
+        path = r.images[int(r.image_index[index])]
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise CorrtrackError(f"cannot read image {path}")
+        kp = np.array(r.keypoints[index], dtype=np.float64)
+        kp[~r.valid[index]] = 0.0
+        kp[r.valid[index], 2] = 1.0
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), kp[None]
+
+    def describe(self) -> str:
+        return f"{self.records.source} ({len(self.records)} persons)"
+
+
+def estimated_records(
+    folder: str | Path,
+    estimator: PoseEstimator,
+    detector: PersonDetector | None = None,
+    min_score: float = 0.3,
+    min_joints: int = 5,
+) -> PersonRecords:
+    """Persons of a folder of unlabelled images, with joints from ``estimator`` (score >= ``min_score``).
+
+    Boxes come from ``detector``, or the whole image is one box (single-person photos, crops).
+    """
+    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise CorrtrackError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    images: list[str] = []
+    index, kps, valid, boxes = [], [], [], []
+    for path in paths:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise CorrtrackError(f"cannot read image {path}")
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        if detector is not None:
+            box = detector.detect([rgb])[0].boxes
+        else:
+            box = np.array([[0.0, 0.0, rgb.shape[1], rgb.shape[0]]])
+        if not len(box):
+            continue
+        poses = estimator.estimate(rgb, np.asarray(box, dtype=np.float64))
+        scores = np.asarray(poses.keypoint_scores, dtype=np.float64)
+        ok = scores >= min_score
+        keep = ok.sum(1) >= min_joints
+        if not keep.any():
+            continue
+        index.append(np.full(int(keep.sum()), len(images)))
+        images.append(str(path))
+        kps.append(np.asarray(poses.keypoints, dtype=np.float64)[keep])
+        valid.append(ok[keep])
+        boxes.append(np.asarray(box, dtype=np.float64)[keep])
+    if not index:
+        raise CorrtrackError(f"{folder}: the pose estimator found no person with {min_joints} joints >= {min_score}")
+    return PersonRecords(
+        images,
+        np.concatenate(index),
+        np.concatenate(kps),
+        np.concatenate(valid),
+        np.concatenate(boxes),
+        f"{folder} (unlabelled; joints estimated)",
+    )
+
+
+def _affine(centre: np.ndarray, angle_deg: float, scale: float, shift: np.ndarray) -> np.ndarray:
+    """2x3 map: rotate by ``angle`` and scale about ``centre``, then shift."""
+    m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle_deg, scale)
+    m[:, 2] += shift
+    return m
+
+
+def make_pair(
+    image: np.ndarray, keypoints: np.ndarray, size: int, cfg: PairConfig, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """One training pair from an RGB image and one person's keypoints ``(17, 3)`` (x, y, annotated flag).
+
+    Returns ``image_a``/``image_b`` ``(S, S, 3)`` uint8, ``queries`` ``(17, 2)`` grid (x, y) of A (NaN if
+    not annotated), ``target`` ``(17, 2)`` int64 grid cell in B, ``affinity_mask`` ``(17,)`` (target
+    supervised by the affinity loss), ``refine_mask`` ``(17,)`` (query supervised by the refined-map
+    loss) and ``visible_b`` ``(17,)`` (the refined target is a peak, not all zero).
+    """
+    grid = size // STRIDE
+    canvas, lb = letterbox_image(image, size)
+    kp = np.asarray(keypoints, dtype=np.float64)
+    annotated = (kp[:, 2] > 0) & np.isfinite(kp[:, :2]).all(1)
+    pa = to_letterbox(kp[:, :2], lb)
+    qa = np.floor(pa / STRIDE)
+    annotated &= (qa >= 0).all(1) & (qa <= grid - 1).all(1)
+    centre = pa[annotated].mean(0) if annotated.any() else np.array([size / 2, size / 2])
+    angle = rng.uniform(-cfg.rotation, cfg.rotation)
+    scale = math.exp(rng.uniform(-math.log(cfg.scale), math.log(cfg.scale)))
+    shift = rng.uniform(-cfg.translation, cfg.translation, 2) * size
+    t = _affine(centre, angle, scale, shift)
+    img_b = cv2.warpAffine(canvas, t, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+    pb = pa @ t[:, :2].T + t[:, 2]
+    # colour: contrast, brightness, per-channel gain
+    c = cfg.colour
+    f: np.ndarray = img_b.astype(np.float32)
+    contrast = 1 + rng.uniform(-c, c)
+    bright = rng.uniform(-c, c) * 128
+    gain = 1 + rng.uniform(-c / 2, c / 2, 3)
+    f = (f - 128) * contrast + 128 + bright
+    f = f * gain
+    if rng.random() < cfg.blur_probability and cfg.blur_sigma > 0:
+        f = cv2.GaussianBlur(f, (0, 0), rng.uniform(0.3, cfg.blur_sigma))
+    occluded = np.zeros(17, bool)
+    if rng.random() < cfg.occlusion_probability and annotated.any():
+        ext = np.ptp(pb[annotated], axis=0).max() if annotated.sum() > 1 else size * 0.1
+        side = np.maximum(rng.uniform(0.15, max(0.16, cfg.occlusion_size), 2) * max(ext, 8.0), 4.0)
+        anchor = pb[annotated][rng.integers(int(annotated.sum()))]
+        x0, y0 = anchor - side * rng.uniform(0.0, 1.0, 2)
+        x1, y1 = x0 + side[0], y0 + side[1]
+        colour = rng.uniform(0, 255, 3).astype(np.float32)
+        xa, ya, xb, yb = (round(v) for v in (max(x0, 0), max(y0, 0), min(x1, size), min(y1, size)))
+        if xb > xa and yb > ya:
+            noise = rng.normal(0, 20, (yb - ya, xb - xa, 3)).astype(np.float32)
+            f[ya:yb, xa:xb] = colour + noise
+            occluded = (pb[:, 0] >= x0) & (pb[:, 0] < x1) & (pb[:, 1] >= y0) & (pb[:, 1] < y1)
+    img_b = np.clip(f, 0, 255).astype(np.uint8)
+    target = np.round(pb / STRIDE)
+    inside = (target >= 0).all(1) & (target <= grid - 1).all(1)
+    target = np.clip(np.nan_to_num(target), 0, grid - 1).astype(np.int64)
+    queries = np.where(annotated[:, None], qa, np.nan)
+    visible_b = annotated & inside & ~occluded
+    return {
+        "image_a": canvas,
+        "image_b": img_b,
+        "queries": queries.astype(np.float32),
+        "target": target,
+        "affinity_mask": visible_b,
+        "refine_mask": annotated,
+        "visible_b": visible_b,
+    }
+
+
+class CorrPairDataset:
+    """Training pairs (see :func:`make_pair`) from a :class:`StillSource`; one random eligible person per sample."""
+
+    def __init__(self, source: StillSource, size: int, cfg: PairConfig | None = None, attempts: int = 8) -> None:
+        self.source, self.size = source, size
+        self.cfg = cfg if cfg is not None else PairConfig()
+        self.attempts = attempts
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def get(self, index: int, rng: np.random.Generator) -> dict[str, Any]:
+        n = len(self.source)
+        for attempt in range(self.attempts):
+            image, kps = self.source.get((index + attempt * 7919) % n, rng)
+            kps = np.asarray(kps, dtype=np.float64).reshape(-1, 17, 3)
+            counts = (kps[..., 2] > 0).sum(1)
+            ok = np.flatnonzero(counts >= self.cfg.min_joints)
+            if len(ok):
+                person = int(ok[rng.integers(len(ok))])
+                return make_pair(image, kps[person], self.size, self.cfg, rng)
+        raise CorrtrackError(
+            f"no person with {self.cfg.min_joints} annotated joints in {self.attempts} samples from index {index}"
+        )

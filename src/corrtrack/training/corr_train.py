@@ -1,0 +1,415 @@
+"""``train corr``: self-supervised training of the correspondence network on still images (docs/method.md §3.3-3.4).
+
+Python::
+
+    from corrtrack.training.corr_train import train_corr
+    result = train_corr("tiny", "synth", "runs/corr_tiny", embedding_steps=400, refiner_steps=300)
+
+Command line (to be wired as ``corrtrack train corr --config tiny --data DIR --out DIR --set NAME=VALUE``)::
+
+    run_train_corr("tiny", "DIR", "OUT", ["embedding_steps=400", "lr=2e-3"])
+
+``data`` is ``synth`` (SynthTrack stills rendered on the fly), a PoseTrack 2018 or written SynthTrack
+folder, a COCO keypoints file or folder, or (``data_format=images``, with a pose estimator) any folder
+of unlabelled images. Pairs and targets: :mod:`corrtrack.training.corr_data`.
+
+Losses: soft-max cross-entropy of the affinity maps against the target cell (masked to joints that are
+annotated, inside B and not occluded) and binary cross-entropy of the refined maps against a Gaussian
+peak at the target (all-zero where the target is occluded or outside B), positive cells weighted by
+``positive_weight``.
+
+``schedule``:
+
+* ``two_phase`` (default; method.md §3.3): phase 1 trains the embedding with the affinity loss
+  (``embedding_steps``, folder ``OUT/phase1``), phase 2 freezes it (no gradients, BatchNorm in eval
+  mode) and trains the refiner with the refined-map loss (``refiner_steps``, ``OUT/phase2``).
+* ``joint``: both parts and both losses at once for ``steps`` steps (``OUT/joint``).
+
+Each phase runs :func:`corrtrack.training.loop.train_loop` (checkpoint.pt with resume, config.json,
+history.json, loss.png, torchrun DDP with gloo); a rerun in the same folder resumes where it stopped.
+At the end ``OUT/corr.pt`` holds the weights in our checkpoint format (loadable with
+``NetworkCorrespondences.from_checkpoint``) and ``OUT/train_summary.json`` the phases' times and losses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shlex
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from corrtrack.config import ConfigError, config_to_dict, override, param
+from corrtrack.errors import CorrtrackError
+from corrtrack.fileio import write_json
+from corrtrack.interfaces import PersonDetector, PoseEstimator
+from corrtrack.models.checkpoints import checkpoint_metadata, model_from_checkpoint, save_checkpoint
+from corrtrack.models.correspondence_net import (
+    CorrespondenceNet,
+    CorrespondenceNetConfig,
+    correlation_maps,
+    correspondence_config,
+)
+from corrtrack.training.corr_data import (
+    CorrPairDataset,
+    PairConfig,
+    RecordStills,
+    StillSource,
+    SynthStills,
+    estimated_records,
+)
+from corrtrack.training.loop import LoopConfig, TrainResult, train_loop
+from corrtrack.training.pose_data import load_records
+
+__all__ = [
+    "CorrObjective",
+    "CorrTrainConfig",
+    "CorrTrainResult",
+    "affinity_loss",
+    "export_bundled",
+    "refined_loss",
+    "run_train_corr",
+    "train_corr",
+]
+
+
+@dataclass(frozen=True)
+class CorrTrainConfig:
+    schedule: Literal["two_phase", "joint"] = param(
+        "two_phase", "docs/method.md §3.3 (embedding, then refiner with the embedding frozen); joint = our option"
+    )
+    embedding_steps: int = param(2000, "our choice: phase-1 steps")
+    refiner_steps: int = param(2000, "our choice: phase-2 steps")
+    data_format: Literal["auto", "posetrack18", "synthtrack", "coco", "images"] = param(
+        "auto", "our choice: layout of --data (auto: 'synth' = on-the-fly stills, else detect)"
+    )
+    split: str = param("train", "our choice: split of a data folder")
+    synth_scenes: int = param(100000, "our choice: number of distinct on-the-fly SynthTrack scenes")
+    synth_seed: int = param(1000, "our choice: seed of the on-the-fly scenes (not a standard split's seed)")
+    synth_width: int = param(320, "our choice: rendered still width (height = width * 9 / 16)")
+    sigma: float = param(1.0, "our choice: Gaussian target sigma of the refined maps (grid cells)")
+    positive_weight: float = param(5.0, "our choice: BCE weight of the target peak (1 = plain BCE)")
+    refined_weight: float = param(1.0, "our choice: weight of the refined-map loss in joint training")
+    threads: int = param(0, "our choice: torch threads per process (0 = torch default)")
+    half_export: bool = param(False, "our choice: store corr.pt in float16")
+
+    def __post_init__(self) -> None:
+        if self.schedule not in ("two_phase", "joint"):
+            raise ValueError(f"schedule must be two_phase or joint, got {self.schedule!r}")
+        if self.embedding_steps < 0 or self.refiner_steps < 0 or self.synth_scenes < 1 or self.threads < 0:
+            raise ValueError("steps and threads must be >= 0, synth_scenes >= 1")
+        if self.sigma <= 0 or self.positive_weight <= 0 or self.refined_weight < 0 or self.synth_width < 64:
+            raise ValueError("sigma and positive_weight must be > 0, refined_weight >= 0, synth_width >= 64")
+
+
+# ------------------------------------------------------------------------------------- losses
+
+
+def affinity_loss(affinity: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean soft-max cross-entropy ``-log A_j[target_j]`` over masked joints (``affinity`` holds probabilities)."""
+    g = affinity.shape[-1]
+    flat = affinity.flatten(2)
+    idx = (target[..., 1] * g + target[..., 0]).long()
+    p = flat.gather(-1, idx[..., None])[..., 0]
+    nll = -torch.log(p.clamp_min(1e-30))
+    m = mask.to(nll.dtype)
+    return (nll * m).sum() / m.sum().clamp_min(1.0)
+
+
+def gaussian_targets(target: torch.Tensor, visible: torch.Tensor, grid: int, sigma: float) -> torch.Tensor:
+    """``(B, Q, G, G)`` Gaussian peaks (1 at the target cell) for visible joints, zeros otherwise."""
+    r = torch.arange(grid, dtype=torch.float32, device=target.device)
+    dx = (r[None, None, :] - target[..., 0:1].float()) ** 2  # (B, Q, G)
+    dy = (r[None, None, :] - target[..., 1:2].float()) ** 2
+    g = torch.exp(-(dy[..., :, None] + dx[..., None, :]) / (2 * sigma**2))
+    return g * visible[..., None, None].to(g.dtype)
+
+
+def refined_loss(
+    logits: torch.Tensor, target: torch.Tensor, visible: torch.Tensor, mask: torch.Tensor, sigma: float, pos: float
+) -> torch.Tensor:
+    """Per-pixel BCE of the refined logits vs Gaussian targets, averaged over the masked maps."""
+    t = gaussian_targets(target, visible, logits.shape[-1], sigma)
+    weight = 1.0 + (pos - 1.0) * t
+    bce = F.binary_cross_entropy_with_logits(logits, t, weight=weight, reduction="none").mean((-1, -2))
+    m = mask.to(bce.dtype)
+    return (bce * m).sum() / m.sum().clamp_min(1.0)
+
+
+class CorrObjective(nn.Module):
+    """The trained part of the network for one phase; ``forward(batch tensors) -> (loss, parts)``.
+
+    ``embedding``: only the Siamese embedding is a submodule (so DDP sees no unused parameters);
+    ``refiner``: the embedding is frozen (no gradients, BatchNorm kept in eval mode); ``joint``: all.
+    """
+
+    def __init__(self, net: CorrespondenceNet, phase: str, train_cfg: CorrTrainConfig) -> None:
+        super().__init__()
+        if phase not in ("embedding", "refiner", "joint"):
+            raise ValueError(f"phase must be embedding, refiner or joint, got {phase!r}")
+        self.phase, self.train_cfg, self.net_cfg = phase, train_cfg, net.cfg
+        if phase == "embedding":
+            self.embedding = net.model
+        else:
+            self.net = net
+            if phase == "refiner":
+                for p in net.model.parameters():
+                    p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> CorrObjective:
+        super().train(mode)
+        if self.phase == "refiner":
+            self.net.model.eval()
+        return self
+
+    def forward(
+        self,
+        image_a: torch.Tensor,
+        image_b: torch.Tensor,
+        queries: torch.Tensor,
+        target: torch.Tensor,
+        affinity_mask: torch.Tensor,
+        refine_mask: torch.Tensor,
+        visible_b: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        c, t = self.net_cfg, self.train_cfg
+        n = image_a.shape[0]
+        if self.phase == "embedding":
+            f = self.embedding(torch.cat([image_a, image_b], 0))
+            affinity = correlation_maps(f[:n], f[n:], queries, c.normalization, c.temperature)
+            loss = affinity_loss(affinity, target, affinity_mask)
+            return loss, {"affinity": float(loss.detach())}
+        if self.phase == "refiner":
+            with torch.no_grad():
+                f = self.net.embed(torch.cat([image_a, image_b], 0))
+                affinity = self.net.correlate(f[:n], f[n:], queries)
+            logits = self.net.refine(f[:n], f[n:], affinity)
+            loss = refined_loss(logits, target, visible_b, refine_mask, t.sigma, t.positive_weight)
+            return loss, {"refined": float(loss.detach())}
+        logits, affinity = self.net(image_a, image_b, queries)
+        la = affinity_loss(affinity, target, affinity_mask)
+        lr = refined_loss(logits, target, visible_b, refine_mask, t.sigma, t.positive_weight)
+        return la + t.refined_weight * lr, {"affinity": float(la.detach()), "refined": float(lr.detach())}
+
+
+def _to_tensors(batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    def img(x: Any) -> torch.Tensor:
+        return torch.as_tensor(x).permute(0, 3, 1, 2).float().div(255.0)
+
+    return {
+        "image_a": img(batch["image_a"]),
+        "image_b": img(batch["image_b"]),
+        "queries": torch.as_tensor(batch["queries"]).double(),
+        "target": torch.as_tensor(batch["target"]).long(),
+        "affinity_mask": torch.as_tensor(batch["affinity_mask"]).bool(),
+        "refine_mask": torch.as_tensor(batch["refine_mask"]).bool(),
+        "visible_b": torch.as_tensor(batch["visible_b"]).bool(),
+    }
+
+
+def _step(model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+    t = _to_tensors(batch)
+    loss, parts = model(**t)
+    return loss, parts
+
+
+# ------------------------------------------------------------------------------------ settings
+
+
+def _route(settings: Iterable[str] | Mapping[str, Any], configs: dict[str, Any]) -> dict[str, Any]:
+    """Apply ``name=value`` settings to whichever config has the field (first match)."""
+    if isinstance(settings, Mapping):
+        items = [(k, v) for k, v in settings.items()]
+    else:
+        items = []
+        for item in settings:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError(f"bad setting {item!r}: use NAME=VALUE")
+            items.append((key, value))
+    out = dict(configs)
+    for key, value in items:
+        name = key.strip().replace("-", "_")
+        owner = next((k for k, c in out.items() if name in {f.name for f in dataclasses.fields(c)}), None)
+        if owner is None:
+            known = sorted({f.name for c in out.values() for f in dataclasses.fields(c)})
+            raise ConfigError(f"unknown setting {key!r}; known: {', '.join(known)}")
+        out[owner] = override(out[owner], {name: str(value)})
+    return out
+
+
+def make_source(
+    data: str | Path,
+    cfg: CorrTrainConfig,
+    estimator: PoseEstimator | None = None,
+    detector: PersonDetector | None = None,
+) -> StillSource:
+    """The stills ``data`` names (module docstring)."""
+    if str(data) == "synth":
+        w = cfg.synth_width
+        return SynthStills(cfg.synth_scenes, cfg.synth_seed, (w, (w * 9 // 16) // 2 * 2))
+    if cfg.data_format == "images":
+        if estimator is None:
+            raise CorrtrackError("data_format=images needs a pose estimator for the unlabelled images")
+        return RecordStills(estimated_records(data, estimator, detector))
+    return RecordStills(load_records(data, cfg.split, cfg.data_format, min_joints=1))
+
+
+@dataclass
+class CorrTrainResult:
+    out_dir: Path
+    phases: dict[str, TrainResult]
+    finished: bool
+    weights: Path | None
+
+    @property
+    def rank(self) -> int:
+        return next(iter(self.phases.values())).rank if self.phases else 0
+
+
+def train_corr(
+    config_name: str | CorrespondenceNetConfig,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = True,
+    max_steps_this_run: int | None = None,
+    progress: bool = True,
+    settings: Iterable[str] | None = None,
+    estimator: PoseEstimator | None = None,
+    detector: PersonDetector | None = None,
+    command: str | None = None,
+    **options: Any,
+) -> CorrTrainResult:
+    """Train correspondence net ``config_name`` (``tiny``, ``paper`` or a config) on the stills of ``data_dir``.
+
+    ``options`` (or ``settings`` as ``NAME=VALUE``) set fields of :class:`CorrTrainConfig`,
+    :class:`~corrtrack.training.loop.LoopConfig` (``steps`` is the joint schedule's step count) and
+    :class:`~corrtrack.training.corr_data.PairConfig`. ``max_steps_this_run`` bounds the steps of this
+    call (all phases together); call again to continue.
+    """
+    net_cfg = correspondence_config(config_name) if isinstance(config_name, str) else config_name
+    configs = _route(dict(options), {"train": CorrTrainConfig(), "loop": LoopConfig(), "pairs": PairConfig()})
+    configs = _route(settings or [], configs)
+    train_cfg: CorrTrainConfig = configs["train"]
+    loop_cfg: LoopConfig = configs["loop"]
+    pair_cfg: PairConfig = configs["pairs"]
+    if train_cfg.threads:
+        torch.set_num_threads(train_cfg.threads)
+    source = make_source(data_dir, train_cfg, estimator, detector)
+    dataset = CorrPairDataset(source, net_cfg.input_size, pair_cfg)
+    out = Path(out_dir)
+    torch.manual_seed(loop_cfg.seed)
+    net = CorrespondenceNet(net_cfg)
+    if train_cfg.schedule == "two_phase":
+        plan = [("phase1", "embedding", train_cfg.embedding_steps), ("phase2", "refiner", train_cfg.refiner_steps)]
+    else:
+        plan = [("joint", "joint", loop_cfg.steps)]
+    budget = max_steps_this_run
+    results: dict[str, TrainResult] = {}
+    t0 = time.time()
+    finished = True
+    for folder, phase, steps in plan:
+        objective = CorrObjective(net, phase, train_cfg)
+        cfg = dataclasses.replace(loop_cfg, steps=max(1, steps))
+        res = train_loop(
+            objective,
+            dataset,
+            _step,
+            cfg,
+            out / folder,
+            configs={"net": net_cfg, "train": train_cfg, "pairs": pair_cfg},
+            checkpoint_extra={"net_config": config_to_dict(net_cfg), "phase": phase},
+            resume=resume,
+            max_steps_this_run=budget,
+            progress=progress,
+        )
+        results[folder] = res
+        if budget is not None:
+            budget -= res.steps_this_run
+        if res.step < cfg.steps:
+            finished = False
+            break
+        if budget is not None and budget <= 0 and folder != plan[-1][0]:
+            finished = False
+            break
+    weights: Path | None = None
+    rank = next(iter(results.values())).rank
+    if finished and rank == 0:
+        for p in net.parameters():
+            p.requires_grad_(True)
+        weights = out / "corr.pt"
+        cmd = command if command is not None else " ".join(shlex.quote(a) for a in sys.argv)
+        summary = {
+            folder: {
+                "steps": r.step,
+                "wall_time_s_last_run": round(r.wall_time_s, 1),
+                "final_loss": r.final_loss,
+                "world_size": r.world_size,
+            }
+            for folder, r in results.items()
+        }
+        meta = checkpoint_metadata(
+            net_cfg,
+            joint_layout="posetrack18",
+            training_data=source.describe(),
+            command=cmd,
+            schedule=train_cfg.schedule,
+            phases=summary,
+            batch_size=loop_cfg.batch_size,
+            train_config=config_to_dict(train_cfg),
+            pair_config=config_to_dict(pair_cfg),
+            wall_time_s_last_call=round(time.time() - t0, 1),
+        )
+        save_checkpoint(weights, net.eval(), meta, half=train_cfg.half_export)
+        write_json(out / "train_summary.json", {"weights": str(weights), **summary}, indent=1)
+    return CorrTrainResult(out, results, finished, weights)
+
+
+def run_train_corr(config: str, data: str | Path, out: str | Path, settings: Iterable[str] = ()) -> int:
+    """The ``corrtrack train corr`` command: prints a summary line, returns the exit status."""
+    result = train_corr(config, data, out, settings=list(settings))
+    if result.rank == 0:
+        steps = ", ".join(f"{k} {r.step} steps (loss {r.final_loss:.4f})" for k, r in result.phases.items())
+        where = f"weights: {result.weights}" if result.weights else "not finished; rerun to resume"
+        print(f"trained correspondence net {config}: {steps}; {where}")
+    return 0
+
+
+def export_bundled(source: str | Path, weights: str | Path, metadata: str | Path, **info: Any) -> dict[str, Any]:
+    """Write ``source`` (a ``corr.pt``) as float16 weights plus a JSON metadata file (the bundled form)."""
+    model = model_from_checkpoint(source)
+    if not isinstance(model, CorrespondenceNet):
+        raise CorrtrackError(f"{source}: not a full correspondence network")
+    from corrtrack.models.checkpoints import load_checkpoint
+
+    _, meta = load_checkpoint(source)
+    meta = {**meta, **info}
+    meta.pop("sha256", None)
+    digest = save_checkpoint(weights, model, meta, half=True)
+    file_sha = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
+    cfg = model.cfg
+    doc = {
+        "weights": Path(weights).name,
+        "sha256_tensors": digest,
+        "sha256_file": file_sha,
+        "bytes": Path(weights).stat().st_size,
+        "dtype": "float16 (loaded as float32)",
+        "config": config_to_dict(cfg),
+        "parameters": model.num_parameters(),
+        "input_size": [cfg.input_size, cfg.input_size],
+        "grid_size": cfg.grid_size,
+        "normalization": cfg.normalization,
+        "input": "whole frame letter-boxed (docs/method.md §3.1), RGB in [0, 1], no mean/std",
+        "training": {k: v for k, v in meta.items() if k not in ("config", "config_type")},
+    }
+    write_json(metadata, doc, indent=1)
+    return doc

@@ -1,0 +1,241 @@
+"""NetworkCorrespondences: letterbox round trip, batched = per-track loop, refinement modes, loading."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from corrtrack.errors import CorrtrackError
+from corrtrack.inference.correspondences import (
+    CorrEmbedding,
+    NetworkCorrespondences,
+    from_letterbox,
+    letterbox_image,
+    letterbox_matrix,
+    to_letterbox,
+)
+from corrtrack.interfaces import CorrespondenceModel
+from corrtrack.models.checkpoints import checkpoint_metadata, save_checkpoint
+from corrtrack.models.correspondence_net import CorrespondenceNet, correspondence_config
+from corrtrack.models.windowed_refinement import window_origins
+
+torch.set_num_threads(1)
+
+
+def small_net(size: int = 64, seed: int = 0) -> CorrespondenceNet:
+    torch.manual_seed(seed)
+    cfg = dataclasses.replace(correspondence_config("tiny"), input_size=size, width=0.0625)
+    return CorrespondenceNet(cfg).eval()
+
+
+def textured(h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def model() -> NetworkCorrespondences:
+    return NetworkCorrespondences(small_net())
+
+
+def queries(n: int, h: int, w: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    pts = np.stack([rng.uniform(0, w - 1, (n, 17)), rng.uniform(0, h - 1, (n, 17))], -1)
+    pts[0, 3] = np.nan
+    return pts
+
+
+@pytest.mark.parametrize("shape", [(360, 640), (640, 360), (101, 77), (64, 64)])
+def test_letterbox_round_trip_is_exact(shape: tuple[int, int]) -> None:
+    h, w = shape
+    m = letterbox_matrix(h, w, 512)
+    rng = np.random.default_rng(1)
+    p = rng.uniform(-5, max(h, w) + 5, (50, 17, 2))
+    back = from_letterbox(to_letterbox(p, m), m)
+    np.testing.assert_allclose(back, p, rtol=0, atol=1e-9)
+    # the pixel (W // 2, H // 2) is the canvas centre; the scale is isotropic and fits the long side
+    np.testing.assert_allclose(to_letterbox(np.array([w // 2, h // 2]), m), [256, 256])
+    assert m[0, 0] == m[1, 1] == 512 / max(h, w)
+
+
+def test_letterbox_image_puts_pixels_where_the_matrix_says() -> None:
+    img = np.zeros((90, 160, 3), np.uint8)
+    img[40:50, 100:110] = 255  # a white square centred on (104.5, 44.5)
+    canvas, m = letterbox_image(img, 256)
+    assert canvas.shape == (256, 256, 3)
+    ys, xs = np.nonzero(canvas[..., 0] > 128)
+    centre = to_letterbox(np.array([104.5, 44.5]), m)
+    assert abs(xs.mean() - centre[0]) < 1.0 and abs(ys.mean() - centre[1]) < 1.0
+    # the padding rows above and below the image stay black
+    top = int(m[1, 2]) - 1
+    assert canvas[:top].max() == 0 and canvas[256 - top :].max() == 0
+    with pytest.raises(CorrtrackError, match="uint8 RGB"):
+        letterbox_image(img.astype(np.float32), 256)
+
+
+def test_is_a_correspondence_model(model: NetworkCorrespondences) -> None:
+    assert isinstance(model, CorrespondenceModel)
+    h = model.embed(textured(48, 80, 0))
+    assert isinstance(h, CorrEmbedding) and h.features.shape == (1, 32, 16, 16)
+
+
+@pytest.mark.parametrize("refinement", ["full", "windowed", "none"])
+def test_batched_equals_per_track_loop(refinement: str) -> None:
+    m = NetworkCorrespondences(small_net(), refinement=refinement, window_margin=2)
+    a, b = textured(48, 80, 1), textured(48, 80, 2)
+    ea, eb = m.embed(a), m.embed(b)
+    pts = queries(4, 48, 80, 3)
+    pts[2, :, 0] = pts[2, :, 0] * 0.3  # a track on the left: its window differs from the others'
+    pts[3, :, :] = pts[3, :, :] * 0.2  # a small pose: alone it would get a smaller window
+    batched = m.propagate(ea, eb, pts)
+    assert batched.shape == (4, 17, 3)
+    if refinement == "windowed":  # one call: one window side, that of the largest pose; use it for each track too
+        assert m.last_window_side is not None
+        m = NetworkCorrespondences(m.net, refinement="windowed", window_margin=2, window_min_side=m.last_window_side)
+    for i in range(4):
+        single = m.propagate(ea, eb, pts[i : i + 1])[0]
+        np.testing.assert_allclose(batched[i], single, atol=1e-5, equal_nan=True)
+        if refinement == "none":  # per query: any K works without the refiner
+            for j in range(17):
+                one = m.propagate(ea, eb, pts[i : i + 1, j : j + 1])[0, 0]
+                np.testing.assert_allclose(batched[i, j], one, atol=1e-6, equal_nan=True)
+
+
+def test_full_refinement_equals_a_per_query_loop(model: NetworkCorrespondences) -> None:
+    """The authors' loop: one affinity map per joint (its own correlation), then the refiner once per track."""
+    a, b = textured(48, 80, 18), textured(48, 80, 19)
+    ea, eb = model.embed(a), model.embed(b)
+    pts = queries(3, 48, 80, 20)
+    grid = model.grid_queries(ea, pts)
+    batched = model.propagate_grid(ea, eb, grid)
+    net = model.net
+    with torch.no_grad():
+        for i in range(3):
+            maps = []
+            for j in range(17):
+                q = torch.as_tensor(grid[i : i + 1, j : j + 1])
+                maps.append(net.correlate(ea.features, eb.features, q))
+            prob = torch.sigmoid(net.refine(ea.features, eb.features, torch.cat(maps, 1)))[0]
+            for j in range(17):
+                if not np.isfinite(grid[i, j]).all():
+                    assert batched[i, j, 2] == 0 and np.isnan(batched[i, j, :2]).all()
+                    continue
+                y, x = np.unravel_index(int(prob[j].argmax()), prob[j].shape)
+                np.testing.assert_allclose(batched[i, j], np.array([x, y, float(prob[j, y, x])]), atol=1e-6)
+
+
+def test_matches_the_network_on_the_grid(model: NetworkCorrespondences) -> None:
+    """propagate = letterbox -> floor(p/4) queries -> network arg-max -> 4x -> inverse letterbox."""
+    a, b = textured(60, 40, 4), textured(60, 40, 5)
+    ea, eb = model.embed(a), model.embed(b)
+    pts = queries(2, 60, 40, 6)
+    got = model.propagate(ea, eb, pts)
+    ma = letterbox_matrix(60, 40, 64)
+    grid = to_letterbox(pts, ma) / 4
+    ref = model.net.propagate(ea.features, eb.features, torch.as_tensor(grid)).double().numpy()
+    xy = from_letterbox(ref[..., :2] * 4, letterbox_matrix(60, 40, 64))
+    inside = (xy[..., 0] >= 0) & (xy[..., 0] <= 39) & (xy[..., 1] >= 0) & (xy[..., 1] <= 59)
+    np.testing.assert_allclose(got[..., :2], xy, atol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(got[..., 2], np.where(inside, ref[..., 2], 0), atol=1e-7)
+    # the embedding of the handle is the network's embedding of the letter-boxed frame
+    canvas, _ = letterbox_image(a, 64)
+    t = torch.from_numpy(canvas).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        torch.testing.assert_close(ea.features, model.net.embed(t))
+
+
+def test_no_query_and_outside_queries_get_zero_confidence(model: NetworkCorrespondences) -> None:
+    a = textured(48, 80, 7)
+    ea = model.embed(a)
+    pts = queries(1, 48, 80, 8)
+    pts[0, 0] = [-3.0, 10.0]  # left of the image (inside the canvas padding band? no: outside the image)
+    pts[0, 1] = [10.0, 48.5]  # below the last row
+    out = model.propagate(ea, ea, pts)
+    assert np.isnan(out[0, [0, 1, 3], :2]).all()
+    assert (out[0, [0, 1, 3], 2] == 0).all()
+    assert np.isfinite(out[0, 4:, :2]).all() and (out[0, :, 2] >= 0).all() and (out[0, :, 2] <= 1).all()
+    empty = model.propagate(ea, ea, np.zeros((0, 17, 2)))
+    assert empty.shape == (0, 17, 3)
+    with pytest.raises(CorrtrackError, match="17 query joints"):
+        model.propagate(ea, ea, np.zeros((1, 5, 2)))
+    with pytest.raises(CorrtrackError, match=r"\(N, K, 2\)"):
+        model.propagate(ea, ea, np.zeros((17, 2)))
+    with pytest.raises(TypeError):
+        model.propagate(0, ea, pts)  # type: ignore[arg-type]
+
+
+def test_without_refinement_a_frame_matches_itself() -> None:
+    """l2-normalised patches correlate best with themselves: the affinity arg-max of A vs A is the query cell."""
+    m = NetworkCorrespondences(small_net(seed=3), refinement="none")
+    a = textured(64, 64, 9)
+    ea = m.embed(a)
+    pts = queries(3, 64, 64, 10)
+    out = m.propagate(ea, ea, pts)
+    ok = np.isfinite(pts).all(-1)
+    cell = np.floor(pts / 4) * 4  # 64x64 image = the 64 canvas: grid cell corner in image pixels
+    np.testing.assert_allclose(out[ok][:, :2], cell[ok], atol=1e-9)
+    # any number of queries per person works without the refiner
+    assert m.propagate(ea, ea, pts[:, :5]).shape == (3, 5, 3)
+
+
+def test_windowed_with_a_whole_grid_window_equals_full() -> None:
+    net = small_net(seed=4)
+    full = NetworkCorrespondences(net, refinement="full")
+    wide = NetworkCorrespondences(net, refinement="windowed", window_margin=100)
+    a, b = textured(48, 80, 11), textured(48, 80, 12)
+    ea, eb = full.embed(a), full.embed(b)
+    pts = queries(3, 48, 80, 13)
+    np.testing.assert_allclose(wide.propagate(ea, eb, pts), full.propagate(ea, eb, pts), atol=1e-6, equal_nan=True)
+    assert wide.last_window_side == 16
+
+
+def test_window_origins_cover_the_queries() -> None:
+    q = torch.tensor([[[10.0, 12.0], [14.0, 20.0]], [[50.0, 3.0], [60.0, 7.0]]])
+    x0, y0, side = window_origins(q, 64, margin=4)
+    assert side == 24  # extent 11 (+1) + 8, rounded up to 8
+    for i in range(2):
+        lo = q[i].min(0).values
+        hi = q[i].max(0).values
+        assert x0[i] <= lo[0] and x0[i] + side > hi[0] and y0[i] <= lo[1] and y0[i] + side > hi[1]
+        assert 0 <= x0[i] <= 64 - side and 0 <= y0[i] <= 64 - side
+
+
+def test_windowed_finds_the_same_points_on_a_shifted_frame() -> None:
+    """A shifted copy: windowed and full refinement read the maps of the same network; both stay in the window."""
+    net = small_net(seed=5)
+    win = NetworkCorrespondences(net, refinement="windowed", window_margin=3)
+    a = textured(64, 64, 14)
+    ea = win.embed(a)
+    pts = np.full((2, 17, 2), np.nan)
+    pts[0, :4] = [[20, 20], [24, 22], [28, 30], [22, 34]]
+    pts[1, :3] = [[40, 40], [44, 46], [48, 50]]
+    out = win.propagate(ea, ea, pts)
+    side = win.last_window_side
+    assert (side is not None and side < 16) or side == 16
+    assert np.isfinite(out[0, :4, :2]).all() and np.isnan(out[0, 4:, :2]).all()
+
+
+def test_checkpoint_round_trip(tmp_path: Path) -> None:
+    net = small_net(seed=6)
+    meta = checkpoint_metadata(net.cfg, joint_layout="posetrack18", training_data="none (test)", command="test")
+    save_checkpoint(tmp_path / "c.pt", net, meta)
+    loaded = NetworkCorrespondences.from_checkpoint(tmp_path / "c.pt")
+    ref = NetworkCorrespondences(net)
+    a, b = textured(48, 80, 15), textured(48, 80, 16)
+    pts = queries(2, 48, 80, 17)
+    np.testing.assert_allclose(
+        loaded.propagate(loaded.embed(a), loaded.embed(b), pts),
+        ref.propagate(ref.embed(a), ref.embed(b), pts),
+        atol=1e-6,
+        equal_nan=True,
+    )
+    with pytest.raises(CorrtrackError):
+        NetworkCorrespondences.from_checkpoint(tmp_path / "missing.pt")
+    with pytest.raises(CorrtrackError, match="cuda"):
+        if torch.cuda.is_available():
+            raise CorrtrackError("cuda is available here; nothing to test")
+        NetworkCorrespondences(net, device="cuda")
