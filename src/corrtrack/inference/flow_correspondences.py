@@ -82,7 +82,7 @@ class FlowCorrespondences:
 
     def __init__(self, config: FlowConfig = FlowConfig()) -> None:
         self.config = config
-        self._dis = cv2.DISOpticalFlow_create(_PRESETS[config.preset])
+        self._dis = cv2.DISOpticalFlow.create(_PRESETS[config.preset])
         self._count = 0
         self._cache: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
 
@@ -110,7 +110,8 @@ class FlowCorrespondences:
             return self._cache[key]
         if src.gray.shape != dst.gray.shape:
             raise ValueError(f"frames differ in size: {src.shape} and {dst.shape}")
-        f = self._dis.calc(src.gray, dst.gray, None)
+        out = np.zeros(src.gray.shape + (2,), np.float32)  # overwritten: no initial flow is used
+        f = np.asarray(self._dis.calc(src.gray, dst.gray, out))
         self._cache[key] = f
         while len(self._cache) > self.config.cache_size:
             self._cache.popitem(last=False)

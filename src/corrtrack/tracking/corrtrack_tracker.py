@@ -384,7 +384,7 @@ class CorrTrackTracker:
         for f in [f for f in self._handles if f < lo and f not in needed]:
             del self._handles[f]
 
-    def _rows_of(self, f: int, ids: Sequence[int]) -> np.ndarray:
+    def _rows_of(self, f: int, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Rows of frame ``f``'s output holding track ``ids`` (each id is in the frame)."""
         tid = self._frames[f].track_ids
         order = np.argsort(tid)
