@@ -314,13 +314,9 @@ def _map(jobs: list[_Job], workers: int, progress: ProgressCallback | None) -> l
 
 def _load(path: Path) -> tuple[PoseSequence, HeadFormat]:
     """One sequence file (2017 or 2018 format), and the head-size arithmetic its format implies."""
-    from corrtrack.fileio import read_json
-    from corrtrack.formats import detect_json_format, parse_document
+    from corrtrack.evaluate.fastread import read_for_evaluation
 
-    data = read_json(path)
-    fmt = detect_json_format(data)
-    seq = parse_document(data, str(path), fmt)
-    return seq, "posetrack17" if fmt == "posetrack17" else "posetrack18"
+    return read_for_evaluation(path)
 
 
 def sequence_files(gt_dir: str | Path, pred_dir: str | Path, order: FileOrder = "listing") -> list[tuple[Path, Path]]:
