@@ -3,8 +3,11 @@
 Usage: python benchmarks/bench_networks.py [--threads 2] [--repeats 5] [--only pose|corr] [--configs tiny,paper]
        python benchmarks/bench_networks.py --golden [--reference ../shared/reference]
 
-Median wall time of ``--repeats`` runs after one warm-up, in eval mode under
-``torch.inference_mode()``, random weights (time does not depend on the values). Pose: one
+Wall time (median / min of ``--repeats`` runs after one warm-up) and the process CPU time
+(median), in eval mode under ``torch.inference_mode()``, random weights (time does not depend
+on the values). On cores shared with other jobs, wall times are inflated and 2 threads stall
+(each waits for the other at every op); with ``--threads 1`` the CPU time is then the best
+estimate of the time on a quiet machine. Pose: one
 forward through all stages, and ``predict`` (the stages up to the read-out stage only).
 Correspondence: the embedding of one letter-boxed frame, then for 1, 5 and 20 tracks
 (17 queries each) on one frame pair: the batched correlation alone, and correlation +
@@ -45,19 +48,24 @@ from corrtrack.models.reference_weights import (
 )
 
 
-def median_ms(repeats: int, fn: Callable[..., object], *args: object) -> tuple[float, float]:
-    """(median, min) milliseconds of ``fn(*args)`` over ``repeats`` runs after one warm-up."""
+def timed(repeats: int, fn: Callable[..., object], *args: object) -> str:
+    """ "wall median / wall min (CPU median)" in milliseconds of ``fn(*args)`` after one warm-up."""
     fn(*args)
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn(*args)
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times), 1000 * min(times)
+        wall.append(1000 * (time.perf_counter() - t))
+        cpu.append(1000 * (time.process_time() - c))
+
+    def f(v: float) -> str:
+        return f"{v:.0f}" if v >= 100 else f"{v:.1f}"
+
+    return f"{f(statistics.median(wall))} / {f(min(wall))} ({f(statistics.median(cpu))})"
 
 
 def bench_pose(names: list[str], repeats: int) -> None:
-    print("| pose net | input (w x h) | params | batch | all stages, ms (median / min) | predict (read-out), ms |")
+    print("| pose net | input (w x h) | params | batch | all stages, ms: wall median / min (CPU) | predict |")
     print("|---|---|---|---|---|---|")
     for name in names:
         cfg = pose_config(name)
@@ -65,18 +73,17 @@ def bench_pose(names: list[str], repeats: int) -> None:
         for batch in (1, 8):
             x = torch.rand(batch, 3, cfg.input_height, cfg.input_width)
             with torch.inference_mode():
-                full = median_ms(repeats, net, x)
-                pred = median_ms(repeats, net.predict, x)
+                full = timed(repeats, net, x)
+                pred = timed(repeats, net.predict, x)
             print(
                 f"| {name} ({cfg.num_stages} stages) | {cfg.input_width} x {cfg.input_height} | "
-                f"{net.num_parameters() / 1e6:.2f} M | {batch} | {full[0]:.0f} / {full[1]:.0f} | "
-                f"{pred[0]:.0f} / {pred[1]:.0f} |"
+                f"{net.num_parameters() / 1e6:.2f} M | {batch} | {full} | {pred} |"
             )
 
 
 def bench_corr(names: list[str], repeats: int) -> None:
-    print("| correspondence net | input | grid | params | part | tracks | ms (median / min) | ms per track |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| correspondence net | input | grid | params | part | tracks | ms: wall median / min (CPU) |")
+    print("|---|---|---|---|---|---|---|")
     for name in names:
         cfg = correspondence_config(name)
         net = CorrespondenceNet(cfg).eval()
@@ -84,19 +91,14 @@ def bench_corr(names: list[str], repeats: int) -> None:
         head = f"| {name} | {s} x {s} | {g} x {g} | {net.num_parameters() / 1e6:.2f} M"
         frames = torch.rand(2, 3, s, s)
         with torch.inference_mode():
-            emb = median_ms(repeats, net.embed, frames[:1])
-            print(f"{head} | embedding, 1 frame | - | {emb[0]:.0f} / {emb[1]:.0f} | - |")
+            print(f"{head} | embedding, 1 frame | - | {timed(repeats, net.embed, frames[:1])} |")
             f = net.embed(frames)
             fA, fB = f[:1], f[1:]
             for tracks in (1, 5, 20):
                 q = torch.rand(tracks, cfg.num_queries, 2) * g
-                corr = median_ms(repeats, net.correlate, fA, fB, q)
-                full = median_ms(repeats, net.propagate, fA, fB, q)
-                print(f"{head} | correlation | {tracks} | {corr[0]:.1f} / {corr[1]:.1f} | {corr[0] / tracks:.2f} |")
-                print(
-                    f"{head} | correlation + refinement + arg-max | {tracks} | {full[0]:.0f} / {full[1]:.0f} | "
-                    f"{full[0] / tracks:.0f} |"
-                )
+                print(f"{head} | correlation | {tracks} | {timed(repeats, net.correlate, fA, fB, q)} |")
+                full = timed(repeats, net.propagate, fA, fB, q)
+                print(f"{head} | correlation + refinement + arg-max | {tracks} | {full} |")
 
 
 def golden_report(ref: Path) -> None:
