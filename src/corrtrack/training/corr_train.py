@@ -352,7 +352,7 @@ def train_corr(
             folder: {
                 "steps": r.step,
                 "wall_time_s_last_run": round(r.wall_time_s, 1),
-                "final_loss": r.final_loss,
+                "final_loss": r.history[-1]["loss"] if r.history else None,
                 "world_size": r.world_size,
             }
             for folder, r in results.items()
