@@ -242,17 +242,28 @@ def _id_errors(
     return out
 
 
-def _inside(regions: list[np.ndarray], xy: np.ndarray) -> np.ndarray:
-    """(N, 15) bool: point strictly inside any ignore polygon (points on the boundary stay)."""
+def _inside(polygons: list[np.ndarray], owner: list[int], xy: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """(N, 15) bool: the point lies strictly inside an ignore polygon of its frame (boundary points stay).
+
+    ``polygons[k]`` belongs to frame ``owner[k]``, whose persons are rows
+    ``start[f]:start[f + 1]`` of ``xy``. All polygons and points in one call.
+    """
     import shapely
 
     inside = np.zeros(xy.shape[:2], dtype=bool)
-    if xy.size == 0:
+    frame = np.asarray(owner, dtype=np.int64)
+    rows_per_polygon = start[frame + 1] - start[frame]
+    total = int(rows_per_polygon.sum())
+    if total == 0:
         return inside
-    for poly in regions:
-        if len(poly) < 3:
-            continue
-        inside |= shapely.contains_xy(shapely.Polygon(poly), xy[..., 0], xy[..., 1])
+    sizes = [len(p) for p in polygons]
+    rings = shapely.linearrings(np.concatenate(polygons), indices=np.repeat(np.arange(len(polygons)), sizes))
+    shapes = shapely.polygons(rings)
+    polygon_of_row = np.repeat(np.arange(len(polygons)), rows_per_polygon)
+    first = np.concatenate([[0], np.cumsum(rows_per_polygon)[:-1]])
+    rows = np.arange(total) - np.repeat(first, rows_per_polygon) + np.repeat(start[frame], rows_per_polygon)
+    hit = shapely.contains_xy(shapes[polygon_of_row][:, None], xy[rows, :, 0], xy[rows, :, 1])
+    np.logical_or.at(inside, rows, hit)
     return inside
 
 
@@ -303,18 +314,22 @@ def prepare_sequence(
     gt_start = np.concatenate([[0], np.cumsum(gt_counts)])
     pr_start = np.concatenate([[0], np.cumsum(pr_counts)])
 
-    # ignore regions: joints strictly inside go; persons left without a joint go
+    # ignore regions: joints strictly inside go; persons left without a joint go (in frames with regions)
     gt_keep = np.ones(len(gt_has), dtype=bool)
     pr_keep = np.ones(len(pr_has), dtype=bool)
-    for k, i in enumerate(kept):
-        regions = gt_frames[i].ignore_regions
-        if not regions:
-            continue
-        g, p = slice(gt_start[k], gt_start[k + 1]), slice(pr_start[k], pr_start[k + 1])
-        gt_has[g] &= ~_inside(regions, gts.xy[g])
-        pr_has[p] &= ~_inside(regions, pr_xy[p])
-        gt_keep[g] = gt_has[g].any(1)
-        pr_keep[p] = pr_has[p].any(1)
+    with_regions = np.array([bool(gt_frames[i].ignore_regions) for i in kept], dtype=bool)
+    if with_regions.any():
+        polygons, owner = [], []
+        for k in np.flatnonzero(with_regions).tolist():
+            for poly in gt_frames[kept[k]].ignore_regions or []:
+                if len(poly) >= 3:
+                    polygons.append(np.asarray(poly, dtype=np.float64).reshape(-1, 2))
+                    owner.append(k)
+        if polygons:
+            gt_has &= ~_inside(polygons, owner, gts.xy, gt_start)
+            pr_has &= ~_inside(polygons, owner, pr_xy, pr_start)
+        gt_keep = ~np.repeat(with_regions, gt_counts) | gt_has.any(1)
+        pr_keep = ~np.repeat(with_regions, pr_counts) | pr_has.any(1)
     if not gt_keep.all():
         gt_counts = np.bincount(np.repeat(np.arange(len(kept)), gt_counts)[gt_keep], minlength=len(kept))
     if not pr_keep.all():
