@@ -166,7 +166,7 @@ def test_weights_round_trip_and_authors_format(tmp_path: Path) -> None:
 
     save_pose_weights(tmp_path / "w.pt", net, {"note": "test"})
     loaded, meta = load_pose_weights(tmp_path / "w.pt")
-    assert meta == {"note": "test"} and loaded.cfg == net.cfg
+    assert meta["note"] == "test" and meta["joint_layout"] == "posetrack18" and loaded.cfg == net.cfg
     again = TopDownPoseEstimator.from_checkpoint(tmp_path / "w.pt").estimate(image, boxes)
     assert np.array_equal(again.keypoints, ref.keypoints)
     save_pose_weights(tmp_path / "h.pt", net, half=True)
@@ -181,7 +181,7 @@ def test_weights_round_trip_and_authors_format(tmp_path: Path) -> None:
     state = dict(net.state_dict())
     state.pop(next(iter(state)))
     torch.save({"state_dict": state}, tmp_path / "bad.pth")
-    with pytest.raises(CorrtrackError, match="do not fit") as err:
+    with pytest.raises(CorrtrackError, match="does not fit") as err:
         load_authors_pose_net(tmp_path / "bad.pth", net.cfg)
     assert "\n" not in str(err.value)
     with pytest.raises(CorrtrackError, match="not found"):

@@ -18,7 +18,6 @@ with corrtrack), :meth:`~TopDownPoseEstimator.from_checkpoint` (our training out
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -28,12 +27,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from corrtrack.config import config_to_dict, param
+from corrtrack.config import param
 from corrtrack.errors import CorrtrackError
-from corrtrack.fileio import atomic_path
 from corrtrack.inference.crops import crop_images, crop_transforms, to_image
 from corrtrack.interfaces import PoseEstimator
 from corrtrack.keypoints import POSETRACK18
+from corrtrack.models.checkpoints import (
+    checkpoint_metadata,
+    load_checkpoint,
+    load_state_dict_strict,
+    model_from_checkpoint,
+    read_torch_file,
+    save_checkpoint,
+)
+from corrtrack.models.checkpoints import load_authors_pose_net as _authors_pose_net
 from corrtrack.models.heatmap_codec import decode_with_flip
 from corrtrack.models.pose_net import PoseNet, PoseNetConfig, pose_config
 from corrtrack.poses import Poses, PoseSequence
@@ -41,7 +48,6 @@ from corrtrack.poses import Poses, PoseSequence
 __all__ = [
     "BUNDLED_WEIGHTS",
     "NORMALISATION",
-    "WEIGHTS_FORMAT",
     "PoseEstimatorConfig",
     "TopDownPoseEstimator",
     "estimate_with_gt_boxes",
@@ -50,8 +56,6 @@ __all__ = [
     "save_pose_weights",
 ]
 
-#: the ``format`` tag of corrtrack pose weight files
-WEIGHTS_FORMAT = "corrtrack-pose-weights-v1"
 #: pixels are RGB / 255 with no mean/std (docs/method.md §2.2)
 NORMALISATION = "RGB, float32 in [0, 1] (pixel / 255), no mean/std normalisation"
 #: the bundled tiny weights (package data)
@@ -206,85 +210,59 @@ class TopDownPoseEstimator:
 
 
 # ----------------------------------------------------------------- weights I/O
-def _torch_load(path: Path) -> Any:
-    if not path.is_file():
-        raise CorrtrackError(f"{path}: weights file not found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise CorrtrackError(f"{path}: not a readable torch file ({type(exc).__name__}: {exc})") from None
-
-
 def save_pose_weights(
     path: str | Path, model: PoseNet, meta: Mapping[str, Any] | None = None, half: bool = False
 ) -> str:
-    """Write the weights with the net config and ``meta`` atomically (``half``: as float16); returns the sha256."""
-    state = {
-        k: (v.half() if half and v.is_floating_point() else v).detach().clone() for k, v in model.state_dict().items()
-    }
-    doc = {
-        "format": WEIGHTS_FORMAT,
-        "net_config": config_to_dict(model.cfg),
-        "normalisation": NORMALISATION,
-        "meta": dict(meta or {}),
-        "state_dict": state,
-    }
-    with atomic_path(path) as tmp:
-        torch.save(doc, tmp)
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """Write the weights in corrtrack's checkpoint format (``corrtrack.models.checkpoints``) atomically.
+
+    ``meta`` may give ``training_data`` and ``command`` (else "unknown") and any other entries; the
+    network config, input size and joint layout are added. ``half`` stores float16. Returns the
+    sha256 of the tensors (verified on load).
+    """
+    reserved = {"config_type", "config_name", "config", "joint_layout", "input_size", "normalization"}
+    extra = {k: v for k, v in (meta or {}).items() if k not in reserved | {"dtype", "sha256", "torch_version"}}
+    training_data = str(extra.pop("training_data", "unknown"))
+    command = str(extra.pop("command", "unknown"))
+    extra.setdefault("normalisation_note", NORMALISATION)
+    metadata = checkpoint_metadata(
+        model.cfg, joint_layout=POSETRACK18.name, training_data=training_data, command=command, **extra
+    )
+    return save_checkpoint(path, model, metadata, half=half)
 
 
-def _net_config_from(doc: Any, source: str) -> PoseNetConfig:
-    values = doc.get("values") if isinstance(doc, Mapping) else None
+def _training_checkpoint_model(doc: Mapping[str, Any], source: Path) -> tuple[PoseNet, dict[str, Any]]:
+    values = doc["net_config"].get("values") if isinstance(doc["net_config"], Mapping) else None
     if not isinstance(values, Mapping):
-        raise CorrtrackError(f"{source}: no network config in the weights file")
+        raise CorrtrackError(f"{source}: no network config in the training checkpoint")
     known = {f.name for f in dataclasses.fields(PoseNetConfig)}
     try:
-        return PoseNetConfig(**{k: v for k, v in values.items() if k in known})
+        cfg = PoseNetConfig(**{k: v for k, v in values.items() if k in known})
     except (TypeError, ValueError) as exc:
         raise CorrtrackError(f"{source}: bad network config: {exc}") from None
-
-
-def _load_into(model: PoseNet, state: Mapping[str, torch.Tensor], source: str) -> PoseNet:
-    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-        detail = lines[1] if len(lines) > 1 else lines[0]
-        raise CorrtrackError(f"{source}: weights do not fit the {model.cfg.name} network: {detail[:300]}") from None
-    return model.eval()
+    model = PoseNet(cfg)
+    load_state_dict_strict(model, doc["model"], source, fill_counters=False)
+    return model.eval(), {"step": doc.get("step")}
 
 
 def load_pose_weights(path: str | Path) -> tuple[PoseNet, dict[str, Any]]:
-    """A float32 :class:`PoseNet` in eval mode and the metadata, from :func:`save_pose_weights` output or a
-    ``train pose`` checkpoint (``checkpoint.pt``)."""
+    """A float32 :class:`PoseNet` in eval mode and its metadata, from a file in corrtrack's checkpoint format
+    (:func:`save_pose_weights`, ``pose.pt`` of ``train pose``, the bundled weights) or a ``train pose``
+    training checkpoint (``checkpoint.pt``). Files are read tensors-only (no pickled code)."""
     path = Path(path)
-    doc = _torch_load(path)
-    if not isinstance(doc, Mapping):
-        raise CorrtrackError(f"{path}: not a corrtrack pose weights file")
-    if doc.get("format") == WEIGHTS_FORMAT:
-        cfg = _net_config_from(doc.get("net_config"), str(path))
-        state, meta = doc["state_dict"], dict(doc.get("meta", {}))
-    elif "model" in doc and "net_config" in doc:
-        cfg = _net_config_from(doc["net_config"], str(path))
-        state, meta = doc["model"], {"step": doc.get("step")}
-    else:
-        raise CorrtrackError(f"{path}: not a corrtrack pose weights file or pose training checkpoint")
-    return _load_into(PoseNet(cfg), state, str(path)), meta
+    doc = read_torch_file(path)
+    if isinstance(doc, Mapping) and "model" in doc and "net_config" in doc:
+        return _training_checkpoint_model(doc, path)
+    model = model_from_checkpoint(path)
+    if not isinstance(model, PoseNet):
+        raise CorrtrackError(f"{path}: holds a {type(model).__name__}, not a pose network")
+    return model, load_checkpoint(path)[1]
 
 
 def load_authors_pose_net(path: str | Path, config: str | PoseNetConfig = "paper3") -> PoseNet:
-    """The authors' pose checkpoint (reference README, "Checkpoint formats"): a dict whose ``state_dict``
-    holds the ``bn_inception2`` keys, possibly prefixed by ``module.`` (DataParallel); loaded strictly."""
-    path = Path(path)
+    """The authors' pose checkpoint (reference README, "Checkpoint formats"), via
+    ``corrtrack.models.checkpoints.load_authors_pose_net``: strict, ``module.`` prefixes removed."""
     cfg = pose_config(config) if isinstance(config, str) else config
-    doc = _torch_load(path)
-    state = doc.get("state_dict", doc) if isinstance(doc, Mapping) else None
-    if not isinstance(state, Mapping) or not state:
-        raise CorrtrackError(f"{path}: no state_dict in the checkpoint")
-    state = {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
-    return _load_into(PoseNet(cfg), state, str(path))
+    return _authors_pose_net(path, cfg)
 
 
 def estimate_with_gt_boxes(

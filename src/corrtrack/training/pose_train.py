@@ -19,6 +19,7 @@ the weights with their metadata, loadable with ``corrtrack.inference.pose_estima
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -158,6 +159,8 @@ def train_pose(
             "batch_size": loop_cfg.batch_size,
             "world_size": result.world_size,
             "training_data": f"{data_dir} ({records.source}; {len(records)} persons)",
+            "command": f"train_pose({net_cfg.name!r}, {str(data_dir)!r}, {str(out_dir)!r}, **{options!r}, "
+            f"settings={list(settings or [])!r})",
             "wall_time_s_last_run": round(time.time() - t0, 1),
             "final_loss": result.final_loss,
             "codec": config_to_dict(codec),
@@ -180,15 +183,18 @@ def run_train_pose(config: str, data: str | Path, out: str | Path, settings: Ite
 def export_weights(source: str | Path, weights: str | Path, metadata: str | Path, **info: Any) -> dict[str, Any]:
     """Write ``source`` (a ``pose.pt`` or checkpoint) as float16 weights plus a JSON metadata file.
 
-    The JSON records the network config, input size, normalisation, joint layout, the sha256 of
-    the weights file and every ``info`` entry (training data, command, wall time, ...).
+    The weights file is in corrtrack's checkpoint format (its own metadata: config, input size, joint
+    layout, training data, command, sha256 of the tensors); the JSON repeats that and adds the sha256
+    and size of the file, the normalisation and every ``info`` entry (training data, command, wall time...).
     """
     model, meta = load_pose_weights(source)
-    digest = save_pose_weights(weights, model, {**meta, **info}, half=True)
+    tensors_sha = save_pose_weights(weights, model, {**meta, **info}, half=True)
     cfg = model.cfg
+    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
     doc = {
         "weights": Path(weights).name,
         "sha256": digest,
+        "tensors_sha256": tensors_sha,
         "bytes": Path(weights).stat().st_size,
         "dtype": "float16 (loaded as float32)",
         "net_config": config_to_dict(cfg),
@@ -197,7 +203,7 @@ def export_weights(source: str | Path, weights: str | Path, metadata: str | Path
         "normalisation": NORMALISATION,
         "joint_layout": {"name": POSETRACK18.name, "joints": list(POSETRACK18.joints)},
         "output": "per stage: 17 heatmap logits, 17 x offsets, 17 y offsets (input pixels) at stride 4",
-        "training": {**meta, **info},
+        "training": {k: v for k, v in {**meta, **info}.items() if k not in ("config", "sha256", "dtype")},
     }
     write_json(metadata, doc, indent=1)
     return doc
