@@ -254,9 +254,7 @@ def test_train_pose_writes_outputs_and_resumes_exactly(tmp_path: Path) -> None:
         assert torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) and sa[i]["step"] == sb[i]["step"]
     assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
 
-    # a different seed gives different weights (the seed is used), refusing to overwrite without resume
-    other = train_pose("tiny", tmp_path / "data", tmp_path / "seed1", steps=1, seed=1, **FAST)
-    assert other.step == 1
+    # without resume an existing run is not overwritten
     with pytest.raises(CorrtrackError, match="exists"):
         train_pose("tiny", tmp_path / "data", tmp_path / "full", steps=4, resume=False, **FAST)
 
