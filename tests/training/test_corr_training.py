@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from corrtrack.video import write_image
 torch.set_num_threads(1)
 K = 17
 TINY = dataclasses.replace(correspondence_config("tiny"), input_size=64, width=0.0625)
-FAST = {"batch_size": 2, "warmup_steps": 0, "lr": 1e-3, "progress": False, "command": "pytest"}
+FAST: dict[str, Any] = {"batch_size": 2, "warmup_steps": 0, "lr": 1e-3, "progress": False, "command": "pytest"}
 
 
 def textured(h: int, w: int, seed: int) -> np.ndarray:
@@ -47,7 +48,7 @@ def write_posetrack(root: Path, frames: int = 3) -> Path:
         write_image(root / file_name, textured(90, 100, t))
         boxes = np.array([[15.0, 10.0, 30.0, 60.0], [55.0, 15.0, 30.0, 60.0]])
         heads = np.tile([0.0, 0.0, 10.0, 10.0], (2, 1))
-        poses = Poses.create(kps, boxes=boxes, head_boxes=heads, track_ids=[0, 1], ids=[t * 2, t * 2 + 1])
+        poses = Poses.create(kps, boxes=boxes, head_boxes=heads, track_ids=[0, 1], ids=np.array([t * 2, t * 2 + 1]))
         fr.append(Frame(file_name, poses, image_id=10_000_000_000 + t, is_labeled=True, ignore_regions=[]))
     save_sequence(PoseSequence(name, fr), root / "annotations" / "train" / f"{name}.json", "posetrack18")
     return root

@@ -207,7 +207,8 @@ def make_pair(
     Returns ``image_a``/``image_b`` ``(S, S, 3)`` uint8, ``queries`` ``(17, 2)`` grid (x, y) of A (NaN if
     not annotated), ``target`` ``(17, 2)`` int64 grid cell in B, ``affinity_mask`` ``(17,)`` (target
     supervised by the affinity loss), ``refine_mask`` ``(17,)`` (query supervised by the refined-map
-    loss) and ``visible_b`` ``(17,)`` (the refined target is a peak, not all zero).
+    loss), ``visible_b`` ``(17,)`` (the refined target is a peak, not all zero), and for evaluation
+    ``points_a``/``points_b`` ``(17, 2)`` the exact canvas positions (NaN if not annotated) and ``scale`` of T.
     """
     grid = size // STRIDE
     canvas, lb = letterbox_image(image, size)
@@ -260,6 +261,9 @@ def make_pair(
         "affinity_mask": visible_b,
         "refine_mask": annotated,
         "visible_b": visible_b,
+        "points_a": np.where(annotated[:, None], pa, np.nan).astype(np.float32),
+        "points_b": np.where(annotated[:, None], pb, np.nan).astype(np.float32),
+        "scale": np.float32(scale),
     }
 
 
