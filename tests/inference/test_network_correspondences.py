@@ -239,3 +239,28 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
         if torch.cuda.is_available():
             raise CorrtrackError("cuda is available here; nothing to test")
         NetworkCorrespondences(net, device="cuda")
+
+
+def test_confidence_maps_peak_where_propagate_says(model: NetworkCorrespondences) -> None:
+    a, b = textured(48, 80, 21), textured(48, 80, 22)
+    ea, eb = model.embed(a), model.embed(b)
+    pts = queries(2, 48, 80, 23)
+    maps = model.confidence_maps(ea, eb, pts)
+    grid = model.propagate_grid(ea, eb, model.grid_queries(ea, pts))
+    assert maps.shape == (2, 17, 16, 16)
+    flat = maps.reshape(2, 17, -1)
+    np.testing.assert_allclose(flat.max(-1), grid[..., 2], atol=1e-6)
+    assert (maps[0, 3] == 0).all()  # the NaN query
+
+
+def test_show_corr_picture(tmp_path: Path, model: NetworkCorrespondences) -> None:
+    from corrtrack.render_correspondences import render_correspondences
+
+    a, b = textured(48, 80, 24), textured(48, 80, 25)
+    pts = queries(2, 48, 80, 26)
+    res = render_correspondences(a, b, pts, model, tmp_path / "c.png", joints=(0, 5, 9), title="test")
+    png = (tmp_path / "c.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 500_000
+    assert res["correspondences"].shape == (2, 17, 3)
+    with pytest.raises(CorrtrackError, match=r"0\.\.16"):
+        render_correspondences(a, b, pts, model, tmp_path / "d.png", joints=(17,))

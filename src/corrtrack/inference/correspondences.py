@@ -238,6 +238,20 @@ class NetworkCorrespondences:
             return np.zeros((0, k, 3))
         return np.concatenate(parts, 0)
 
+    @torch.no_grad()
+    def confidence_maps(self, src: CorrEmbedding, dst: CorrEmbedding, points: np.ndarray) -> np.ndarray:
+        """``(N, K, G, G)`` maps of image ``points`` ``(N, K, 2)`` on the destination grid, for pictures.
+
+        The sigmoid of the full-grid refined maps (``none``: the affinity maps); zero for skipped queries.
+        """
+        q = torch.as_tensor(self.grid_queries(src, np.asarray(points, dtype=np.float64)), device=self.device)
+        affinity = self.net.correlate(src.features, dst.features, q)
+        if self.config.refinement == "none":
+            return affinity.double().cpu().numpy()
+        valid = torch.isfinite(q).all(-1)[..., None, None]
+        prob = torch.sigmoid(self.net.refine(src.features, dst.features, affinity)) * valid
+        return prob.double().cpu().numpy()
+
     def propagate(self, src: CorrEmbedding, dst: CorrEmbedding, points: np.ndarray) -> np.ndarray:
         if not isinstance(src, CorrEmbedding) or not isinstance(dst, CorrEmbedding):
             raise TypeError("NetworkCorrespondences.propagate needs handles from its own embed()")
