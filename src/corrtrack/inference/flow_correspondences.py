@@ -1,7 +1,9 @@
 """A :class:`~corrtrack.interfaces.CorrespondenceModel` from dense optical flow (OpenCV DIS), sampled at the keypoints.
 
 The baseline for the correspondence network: every query point moves by the optical flow
-from the source to the destination frame, read with bilinear interpolation. Its confidence
+from the source to the destination frame, read with bilinear interpolation. DIS starts from
+a zero flow field (``calc`` with a zero buffer; without one its coarsest level starts from
+its own guess, which gives slightly different flows). Its confidence
 comes from a forward-backward check: the backward flow at the moved point should bring it
 back, and ``confidence = exp(-e² / (2 fb_sigma²))`` for a round-trip error of ``e`` pixels
 (1 everywhere with ``forward_backward=False``). Points outside either image get 0.
@@ -110,7 +112,8 @@ class FlowCorrespondences:
             return self._cache[key]
         if src.gray.shape != dst.gray.shape:
             raise ValueError(f"frames differ in size: {src.shape} and {dst.shape}")
-        out = np.zeros(src.gray.shape + (2,), np.float32)  # overwritten: no initial flow is used
+        # DIS takes a flow buffer of the right size and type as its initial estimate: start from zero motion
+        out = np.zeros(src.gray.shape + (2,), np.float32)
         f = np.asarray(self._dis.calc(src.gray, dst.gray, out))
         self._cache[key] = f
         while len(self._cache) > self.config.cache_size:
