@@ -42,7 +42,7 @@ class DemoConfig:
         "simulated", "our choice until a trained SynthTrack detector ships: SIMULATED detections from ground truth"
     )
     poses: Literal["bundled", "detections"] = param(
-        "detections", "our choice until bundled pose weights ship: the simulated detector's noisy poses"
+        "bundled", "our choice: the bundled tiny pose network (trained on SynthTrack)"
     )
     correspondences: Literal["network", "flow", "zero"] = param(
         "flow", "our choice until bundled correspondence weights ship: dense optical flow (DIS)"
