@@ -1,7 +1,7 @@
 """CorrTrack with oracle / zero-motion / DIS-flow correspondences against frame-to-frame IoU and OKS trackers.
 
 Usage: python benchmarks/tracker_baselines.py [--sequences 6] [--frames 100] [--seed 2]
-       [--methods ...] [--ablations] [--skip-check] [--merge-sweep] [--hota] [--json OUT]
+       [--methods ...] [--ablations] [--accuracy] [--skip-check] [--merge-sweep] [--hota] [--json OUT]
 
 SynthTrack ``hard`` val clips (every frame labelled) with simulated detections that carry
 poses (``SimulatedDetectorConfig(with_poses=True)``, otherwise its defaults). Every CorrTrack
@@ -84,6 +84,32 @@ MODELS: dict[str, ModelFactory] = {
 }
 
 
+def propagation_accuracy(clips: Sequence[Clip], model: str) -> dict[str, float]:
+    """Joint error (px) of propagating ground-truth poses from each frame to the next, on joints visible in both."""
+    errors, confs = [], []
+    for images, gt, _ in clips:
+        m = MODELS[model](gt, images)
+        handles = [m.embed(img) for img in images]
+        for t in range(1, len(images)):
+            a, b = gt.frames[t - 1].poses, gt.frames[t].poses
+            common = np.intersect1d(a.track_ids, b.track_ids)
+            if not len(common):
+                continue
+            ia = np.array([np.flatnonzero(a.track_ids == i)[0] for i in common])
+            ib = np.array([np.flatnonzero(b.track_ids == i)[0] for i in common])
+            ok = a.present[ia] & b.present[ib]
+            out = m.propagate(handles[t - 1], handles[t], np.where(ok[..., None], a.xy[ia], np.nan))
+            errors.append(np.linalg.norm(out[..., :2] - b.xy[ib], axis=-1)[ok])
+            confs.append(out[..., 2][ok])
+    e, c = np.concatenate(errors), np.concatenate(confs)
+    return {
+        "median_px": float(np.median(e)),
+        "p90_px": float(np.percentile(e, 90)),
+        "conf_at_least_tau_corr": float((c >= 0.3).mean()),
+        "median_px_where_conf_at_least_tau_corr": float(np.median(e[c >= 0.3])),
+    }
+
+
 def run_corrtrack(
     clips: Sequence[Clip], model: str, config: CorrTrackConfig, noise: float
 ) -> tuple[list[PoseSequence], dict[str, float]]:
@@ -140,6 +166,7 @@ def main() -> None:
     ap.add_argument("--methods", nargs="*", default=["oracle", "zero-motion", "DIS flow (fast)"], choices=list(MODELS))
     ap.add_argument("--ablations", action="store_true", help="also CorrTrack-oracle without its parts")
     ap.add_argument("--merge-sweep", action="store_true", help="merge threshold 0.3..0.8 and max gap")
+    ap.add_argument("--accuracy", action="store_true", help="frame-to-frame propagation error of the models")
     ap.add_argument("--skip-check", action="store_true", help="re-estimating every propagated pose: same output?")
     ap.add_argument("--hota", action="store_true")
     ap.add_argument("--json", default=None, help="write all numbers to this JSON file")
@@ -181,6 +208,18 @@ def main() -> None:
             abl.append((name, score(clips, preds, args.hota) | stats))
         table(abl, args.hota)
         results.update({f"ablation: {k}": v for k, v in abl})
+
+    if args.accuracy:
+        print("| correspondences | median error (px) | p90 (px) | joints with confidence >= 0.3 | median error there |")
+        print("|---|---|---|---|---|")
+        for model in ("zero-motion", "DIS flow (fast)", "DIS flow (medium)"):
+            a = propagation_accuracy(clips, model)
+            print(
+                f"| {model} | {a['median_px']:.2f} | {a['p90_px']:.2f} | {a['conf_at_least_tau_corr']:.2f} | "
+                f"{a['median_px_where_conf_at_least_tau_corr']:.2f} |"
+            )
+            results[f"accuracy: {model}"] = a
+        print()
 
     if args.skip_check:
         outs = {}
