@@ -29,7 +29,7 @@ ones.
 Usage::
 
     python benchmarks/correspondence_accuracy.py [--weights corr.pt] [--sequences 3] [--frames 24]
-        [--affine 150] [--json out.json]
+        [--affine 150] [--json out.json] [--picture docs/show-corr.png]
 """
 
 from __future__ import annotations
@@ -151,17 +151,39 @@ def near_lookalike(fr: SceneFrame) -> np.ndarray:
     return (same & (dist <= 1.5 * h[:, None])).any(1)
 
 
+def draw_pair(model: CorrespondenceModel, seq: list[SceneFrame], path: str, name: str) -> None:
+    """The show-corr picture of the frame pair (middle, middle + 4) of a sequence, ground-truth poses as queries."""
+    from corrtrack.render_correspondences import render_correspondences
+
+    assert isinstance(model, NetworkCorrespondences)
+    t = max(0, len(seq) // 2 - 2)
+    a, b = seq[t], seq[min(len(seq) - 1, t + 4)]
+    kp = a.poses.keypoints
+    big = np.argsort(-a.body_heights)[:6]
+    res = render_correspondences(
+        a.image, b.image, kp[big], model, path, title=f"SynthTrack v2 val {name}, frames {t} -> {t + 4}"
+    )
+    print(f"picture: {path} ({Path(path).stat().st_size // 1024} KB, {res['kept']} joints >= 0.3)")
+
+
 def video_pairs(
-    models: dict[str, CorrespondenceModel], sequences: int, frames: int, gaps: tuple[int, ...], rec: Records
+    models: dict[str, CorrespondenceModel],
+    sequences: int,
+    frames: int,
+    gaps: tuple[int, ...],
+    rec: Records,
+    picture: str | None = None,
 ) -> dict[str, float]:
     split = STANDARD_SPLITS["synthtrack-v2"]["val"]
     specs = make_specs("val", split["presets"], split["sequences"], split["frames"], split["seed"], split["labeled"])[
         :sequences
     ]
     timing: dict[str, float] = defaultdict(float)
-    for spec in specs:
+    for k, spec in enumerate(specs):
         scene = SyntheticScene(spec.config(), spec.seed)
         seq = list(scene.frames(frames))
+        if picture is not None and k == len(specs) - 1:
+            draw_pair(models["network (full refinement)"], seq, picture, spec.name)
         handles = {}
         for name, m in models.items():
             t0 = time.perf_counter()
@@ -212,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=77, help="seed of the held-out affine stills (training uses 1000)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--picture", default=None, help="also draw the show-corr picture of a val pair to this PNG")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.time()
@@ -219,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     size = models["network (full refinement)"].size  # type: ignore[attr-defined]
     rec = Records()
     affine_pairs(models, args.affine, size, rec, args.seed)
-    timing = video_pairs(models, args.sequences, args.frames, (1, 4), rec)
+    timing = video_pairs(models, args.sequences, args.frames, (1, 4), rec, args.picture)
     rows = rec.table()
     hidden = {
         k: {

@@ -88,7 +88,9 @@ def render_correspondences(
         ax_b.scatter(r[weak, 0], r[weak, 1], s=14, facecolors="none", edgecolors=c, linewidths=0.8)
     ax_a.set_title("A: query keypoints", fontsize=9)
     ax_b.set_title(f"B: correspondences (filled: confidence >= {tau:g})", fontsize=9)
-    for ax in (ax_a, ax_b):
+    for ax, img in ((ax_a, image_a), (ax_b, image_b)):
+        ax.set_xlim(-0.5, img.shape[1] - 0.5)  # correspondences outside the frame are not drawn
+        ax.set_ylim(img.shape[0] - 0.5, -0.5)
         ax.set_axis_off()
     size = model.size
     for k, j in enumerate(joints):
