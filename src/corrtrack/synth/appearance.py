@@ -137,7 +137,7 @@ def make_texture(style: ClothStyle, tile: int = 32) -> np.ndarray:
     yy, xx = np.mgrid[0:tile, 0:tile]
     a, b = np.array(style.a), np.array(style.b)
     half = max(1, style.period // 2)
-    detail = 0.0
+    detail: np.ndarray | float = 0.0
     if style.pattern == "solid":
         mix = np.zeros((tile, tile))
         detail = 0.05 * rng.normal(0, 1, (tile, tile))  # weave

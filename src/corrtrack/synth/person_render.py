@@ -155,7 +155,7 @@ def render_person(
     if not mask.any():
         return 0
     yy, xx = np.nonzero(mask)
-    cls = sub[yy, xx]
+    classes = sub[yy, xx]
     tile = app.shirt.shape[0]
     k = tile / max(4.0, 0.18 * H)
     ty = ((yy + cy0 - xy[HIPC, 1]) * k).astype(np.int64) % tile
@@ -163,10 +163,10 @@ def render_person(
     # plain parts from a table by class; shirt and trousers from their textures (one gather for both)
     table = np.zeros((FACE + 1, 3))
     table[SKIN], table[HAIR], table[SHOES], table[FACE] = app.skin, app.hair, app.shoes, app.skin * 0.35
-    colour = table[cls]
-    cloth = np.flatnonzero(cls <= PANTS)
+    colour = table[classes]
+    cloth = np.flatnonzero(classes <= PANTS)
     textures = np.stack([app.shirt, app.pants])
-    colour[cloth] = textures[cls[cloth] - SHIRT, ty[cloth], tx[cloth]]
+    colour[cloth] = textures[classes[cloth] - SHIRT, ty[cloth], tx[cloth]]
     s = shade[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0][yy, xx]
     s = np.where(s == 0, 0.9, s)
     colour *= (s * light)[:, None]

@@ -489,9 +489,9 @@ class SyntheticScene:
         cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, W), min(y1, H)
         if cx1 <= cx0 or cy1 <= cy0:
             return
-        mask = np.zeros((y1 - y0, x1 - x0), np.float32)
-        cv2.ellipse(mask, (int(cx - x0), int(cy - y0)), (max(1, int(ax)), max(1, int(ay))), 0, 0, 360, 1.0, -1)
-        mask = cv2.GaussianBlur(mask, (0, 0), max(0.8, 0.3 * ay))
+        disc = np.zeros((y1 - y0, x1 - x0), np.float32)
+        cv2.ellipse(disc, (int(cx - x0), int(cy - y0)), (max(1, int(ax)), max(1, int(ay))), 0, 0, 360, 1.0, -1)
+        mask: np.ndarray = cv2.GaussianBlur(disc, (0, 0), max(0.8, 0.3 * ay))
         sub = mask[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
         region = image[cy0:cy1, cx0:cx1]
         region[:] = (region * (1 - strength * sub)[..., None]).astype(np.uint8)
@@ -515,13 +515,13 @@ class SyntheticScene:
             image = cv2.warpAffine(self.world, M, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
             id_buffer = np.zeros((H, W), np.int32)
             light = 1 + cfg.lighting * math.sin(2 * math.pi * t / self.light_period)
-            entities = [(a.y, "agent", a) for a in self.agents + self.background]
-            entities += [(o.y, "occluder", o) for o in self.occluders]
+            entities: list[tuple[float, Agent | Occluder]] = [(a.y, a) for a in self.agents + self.background]
+            entities += [(o.y, o) for o in self.occluders]
             entities.sort(key=lambda e: e[0])
             projected = {}
             distractors = [self._image_box(b, zoom, offset) for b in self.prop_boxes]
-            for _, kind, ent in entities:
-                if kind == "occluder":
+            for _, ent in entities:
+                if isinstance(ent, Occluder):
                     distractors.append(self._draw_occluder(image, id_buffer, ent, zoom, offset))
                     continue
                 h_px = ent.body_height(self.ground) * zoom

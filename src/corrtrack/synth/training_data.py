@@ -156,8 +156,11 @@ def export_coco(root: str | Path, split: str, out: str | Path, crops: str | Path
         for fr in seq.frames:
             if not fr.is_labeled:
                 continue
+            if fr.image_id is None:
+                raise CorrtrackError(f"{path}: frame {fr.file_name} has no image id")
+            image_id = int(fr.image_id)
             images.append(
-                {"id": int(fr.image_id), "file_name": fr.file_name, "width": width, "height": height, "video": seq.name}
+                {"id": image_id, "file_name": fr.file_name, "width": width, "height": height, "video": seq.name}
             )
             p = fr.poses
             frame_image = None
@@ -173,7 +176,7 @@ def export_coco(root: str | Path, split: str, out: str | Path, crops: str | Path
                 annotations.append(
                     {
                         "id": int(p.ids[i]),
-                        "image_id": int(fr.image_id),
+                        "image_id": image_id,
                         "category_id": 1,
                         "keypoints": np.round(kps, 2).ravel().tolist(),
                         "num_keypoints": int(vis.sum()),
@@ -192,7 +195,7 @@ def export_coco(root: str | Path, split: str, out: str | Path, crops: str | Path
                 annotations.append(
                     {
                         "id": 0,  # numbered below
-                        "image_id": int(fr.image_id),
+                        "image_id": image_id,
                         "category_id": 1,
                         "keypoints": [0] * (3 * POSETRACK18.num_joints),
                         "num_keypoints": 0,
