@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,11 @@ def save_authors(path: Path, state: dict[str, torch.Tensor], cuda: bool = False,
     return path
 
 
+@functools.cache
+def tiny_pose_state() -> dict[str, torch.Tensor]:
+    return filled(PoseNet(TINY_POSE))
+
+
 def filled(model: torch.nn.Module, seed: int = 0) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     return {
@@ -86,7 +92,7 @@ def test_cuda_saved_file_loads_on_cpu(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("prefix", ["", "module."])
 def test_authors_pose_checkpoint_tiny(tmp_path: Path, prefix: str) -> None:
-    state = filled(PoseNet(TINY_POSE))
+    state = tiny_pose_state()
     path = save_authors(tmp_path / "pose.pth", {prefix + k: v for k, v in state.items()}, cuda=True)
     net = load_authors_pose_net(path, TINY_POSE)
     assert not net.training
@@ -106,7 +112,7 @@ def test_released_pose_layout_loads_strictly(tmp_path: Path) -> None:
 
 
 def test_pose_checkpoint_errors_name_file_and_keys(tmp_path: Path) -> None:
-    state = filled(PoseNet(TINY_POSE))
+    state = tiny_pose_state()
     missing = dict(state)
     del missing["pd2.inception_4d_3x3.weight"]
     path = save_authors(tmp_path / "missing.pth", missing)
@@ -134,7 +140,7 @@ def test_pose_checkpoint_errors_name_file_and_keys(tmp_path: Path) -> None:
 
 
 def test_missing_counters_are_tolerated(tmp_path: Path) -> None:
-    state = {k: v for k, v in filled(PoseNet(TINY_POSE)).items() if not k.endswith("num_batches_tracked")}
+    state = {k: v for k, v in tiny_pose_state().items() if not k.endswith("num_batches_tracked")}
     net = load_authors_pose_net(save_authors(tmp_path / "old.pth", state), TINY_POSE)
     assert int(net.conv1_7x7_s2_bn.num_batches_tracked) == 0
 
@@ -145,7 +151,7 @@ class _Opaque:
 
 def test_untrusted_pickle_needs_trusted(tmp_path: Path) -> None:
     path = tmp_path / "pickled.pth"
-    torch.save({"state_dict": filled(PoseNet(TINY_POSE)), "args": _Opaque()}, path)
+    torch.save({"state_dict": tiny_pose_state(), "args": _Opaque()}, path)
     with pytest.raises(CheckpointError, match="trusted=True"):
         load_authors_pose_net(path, TINY_POSE)
     assert load_authors_pose_net(path, TINY_POSE, trusted=True).cfg == TINY_POSE
