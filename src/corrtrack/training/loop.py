@@ -186,7 +186,7 @@ def _lr_factor(config: LoopConfig) -> Callable[[int], float]:
 
 def _rng_state() -> dict[str, Any]:
     """The global RNG states as plain types and tensors (a checkpoint stays loadable with ``weights_only``)."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
+    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
     numpy_state = [str(kind), torch.from_numpy(np.asarray(keys, dtype=np.int64)), int(pos), int(has_gauss), cached]
     return {"torch": torch.get_rng_state(), "numpy": numpy_state, "python": random.getstate()}
 
