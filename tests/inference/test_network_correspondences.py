@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ from corrtrack.inference.correspondences import (
     to_letterbox,
 )
 from corrtrack.interfaces import CorrespondenceModel
-from corrtrack.models.checkpoints import checkpoint_metadata, save_checkpoint
+from corrtrack.models.checkpoints import checkpoint_metadata, save_checkpoint, state_dict_sha256
 from corrtrack.models.correspondence_net import CorrespondenceNet, correspondence_config
 from corrtrack.models.windowed_refinement import window_origins
 
@@ -264,3 +266,20 @@ def test_show_corr_picture(tmp_path: Path, model: NetworkCorrespondences) -> Non
     assert res["correspondences"].shape == (2, 17, 3)
     with pytest.raises(CorrtrackError, match=r"0\.\.16"):
         render_correspondences(a, b, pts, model, tmp_path / "d.png", joints=(17,))
+
+
+def test_bundled_weights_match_their_metadata() -> None:
+    from importlib import resources
+
+    root = resources.files("corrtrack") / "data"
+    weights = Path(str(root / "corr_tiny.pt"))
+    doc = json.loads(Path(str(root / "corr_tiny.json")).read_text())
+    assert weights.stat().st_size <= 10 * 2**20
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == doc["sha256_file"]
+    m = NetworkCorrespondences.from_bundled()
+    assert m.net_config.name == doc["config"]["values"]["name"] == "tiny"
+    assert m.size == doc["input_size"][0]
+    sd = {k: v.half() if v.is_floating_point() else v for k, v in m.net.state_dict().items()}
+    assert state_dict_sha256(sd) == doc["sha256_tensors"]
+    for key in ("training_data", "command"):
+        assert doc["training"][key]
