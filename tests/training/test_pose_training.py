@@ -27,7 +27,7 @@ from corrtrack.training.pose_data import (
     load_records,
     posetrack_records,
 )
-from corrtrack.training.pose_train import export_weights, train_pose
+from corrtrack.training.pose_train import export_weights, run_train_pose, train_pose
 from corrtrack.video import write_image
 
 torch.set_num_threads(1)
@@ -259,10 +259,16 @@ def test_train_pose_writes_outputs_and_resumes_exactly(tmp_path: Path) -> None:
         train_pose("tiny", tmp_path / "data", tmp_path / "full", steps=4, resume=False, **FAST)
 
 
-def test_train_pose_on_coco_and_bad_settings(tmp_path: Path) -> None:
+def test_train_pose_on_coco_and_bad_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_coco(tmp_path / "coco")
     result = train_pose("tiny", tmp_path / "coco", tmp_path / "out", split="train2017", steps=1, **FAST)
     assert result.step == 1 and (tmp_path / "out" / "pose.pt").is_file()
+    # the CLI's entry point: NAME=VALUE settings, a summary line, exit status 0
+    settings = ["split=train2017", "steps=1", "batch_size=2", "warmup_steps=0", "rotation=10"]
+    assert run_train_pose("tiny", tmp_path / "coco", tmp_path / "cli", settings) == 0
+    cfg = json.loads((tmp_path / "cli" / "config.json").read_text())
+    assert cfg["augment"]["values"]["rotation"] == 10 and cfg["train"]["values"]["split"] == "train2017"
+    assert "trained tiny for 1 steps" in capsys.readouterr().out
     from corrtrack.config import ConfigError
 
     with pytest.raises(ConfigError, match="unknown setting 'stpes'"):
@@ -277,7 +283,7 @@ def test_train_pose_on_coco_and_bad_settings(tmp_path: Path) -> None:
 
 DDP_SCRIPT = """
 import sys, torch
-from corrtrack.training.pose_train import export_weights, train_pose
+from corrtrack.training.pose_train import export_weights, run_train_pose, train_pose
 r = train_pose("tiny", sys.argv[1], sys.argv[2], steps=2, batch_size=1, log_every=1, warmup_steps=1, progress=False)
 print(f"rank {r.rank} of {r.world_size}: step {r.step}")
 """
