@@ -193,8 +193,9 @@ def _rng_state() -> dict[str, Any]:
 
 def _set_rng_state(state: Mapping[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    kind, keys, pos, has_gauss, cached = state["numpy"]  # keys: a tensor (or an array in older checkpoints)
+    keys = keys.numpy() if isinstance(keys, torch.Tensor) else np.asarray(keys)
+    np.random.set_state((kind, keys.astype(np.uint32), pos, has_gauss, cached))
     random.setstate(state["python"])
 
 
