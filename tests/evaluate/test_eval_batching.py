@@ -110,3 +110,16 @@ def test_a_bad_file_read_by_a_worker_gives_the_same_clear_error(tmp_path, monkey
     for workers in (1, 2):
         with pytest.raises(FormatError, match=r"000001_mpii_test\.json: invalid JSON"):
             evaluate_dirs(tmp_path / "gt", tmp_path / "pred", workers=workers)
+
+
+def test_a_person_without_a_keypoint_list_is_dropped():
+    gt = make_sequence(num_frames=4, persons=2)
+    empty = make_sequence(num_frames=4, persons=2)
+    ghost = make_sequence(num_frames=4, persons=2)
+    empty.frames[1].poses = empty.frames[1].poses[[]]
+    ghost.frames[1].poses = ghost.frames[1].poses[[0]].replace(has_keypoints=np.zeros(1, dtype=bool))
+    a, b = evaluate(gt, empty).mot, evaluate(gt, ghost).mot
+    for name in ("num_gt", "misses", "false_positives", "switches", "matches"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    kept = evaluate(gt, ghost.with_poses([f.poses.replace(has_keypoints=np.ones(len(f.poses), bool)) for f in ghost]))
+    assert kept.mot.num_gt.sum() != b.num_gt.sum()  # kept, it would switch the frame back to real counting

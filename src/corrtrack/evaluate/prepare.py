@@ -165,8 +165,8 @@ def _first_video(seq: PoseSequence) -> list[Frame]:
 
 
 def _kept_persons(p: Poses) -> Poses:
-    # a 2017 person without annopoints[0].point is dropped (evaluation.md 5.3)
-    keep = np.array(["_annopoints" not in e for e in p.extras], dtype=bool)
+    # a person given without a keypoint list (2017: no annopoints[0].point) is dropped, as the official tool does
+    keep = p.has_keypoints
     return p[keep] if not keep.all() else p
 
 
