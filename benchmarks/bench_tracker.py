@@ -1,6 +1,7 @@
 """The CorrTrack tracker's own work per frame (everything but the networks) at 1, 5, 20 and 50 people.
 
 Usage: python benchmarks/bench_tracker.py [--people 1 5 20 50] [--frames 60] [--repeats 3] [--seed 0]
+       [--synthtrack N]
 
 People walk as rigid skeletons over 1280x720 frames; the detector misses 5% of them and
 jitters the joints, so recovery (re-estimation in propagated boxes), association,
@@ -84,12 +85,39 @@ def run(people: int, frames: int, seed: int, config: CorrTrackConfig) -> tuple[n
     return np.asarray(tracker.own_seconds[5:]), dict(tracker.counts)
 
 
+def synthtrack(sequences: int, frames: int) -> None:
+    """Own time on SynthTrack ``hard`` clips with simulated detections, with and without merging."""
+    from corrtrack.synth import SimulatedDetectorConfig
+    from tracker_baselines import NoisyPoseEstimator, load_clips
+
+    clips = load_clips(sequences, frames, 2, SimulatedDetectorConfig(with_poses=True))
+    dets = np.mean([len(f.poses) for _, _, d in clips for f in d.frames])
+    print(f"\nSynthTrack hard, {sequences} clips x {frames} frames, {dets:.1f} detections per frame (oracle models)\n")
+    print("| merging | median ms / frame | mean | p90 | frames with merge scoring |")
+    print("|---|---|---|---|---|")
+    for merging in (False, True):
+        own, events = [], 0
+        for i, (images, gt, det) in enumerate(clips):
+            est = NoisyPoseEstimator(OraclePoseEstimator(gt, images), 0.03, i)
+            tracker = CorrTrackTracker(OracleCorrespondences(gt, images), est, CorrTrackConfig(merging=merging))
+            for t, (img, f) in enumerate(zip(images, det.frames)):
+                tracker.step(t, img, f.poses)
+            own += tracker.own_seconds[5:]
+            events += len({int(row[3]) for row in tracker.merge_candidates})
+        ms = np.asarray(own) * 1e3
+        print(
+            f"| {merging} | {np.median(ms):.2f} | {ms.mean():.2f} | {np.percentile(ms, 90):.2f} | "
+            f"{events} / {len(clips) * frames} |"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--people", type=int, nargs="+", default=[1, 5, 20, 50])
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--synthtrack", type=int, default=0, metavar="N", help="also N SynthTrack hard clips")
     ap.add_argument("--set", dest="overrides", nargs="*", default=[], help="CorrTrackConfig overrides NAME=VALUE")
     args = ap.parse_args()
     from corrtrack.config import override
@@ -109,6 +137,8 @@ def main() -> None:
             f"| {n} | {np.median(ms):.2f} | {np.percentile(ms, 90):.2f} | "
             f"{counts['reestimated'] / counts['frames']:.2f} | {counts['recovered'] / counts['frames']:.2f} |"
         )
+    if args.synthtrack:
+        synthtrack(args.synthtrack, args.frames)
 
 
 if __name__ == "__main__":
