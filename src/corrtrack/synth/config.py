@@ -92,6 +92,12 @@ class SynthConfig:
         for name in ("speed", "turn_radius", "blend_seconds", "occluder_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        # upper limits: a setting may not ask for unbounded work or memory (docs/synthtrack.md)
+        for name, high in _LIMITS.items():
+            value = getattr(self, name)
+            for v in value if isinstance(value, tuple) else (value,):
+                if not -high <= v <= high:
+                    raise ValueError(f"{name} must be within -{high}..{high}, got {v}")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -99,6 +105,37 @@ class SynthConfig:
     def describe(self) -> dict[str, Any]:
         """Values and sources (what ``synthtrack.json`` records)."""
         return config_to_dict(self)
+
+
+#: the largest magnitude each field accepts (counts, sizes and rates that could ask for unbounded work)
+_LIMITS: dict[str, float] = {
+    "width": 8192,
+    "height": 8192,
+    "fps": 1000,
+    "people": 200,
+    "speed": 2.0,
+    "stop_rate": 100,
+    "turn_rate": 100,
+    "gesture_rate": 100,
+    "bend_rate": 100,
+    "action_rate": 100,
+    "turn_radius": 100,
+    "blend_seconds": 60,
+    "pan_speed": 1000,
+    "zoom_amplitude": 0.9,
+    "shake": 1000,
+    "occluders": 100,
+    "occluder_size": 20,
+    "clutter": 500,
+    "background_people": 500,
+    "scale_range": 20,
+    "optics_blur": 50,
+    "motion_blur": 10,
+    "lighting": 1,
+    "noise": 255,
+    "min_height": 10,
+    "min_visible_joints": 17,
+}
 
 
 PRESETS: dict[str, SynthConfig] = {

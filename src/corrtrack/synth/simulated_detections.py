@@ -64,6 +64,9 @@ class SimulatedDetectorConfig:
             v = getattr(self, f.name)
             if isinstance(v, float) and (v < 0 or (f.name.endswith(("rate", "miss", "persistence")) and v > 1)):
                 raise ValueError(f"{f.name} must be within 0..1 (or >= 0), got {v}")
+        for name, high in (("jitter", 10.0), ("false_positives", 1000.0), ("keypoint_noise", 10.0)):
+            if getattr(self, name) > high:
+                raise ValueError(f"{name} must be at most {high}, got {getattr(self, name)}")
         if not 0 <= self.jitter_correlation < 1:
             raise ValueError(f"jitter_correlation must be within 0..1 (exclusive), got {self.jitter_correlation}")
 
