@@ -27,7 +27,7 @@ def synth(
         Literal["all", "posetrack"], typer.Option(help="all | posetrack (dense middle block plus every 4th frame).")
     ] = "all",
     standard: Annotated[
-        Optional[str], typer.Option(help="Write a documented standard data set instead, e.g. synthtrack-v1.")
+        Optional[str], typer.Option(help="Write a documented standard data set instead: synthtrack-v2.")
     ] = None,
     settings: Annotated[
         Optional[list[str]],
@@ -36,6 +36,7 @@ def synth(
     knob: Annotated[Optional[list[str]], typer.Option(hidden=True, help="Old name of --set.")] = None,
     detections: Annotated[bool, typer.Option(help="Also write SIMULATED detections (detections/<split>/).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output folder.")] = False,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Processes rendering sequences (same output).")] = 1,
 ) -> None:
     """Render a SynthTrack data set: multi-person videos with exact PoseTrack 2018 ground truth."""
     import re
@@ -73,7 +74,9 @@ def synth(
 
     try:
         if standard:
-            stats = generate_standard(out, standard, detections=det, overwrite=overwrite, progress=progress)
+            stats = generate_standard(
+                out, standard, detections=det, overwrite=overwrite, progress=progress, workers=workers
+            )
         else:
             specs = make_specs(split, presets, sequences, frames, seed, labeled, w, h, overrides)
             stats = generate_dataset(
@@ -83,6 +86,7 @@ def synth(
                 overwrite=overwrite,
                 progress=progress,
                 description={"presets": presets, "seed": seed, "knobs": overrides},
+                workers=workers,
             )
     finally:
         bar.close()
@@ -128,3 +132,19 @@ def simulate_detections_cmd(
         save_sequence(det, out / f"{path.stem}.json", "coco-results")
     dump_config(out / "config.json", simulated_detector=cfg)
     typer.echo(f"wrote SIMULATED detections for {len(files)} sequence(s) to {out}")
+
+
+@app.command("synth-export-coco")
+def synth_export_coco(
+    root: Annotated[Path, typer.Argument(help="A SynthTrack data set (as `corrtrack synth` writes it).")],
+    output: Annotated[Path, typer.Argument(help="The merged COCO keypoints JSON to write.")],
+    split: Annotated[str, typer.Option(help="Split to export.")] = "train",
+    crops: Annotated[
+        Optional[Path], typer.Option(help="Also write one image crop per person into this folder.")
+    ] = None,
+) -> None:
+    """Export a SynthTrack split as one COCO keypoints file (area, iscrowd, num_keypoints) for common trainers."""
+    from corrtrack.synth.training_data import export_coco
+
+    export_coco(root, split, output, crops=crops)
+    typer.echo(f"wrote {output}")
