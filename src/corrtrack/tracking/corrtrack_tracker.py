@@ -221,7 +221,7 @@ class CorrTrackTracker:
 
         cand, c_xy, c_conf = det, d_xy, d_conf
         if n_prev and cfg.recovery and self.estimator is not None:
-            rec, r_xy, r_conf = self._recover(image, pxy, pconf, d_xy, det_conf, prev.track_ids, w, h)
+            rec, r_xy, r_conf = self._recover(image, pxy, pconf, d_xy, det_conf, w, h)
             if len(rec):
                 b_xy, b_conf = np.concatenate([d_xy, r_xy]), np.concatenate([d_conf, r_conf])
                 jt = cfg.nms_joint_threshold
@@ -262,7 +262,6 @@ class CorrTrackTracker:
         pconf: np.ndarray,
         det_xy: np.ndarray,
         det_conf: np.ndarray,
-        source_ids: np.ndarray,
         w: int,
         h: int,
     ) -> tuple[Poses, np.ndarray, np.ndarray]:
@@ -302,10 +301,7 @@ class CorrTrackTracker:
         )
         rec = est[accept]
         self.counts["recovered"] += len(rec)
-        extras = [
-            {**e, "recovered": True, "recovered_from_track": int(t)}
-            for e, t in zip(rec.extras, source_ids[idx[accept]].tolist())
-        ]
+        extras = [{**e, "recovered": True} for e in rec.extras]
         rec = rec.replace(track_ids=np.full(len(rec), -1, np.int64), extras=tuple(extras))
         return rec, e_xy[accept], e_conf[accept]
 
