@@ -24,6 +24,10 @@ class FormatError(CorrtrackError, ValueError):
         where = f"{self.source}: {record}" if record else self.source
         super().__init__(f"{where}: {problem}")
 
+    def __reduce__(self) -> tuple:
+        # rebuilt from its fields, so it crosses process boundaries (evaluation workers) unchanged
+        return (FormatError, (self.source, self.problem, self.record))
+
 
 class OutputError(CorrtrackError, OSError):
     """An output cannot be written: the path is unusable (exit 2) or the environment failed (exit 1)."""
@@ -33,3 +37,6 @@ class OutputError(CorrtrackError, OSError):
         self.problem = problem
         self.exit_code = 1 if environment else 2
         super().__init__(f"{self.path}: cannot write: {problem}")
+
+    def __reduce__(self) -> tuple:
+        return (OutputError, (self.path, self.problem, self.exit_code == 1))

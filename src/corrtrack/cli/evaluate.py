@@ -12,6 +12,11 @@ from corrtrack.cli.app import app, finite
 from corrtrack.evaluate.hota import KEYPOINT_SIM_SCALE
 
 
+def _progress(done: int, total: int) -> None:
+    if total >= 10:  # long evaluations only
+        typer.echo(f"\r{done}/{total} sequences", nl=done == total, err=True)
+
+
 @app.command("eval")
 def eval_(
     gt: Annotated[Path, typer.Argument(help="Ground-truth folder (one PoseTrack JSON per sequence), or a MOT gt.txt.")],
@@ -35,6 +40,13 @@ def eval_(
         Optional[int],
         typer.Option(min=1, max=256, help="Processes for the MOT accumulation (default: all CPU cores)."),
     ] = None,
+    order: Annotated[
+        Literal["listing", "sorted"],
+        typer.Option(
+            help="Pool sequences in the order the folder lists them (as the official tool; AP can depend on it "
+            "when scores tie) or sorted by name (machine-independent)."
+        ),
+    ] = "listing",
     hota_scale: Annotated[
         float,
         typer.Option(
@@ -66,6 +78,8 @@ def eval_(
         motp=motp,
         workers=workers or os.cpu_count() or 1,
         hota_scale=hota_scale,
+        order=order,
+        progress=_progress,
     )
     typer.echo(format_tables(result))
     if json_out:
