@@ -193,7 +193,7 @@ def test_weights_round_trip_and_authors_format(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------- bundled weights
 #: mAP (official rules, GT boxes) of the bundled tiny weights on the clip below, measured a little higher
-#: (docs/pose-notes.md); the floor catches a broken decoder, crop or weights file.
+#: (docs/pose.md); the floor catches a broken decoder, crop or weights file.
 BUNDLED_MAP_FLOOR = 58.0  # measured 62.5
 
 

@@ -21,7 +21,7 @@ Per frame ``t``:
    ended at most ``merge_max_gap`` frames before.
 
 ``finish()`` merges tracks, drops short tracks and low-confidence joints, and renumbers ids.
-Deviations from the reference code are listed in docs/tracker-notes.md.
+Deviations from the reference code are listed in docs/tracker.md.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class CorrTrackConfig:
     recovery_max_oks_all: float = param(0.8, "reference code (warp_poses.py): max OKS against poses in the frame")
     recovery_max_oks_detections: float = param(0.6, "reference code (recover_missed_detections.py)")
     recovery_skip_explained: bool = param(
-        False, "reference code (every propagated pose is re-estimated); skipping changes the output (tracker-notes.md)"
+        False, "reference code (every propagated pose is re-estimated); skipping changes the output (tracker.md)"
     )
     recovery_explained_oks: float = param(0.6, "our choice: a detection explains a propagated pose above this OKS")
     recovery_zero_joints: tuple[int, ...] = param((3, 4), "reference code (warp_poses.py): ears are zeroed")
@@ -90,7 +90,7 @@ class CorrTrackConfig:
     duplicate_ratio: float = param(0.6, "reference code (run_corrtrack.py --duplicate_ratio)")
     # track merging (supplement, Eq. 2)
     merging: bool = param(True, "supplement §D: track merging")
-    merge_threshold: float = param(0.5, "our choice (method.md §5 proposal; swept in docs/tracker-notes.md)")
+    merge_threshold: float = param(0.5, "our choice (method.md §5 proposal; swept in docs/tracker.md)")
     merge_max_gap: int = param(30, "our choice: frames between the earlier track's end and the later's start")
     merge_min_length: int = param(3, "our choice: both tracks need this many frames (= min_track_length)")
     merge_order: MergeOrder = param(
