@@ -41,7 +41,7 @@ from corrtrack.video import FrameSource, VideoWriter, read_image
 
 __all__ = ["PipelineConfig", "SequenceInput", "TrackResult", "find_inputs", "shard", "track_sequence"]
 
-DetectorName = Literal["file", "simulated"]
+DetectorName = Literal["synth", "file", "simulated"]
 PoseSourceName = Literal["bundled", "checkpoint", "authors", "detections"]
 CorrespondenceName = Literal["network", "flow", "zero"]
 TrackerName = Literal["corrtrack", "iou", "oks"]
@@ -52,7 +52,8 @@ class PipelineConfig:
     """Which component does each stage, and how the outputs look."""
 
     detector: DetectorName = param(
-        "file", "our choice: public detections from a file (--detections); 'simulated' needs ground truth"
+        "synth",
+        "our choice: the bundled detector trained on SynthTrack; 'file' reads --detections; 'simulated' needs GT",
     )
     poses: PoseSourceName = param(
         "bundled", "our choice: the bundled tiny pose net (SynthTrack only); 'detections' keeps the detector's poses"
@@ -60,6 +61,9 @@ class PipelineConfig:
     pose_config: str = param("paper3", "reference code: the released checkpoint has 3 stages (for --pose-weights)")
     correspondences: CorrespondenceName = param(
         "network", "paper: the keypoint correspondence network; flow (DIS) and zero motion are baselines"
+    )
+    refinement: Literal["full", "windowed", "none"] = param(
+        "full", "paper: the refinement module; windowed (our speed-up) and none (Table 2 ablation)"
     )
     tracker: TrackerName = param("corrtrack", "paper: tracking with correspondences; iou/oks are baselines")
     device: str = param("cpu", "our choice")
@@ -183,8 +187,8 @@ def make_correspondences(cfg: PipelineConfig, weights: Path | None) -> Correspon
         raise CorrtrackError("the correspondence network is not available in this installation") from None
     model_cls: Any = network.NetworkCorrespondences
     if weights is not None:
-        return model_cls.from_checkpoint(weights, device=cfg.device)
-    return model_cls.from_bundled(device=cfg.device)
+        return model_cls.from_checkpoint(weights, device=cfg.device, refinement=cfg.refinement)
+    return model_cls.from_bundled(device=cfg.device, refinement=cfg.refinement)
 
 
 def make_tracker(
@@ -202,6 +206,10 @@ def make_tracker(
 
 # ----------------------------------------------------------------------------- one sequence
 def _detector_for(item: SequenceInput, cfg: PipelineConfig, filt: DetectionFilter, num_frames: int) -> PersonDetector:
+    if cfg.detector == "synth":
+        from corrtrack.inference.detector import CenterNetDetector
+
+        return CenterNetDetector.from_bundled(post=filt, device=cfg.device)
     if cfg.detector == "file":
         if item.detections is None:
             raise CorrtrackError(f"{item.name}: --detector file needs --detections FILE (or a folder of them)")

@@ -5,14 +5,15 @@
 * ``synth``: synth, simulate-detections
 * ``demo``: demo
 * ``track``: track (the pipeline on videos, image folders and PoseTrack data sets)
-* ``train``: train pose (and the other networks)
+* ``train``: train pose, corr, detector
+* ``show``: show-corr (the correspondence picture)
 """
 
 from __future__ import annotations
 
 import sys
 
-from corrtrack.cli import data, demo, evaluate, synth, track, train  # noqa: F401  (they register their commands)
+from corrtrack.cli import data, demo, evaluate, show, synth, track, train  # noqa: F401  (they register commands)
 from corrtrack.cli.app import app
 
 __all__ = ["app", "main"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
@@ -26,7 +26,10 @@ def track(
         Path, typer.Argument(help="A video, an image folder, a folder of videos, or a PoseTrack data set.")
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
-    detector: Annotated[DetectorName, typer.Option(help="file: --detections; simulated: from ground truth.")] = "file",
+    detector: Annotated[
+        DetectorName,
+        typer.Option(help="synth: bundled detector (SynthTrack only); file: --detections; simulated: from GT."),
+    ] = "synth",
     detections: Annotated[
         Optional[Path], typer.Option(help="Detection file (MOT det.txt, COCO/PoseTrack JSON), or a folder of them.")
     ] = None,
@@ -40,6 +43,9 @@ def track(
         CorrespondenceName, typer.Option(help="network (bundled or --corr-weights) | flow (DIS) | zero.")
     ] = "network",
     corr_weights: Annotated[Optional[Path], typer.Option(help="Correspondence weights file.")] = None,
+    refinement: Annotated[
+        Literal["full", "windowed", "none"], typer.Option(help="Refinement of the correspondence maps.")
+    ] = "full",
     tracker: Annotated[TrackerName, typer.Option(help="corrtrack | iou | oks.")] = "corrtrack",
     settings: Annotated[
         Optional[list[str]],
@@ -67,6 +73,7 @@ def track(
         poses=poses,
         pose_config=pose_config,
         correspondences=correspondences,
+        refinement=refinement,
         tracker=tracker,
         device=device,
         render=not no_render,

@@ -34,3 +34,36 @@ def train_pose_cmd(
     except (KeyError, ValueError) as exc:
         raise typer.BadParameter(str(exc).strip("'\""), param_hint="--config") from None
     raise typer.Exit(run_train_pose(config, data, out, settings or []))
+
+
+@train_app.command("corr")
+def train_corr_cmd(
+    data: Annotated[
+        str, typer.Option(help="'synth' (SynthTrack stills rendered on the fly), a data set folder, or images.")
+    ],
+    out: Annotated[Path, typer.Option(help="Output folder (phase checkpoints, curves, config, corr.pt).")],
+    config: Annotated[str, typer.Option(help="Network config: tiny | paper.")] = "tiny",
+    settings: Annotated[Optional[list[str]], typer.Option("--set", help=_SETTINGS_HELP)] = None,
+) -> None:
+    """Train the correspondence network self-supervised on still images (embedding, then refiner)."""
+    from corrtrack.models.correspondence_net import correspondence_config
+    from corrtrack.training.corr_train import run_train_corr
+
+    try:
+        correspondence_config(config)
+    except (KeyError, ValueError) as exc:
+        raise typer.BadParameter(str(exc).strip("'\""), param_hint="--config") from None
+    raise typer.Exit(run_train_corr(config, data, out, settings or []))
+
+
+@train_app.command("detector")
+def train_detector_cmd(
+    data: Annotated[Path, typer.Option(help="A SynthTrack / PoseTrack 2018 folder or a COCO data set.")],
+    out: Annotated[Path, typer.Option(help="Output folder (checkpoints, curves, config, detector.pt).")],
+    config: Annotated[str, typer.Option(help="Network config (tiny).")] = "tiny",
+    settings: Annotated[Optional[list[str]], typer.Option("--set", help=_SETTINGS_HELP)] = None,
+) -> None:
+    """Train the CenterNet-style person detector."""
+    from corrtrack.training.detector_train import run_train_detector
+
+    raise typer.Exit(run_train_detector(config, data, out, settings or []))
