@@ -43,7 +43,7 @@ __all__ = ["PipelineConfig", "SequenceInput", "TrackResult", "find_inputs", "sha
 
 DetectorName = Literal["synth", "file", "simulated"]
 PoseSourceName = Literal["bundled", "checkpoint", "authors", "detections"]
-CorrespondenceName = Literal["network", "flow", "zero"]
+CorrespondenceName = Literal["network", "authors", "flow", "zero"]
 TrackerName = Literal["corrtrack", "iou", "oks"]
 
 
@@ -186,6 +186,10 @@ def make_correspondences(cfg: PipelineConfig, weights: Path | None) -> Correspon
     except ImportError:
         raise CorrtrackError("the correspondence network is not available in this installation") from None
     model_cls: Any = network.NetworkCorrespondences
+    if cfg.correspondences == "authors":
+        if weights is None:
+            raise CorrtrackError("--correspondences authors needs --corr-weights FILE (their corrtrack_model.pth)")
+        return model_cls.from_authors_checkpoint(weights, device=cfg.device, refinement=cfg.refinement)
     if weights is not None:
         return model_cls.from_checkpoint(weights, device=cfg.device, refinement=cfg.refinement)
     return model_cls.from_bundled(device=cfg.device, refinement=cfg.refinement)

@@ -40,7 +40,8 @@ def track(
     pose_config: Annotated[str, typer.Option(help="Network config of --pose-weights for --poses authors.")] = "paper3",
     pose_weights: Annotated[Optional[Path], typer.Option(help="Pose weights file.")] = None,
     correspondences: Annotated[
-        CorrespondenceName, typer.Option(help="network (bundled or --corr-weights) | flow (DIS) | zero.")
+        CorrespondenceName,
+        typer.Option(help="network (bundled or --corr-weights) | authors (their file format) | flow | zero."),
     ] = "network",
     corr_weights: Annotated[Optional[Path], typer.Option(help="Correspondence weights file.")] = None,
     refinement: Annotated[
