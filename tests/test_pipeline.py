@@ -87,3 +87,16 @@ def test_missing_pieces_are_one_line_errors(dataset, tmp_path):
     item = SequenceInput("x", tmp_path / "nothing.mp4")
     with pytest.raises(Exception, match="no such"):
         track_sequence(item, tmp_path, PipelineConfig(poses="detections", correspondences="zero"))
+
+
+def test_the_default_components_run_end_to_end(dataset, tmp_path):
+    """Bundled detector, bundled pose net, bundled correspondence net, CorrTrack: the defaults of `track`."""
+    import torch
+
+    torch.set_num_threads(1)
+    item = find_inputs(dataset)[0]
+    item.frame_files = item.frame_files[:4]
+    result = track_sequence(item, tmp_path / "out", PipelineConfig(render=False))
+    seq = load_sequence(result.predictions)
+    assert len(seq) == 4
+    assert {"detection", "pose", "tracking", "tracking.embed", "tracking.propagate"} <= set(result.seconds)
