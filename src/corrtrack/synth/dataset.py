@@ -171,9 +171,14 @@ class RenderedSequence:
     cameras: np.ndarray
 
 
-def render_sequence(spec: SequenceSpec) -> RenderedSequence:
-    """Simulate one sequence in memory (see :class:`RenderedSequence`)."""
+def render_sequence(spec: SequenceSpec, on_image: Callable[[int, np.ndarray], None] | None = None) -> RenderedSequence:
+    """Simulate one sequence (see :class:`RenderedSequence`).
+
+    With ``on_image``, every frame's image is handed to it as it is rendered and not kept
+    (``images`` stays empty), so memory does not grow with the sequence's length.
+    """
     cfg = spec.config()
+    quality = int(np.random.default_rng(spec.seed).integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
     scene = SyntheticScene(cfg, spec.seed)
     labeled = labeled_pattern(spec.num_frames, spec.labeled)
     images, frames, distractors, cameras = [], [], [], []
@@ -207,13 +212,15 @@ def render_sequence(spec: SequenceSpec) -> RenderedSequence:
                 extras,
             )
         )
-        images.append(fr.image)
+        if on_image is None:
+            images.append(fr.image)
+        else:
+            on_image(t, fr.image)
         distractors.append(fr.distractor_boxes)
         cameras.append(fr.camera)
     stats.tracks = len(lookalike)
     stats.lookalike_tracks = sum(lookalike.values())
     stats.looks = len(set(groups.values()))
-    quality = int(np.random.default_rng(spec.seed).integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
     return RenderedSequence(
         images, PoseSequence(spec.name, frames), stats, quality, groups, distractors, np.array(cameras)
     )
@@ -228,14 +235,18 @@ def render_sequence_frames(spec: SequenceSpec) -> tuple[list[np.ndarray], PoseSe
 def _write_sequence(root: Path, spec: SequenceSpec, detections: SimulatedDetectorConfig | None) -> SequenceStats:
     from corrtrack.video import write_image
 
-    r = render_sequence(spec)
+    cfg = spec.config()
+    quality = int(np.random.default_rng(spec.seed).integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+
+    def write(t: int, image: np.ndarray) -> None:  # streamed: frames are written as they are rendered
+        write_image(root / f"images/{spec.split}/{spec.name}/{t:06d}.jpg", image, quality=quality)
+
+    r = render_sequence(spec, on_image=write)
     seq = r.sequence
-    for t, img in enumerate(r.images):
-        write_image(root / seq.frames[t].file_name, img, quality=r.jpeg_quality)
     save_sequence(seq, root / "annotations" / spec.split / f"{spec.name}.json", "posetrack18")
     if detections is not None:
         det = simulate_detections(seq, detections, seed=spec.seed + 1, distractors=r.distractors)
-        save_sequence(det, root / "detections" / spec.split / f"{spec.name}.json", "coco")
+        save_sequence(det, root / "detections" / spec.split / f"{spec.name}.json", "coco-results")
     return r.stats
 
 

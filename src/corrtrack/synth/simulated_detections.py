@@ -226,13 +226,14 @@ def simulate_detections(
                     np.zeros((m, gt.layout.num_joints, 3)),
                     boxes=det_boxes,
                     scores=scores,
-                    extras=[{"category_id": 1, "_no_keypoints": True}] * m,
+                    extras=[{"category_id": 1}] * m,
+                    has_keypoints=np.zeros(m, dtype=bool),
                 )
             )
             continue
         out.append(_poses(p, present, occ, det_boxes, scores, src, kinds, tids, flipped, cfg, rng))
     det = gt.with_poses(out)
-    det.extras = {"_results_list": True}
+    det.extras = {}
     return det
 
 
