@@ -1,7 +1,7 @@
 """CLEAR-MOT events of PoseTrack pose tracking, exactly as motmetrics' ``MOTAccumulator`` makes them.
 
 The official evaluator feeds one motmetrics accumulator per joint and sequence,
-frame by frame (evaluation.md section 7). This module computes the same events
+frame by frame (docs/method.md §7, MOTA). This module computes the same events
 for all 15 joints of a frame at once, from the rules of ``MOTAccumulator.update``
 (py-motmetrics 1.4.0, the version the official numbers come from):
 
@@ -271,7 +271,7 @@ def mot_counts(seq: SequenceArrays, pairs: PairTable | None = None) -> MOTCounts
 
     The last kept frame is skipped and a frame with no prediction (or no GT
     left) counts as one dummy object and one dummy hypothesis per joint
-    (evaluation.md section 7, quirks A and B).
+    (docs/method.md §7, MOTA).
     """
     counts = MOTCounts()
     if seq.num_frames < 2:

@@ -1,6 +1,6 @@
 """PoseTrack multi-person pose estimation AP and pose tracking MOT metrics, as the official evaluator computes them.
 
-The definitions follow the shared docs, evaluation.md sections 6-8, quirks
+The definitions follow docs/method.md §7, quirks
 included. Per-joint arrays are indexed by the official joint id (``POSETRACK17``
 order); index 15 of every output list is the total (mean over the 15 joints).
 
@@ -57,7 +57,7 @@ def frame_distances(frame: EvalFrame) -> np.ndarray:
 
 
 def assign_persons(dist: np.ndarray, gt_has: np.ndarray) -> np.ndarray:
-    """For each prediction the GT index it is assigned to, or -1 (evaluation.md section 6 step 2).
+    """For each prediction the GT index it is assigned to, or -1 (docs/method.md §7, mAP).
 
     PCKh-count matrix; each prediction keeps only its best GT (lowest index on
     ties); each GT then takes the prediction with the largest remaining value
@@ -188,7 +188,7 @@ class APSamples:
 
 
 def ap_samples(seq: SequenceArrays, pairs: PairTable | None = None) -> APSamples:
-    """Label every predicted joint of ``seq`` (evaluation.md section 6 steps 1-5), all frames at once."""
+    """Label every predicted joint of ``seq`` (docs/method.md §7, mAP), all frames at once."""
     pairs = pairs if pairs is not None else sequence_pairs(seq)
     gt_of_pr = batched_assignment(seq, pairs)
     labels = np.zeros(seq.pr_has.shape, dtype=bool)

@@ -1,7 +1,7 @@
 """Turn ground-truth and prediction sequences into the arrays the PoseTrack metrics use.
 
-This reproduces the official evaluator's pre-processing (shared docs, evaluation.md
-sections 4-5): frames paired by position, frames without a ground-truth person
+This reproduces the official evaluator's pre-processing (docs/method.md §7,
+pre-processing): frames paired by position, frames without a ground-truth person
 dropped together with their predictions, joints inside ignore regions removed,
 persons left without joints removed. Joints are in the 15-joint evaluation order
 (``POSETRACK17``: index = the official joint id).
