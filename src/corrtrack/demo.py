@@ -38,8 +38,8 @@ class DemoConfig:
     seed: int = param(0, "our choice")
     width: int = param(640, "our choice")
     height: int = param(360, "our choice")
-    detector: Literal["simulated"] = param(
-        "simulated", "our choice until a trained SynthTrack detector ships: SIMULATED detections from ground truth"
+    detector: Literal["synth", "simulated"] = param(
+        "simulated", "our choice: SIMULATED detections from ground truth (synth: the bundled trained detector)"
     )
     poses: Literal["bundled", "detections"] = param(
         "bundled", "our choice: the bundled tiny pose network (trained on SynthTrack)"
