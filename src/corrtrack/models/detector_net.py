@@ -144,10 +144,10 @@ class DetectorNet(nn.Module):
         # one shared 3x3 layer, then 1x1 outputs: channel 0 heatmap, 1-2 log size, 3-4 offset
         self.head = nn.Sequential(nn.Conv2d(c, h, 3, 1, 1), nn.ReLU(inplace=True))
         self.out = nn.Conv2d(h, 5, 1)
-        with torch.no_grad():
-            self.out.bias.zero_()
-            self.out.bias[0] = -math.log((1 - cfg.heatmap_prior) / cfg.heatmap_prior)
-            self.out.bias[1:3] = math.log(8.0)
+        bias = torch.zeros(5)
+        bias[0] = -math.log((1 - cfg.heatmap_prior) / cfg.heatmap_prior)
+        bias[1:3] = math.log(8.0)
+        self.out.bias = nn.Parameter(bias)
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] % 32 or images.shape[3] % 32:
@@ -237,7 +237,7 @@ def _config_from(doc: Any, source: str) -> DetectorNetConfig:
         raise CorrtrackError(f"{source}: no detector config in the weights file")
     known = {f for f in DetectorNetConfig.__dataclass_fields__ if f != "stride"}
     try:
-        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items() if k in known}
+        kwargs: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in values.items() if k in known}
         return DetectorNetConfig(**kwargs)
     except (TypeError, ValueError) as exc:
         raise CorrtrackError(f"{source}: bad detector config ({exc})") from None
