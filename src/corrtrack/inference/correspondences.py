@@ -100,7 +100,7 @@ def letterbox_image(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarra
 class NetworkCorrespondenceConfig:
     refinement: Literal["full", "windowed", "none"] = param(
         "full",
-        "paper (full-grid refiner); windowed = our deviation (docs/corr-notes.md); none = Table 2 ablation",
+        "paper (full-grid refiner); windowed = our deviation (docs/correspondences.md); none = Table 2 ablation",
         choices=("full", "windowed", "none"),
     )
     window_margin: int = param(8, "our choice: motion margin (grid cells) around the query pose for 'windowed'")
