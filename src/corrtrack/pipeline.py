@@ -52,8 +52,9 @@ class PipelineConfig:
     """Which component does each stage, and how the outputs look."""
 
     detector: DetectorName = param(
-        "synth",
-        "our choice: the bundled detector trained on SynthTrack; 'file' reads --detections; 'simulated' needs GT",
+        "file",
+        "our choice: public detections (--detections); 'synth' is the bundled SynthTrack detector (undertrained), "
+        "'simulated' derives detections from ground truth",
     )
     poses: PoseSourceName = param(
         "bundled", "our choice: the bundled tiny pose net (SynthTrack only); 'detections' keeps the detector's poses"

@@ -28,8 +28,8 @@ def track(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     detector: Annotated[
         DetectorName,
-        typer.Option(help="synth: bundled detector (SynthTrack only); file: --detections; simulated: from GT."),
-    ] = "synth",
+        typer.Option(help="file: --detections; synth: bundled detector (SynthTrack only); simulated: from GT."),
+    ] = "file",
     detections: Annotated[
         Optional[Path], typer.Option(help="Detection file (MOT det.txt, COCO/PoseTrack JSON), or a folder of them.")
     ] = None,
