@@ -34,18 +34,22 @@ __all__ = ["DemoConfig", "DemoResult", "run_demo"]
 @dataclass(frozen=True)
 class DemoConfig:
     preset: Literal["easy", "medium", "hard"] = param("medium", "our choice: people cross and look alike")
-    frames: int = param(60, "our choice: a few seconds at 25 fps")
+    frames: int = param(40, "our choice: under two seconds of video, a few minutes on a 2-core CPU")
     seed: int = param(0, "our choice")
     width: int = param(640, "our choice")
     height: int = param(360, "our choice")
     detector: Literal["synth", "simulated"] = param(
-        "simulated", "our choice: SIMULATED detections from ground truth (synth: the bundled trained detector)"
+        "simulated",
+        "our choice: SIMULATED detections from ground truth, because the bundled detector is undertrained "
+        "(docs/results.md); 'synth' runs it",
     )
     poses: Literal["bundled", "detections"] = param(
         "bundled", "our choice: the bundled tiny pose network (trained on SynthTrack)"
     )
     correspondences: Literal["network", "flow", "zero"] = param(
-        "flow", "our choice until bundled correspondence weights ship: dense optical flow (DIS)"
+        "flow",
+        "our choice: dense optical flow (DIS), because the bundled correspondence net is undertrained and tracks "
+        "worse (docs/results.md); 'network' runs it",
     )
     tracker: Literal["corrtrack", "iou", "oks"] = param("corrtrack", "paper")
 
