@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from corrtrack.errors import CorrtrackError
-from corrtrack.fileio import write_json
+from corrtrack.fileio import remove_stale_temporaries, temporary_prefix, write_json
 from corrtrack.formats import save_sequence
 from corrtrack.poses import Frame, PoseSequence
 from corrtrack.synth.config import SynthConfig, preset
@@ -294,7 +294,11 @@ def generate_dataset(
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise CorrtrackError(f"{out}: folder exists and is not empty (use --overwrite)")
-    tmp = out.with_name(out.name + ".partial")
+    # a staging folder of this process only (two runs into one OUT never mix); staging folders of
+    # runs that were killed are removed first
+    out.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
+    tmp = out.parent / (temporary_prefix(out) + "partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
@@ -343,9 +347,14 @@ def generate_dataset(
             indent=1,
         )
         _contact_sheet(tmp, specs)
+        if out.exists() and any(out.iterdir()) and not overwrite:
+            raise CorrtrackError(f"{out}: another process wrote this folder while this one ran") from None
         if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
+            shutil.rmtree(out, ignore_errors=True)
+        try:
+            tmp.rename(out)
+        except OSError:
+            raise CorrtrackError(f"{out}: another process wrote this folder while this one ran") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
