@@ -45,3 +45,17 @@ def test_fixed_fields_and_sources():
     assert describe(Example())[0] == ("rate", 0.5, "paper")
     d = config_to_dict(Example())
     assert d["values"]["size"] == [2, 3] and d["sources"]["rate"] == "paper"
+
+
+def test_override_routed_sends_each_setting_to_the_config_that_has_it():
+    from corrtrack.config import override_routed
+
+    @dataclass(frozen=True)
+    class Other:
+        lr: float = param(0.1, "our choice")
+
+    out = override_routed(["lr=0.5", "count=4"], {"a": Example(), "b": Other()})
+    assert out["a"].count == 4 and out["b"].lr == 0.5
+    assert override_routed({"size": (7, 8)}, {"a": Example()})["a"].size == (7, 8)
+    with pytest.raises(ConfigError, match="unknown setting"):
+        override_routed(["nope=1"], {"a": Example()})

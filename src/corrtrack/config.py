@@ -29,7 +29,16 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
 
-__all__ = ["ConfigError", "config_to_dict", "describe", "dump_config", "override", "param", "source_of"]
+__all__ = [
+    "ConfigError",
+    "config_to_dict",
+    "describe",
+    "dump_config",
+    "override",
+    "override_routed",
+    "param",
+    "source_of",
+]
 
 C = TypeVar("C")
 
@@ -152,6 +161,32 @@ def override(config: C, items: Iterable[str] | Mapping[str, str], *, fixed: Iter
         return dataclasses.replace(config, **changes)  # type: ignore[type-var]
     except (ValueError, TypeError) as exc:
         raise ConfigError(str(exc).splitlines()[0]) from None
+
+
+def override_routed(settings: Iterable[str] | Mapping[str, Any], configs: dict[str, Any]) -> dict[str, Any]:
+    """Apply ``name=value`` settings to a group of configs: each goes to the first config with that field.
+
+    ``settings`` are ``NAME=VALUE`` strings or a mapping (values may be typed; tuples are
+    written as ``a,b``). Unknown names raise :class:`ConfigError` listing every known field.
+    """
+    if isinstance(settings, Mapping):
+        items = [(str(k), ",".join(map(str, v)) if isinstance(v, tuple) else str(v)) for k, v in settings.items()]
+    else:
+        items = []
+        for item in settings:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError(f"bad setting {item!r}: use NAME=VALUE")
+            items.append((key, value))
+    out = dict(configs)
+    for key, value in items:
+        name = key.strip().replace("-", "_")
+        owner = next((k for k, c in out.items() if name in {f.name for f in dataclasses.fields(c)}), None)
+        if owner is None:
+            known = sorted({f.name for c in out.values() for f in dataclasses.fields(c)})
+            raise ConfigError(f"unknown setting {key!r}; known: {', '.join(known)}")
+        out[owner] = override(out[owner], {name: value})
+    return out
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -116,16 +116,3 @@ class FileDetections(DetectionList):
         for i in order:
             out[int(ids[i]) - first] = per_frame[i]
         return out
-
-    def __len__(self) -> int:
-        return len(self.frames)
-
-    def for_frames(self, indices: Sequence[int]) -> list[Poses]:
-        """Detections of the given frame indices (empty past the end of the file)."""
-        empty = Poses.empty(self.frames[0].num_joints if self.frames else 17)
-        return [filter_detections(self.frames[i], self.config) if 0 <= i < len(self.frames) else empty for i in indices]
-
-    def detect(self, frames: Sequence[np.ndarray]) -> list[Poses]:
-        out = self.for_frames(range(self._next, self._next + len(frames)))
-        self._next += len(frames)
-        return out

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from corrtrack.config import ConfigError, config_to_dict, override, param
+from corrtrack.config import config_to_dict, override_routed, param
 from corrtrack.errors import CorrtrackError
 from corrtrack.fileio import write_json
 from corrtrack.interfaces import PersonDetector, PoseEstimator
@@ -224,28 +224,6 @@ def _step(model: nn.Module, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[s
 # ------------------------------------------------------------------------------------ settings
 
 
-def _route(settings: Iterable[str] | Mapping[str, Any], configs: dict[str, Any]) -> dict[str, Any]:
-    """Apply ``name=value`` settings to whichever config has the field (first match)."""
-    if isinstance(settings, Mapping):
-        items = [(k, v) for k, v in settings.items()]
-    else:
-        items = []
-        for item in settings:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ConfigError(f"bad setting {item!r}: use NAME=VALUE")
-            items.append((key, value))
-    out = dict(configs)
-    for key, value in items:
-        name = key.strip().replace("-", "_")
-        owner = next((k for k, c in out.items() if name in {f.name for f in dataclasses.fields(c)}), None)
-        if owner is None:
-            known = sorted({f.name for c in out.values() for f in dataclasses.fields(c)})
-            raise ConfigError(f"unknown setting {key!r}; known: {', '.join(known)}")
-        out[owner] = override(out[owner], {name: str(value)})
-    return out
-
-
 def make_source(
     data: str | Path,
     cfg: CorrTrainConfig,
@@ -297,8 +275,8 @@ def train_corr(
     call (all phases together); call again to continue.
     """
     net_cfg = correspondence_config(config_name) if isinstance(config_name, str) else config_name
-    configs = _route(dict(options), {"train": CorrTrainConfig(), "loop": LoopConfig(), "pairs": PairConfig()})
-    configs = _route(settings or [], configs)
+    configs = override_routed(dict(options), {"train": CorrTrainConfig(), "loop": LoopConfig(), "pairs": PairConfig()})
+    configs = override_routed(settings or [], configs)
     train_cfg: CorrTrainConfig = configs["train"]
     loop_cfg: LoopConfig = configs["loop"]
     pair_cfg: PairConfig = configs["pairs"]

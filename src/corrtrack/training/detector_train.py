@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from corrtrack.config import config_to_dict, param
+from corrtrack.config import config_to_dict, override_routed, param
 from corrtrack.fileio import write_json
 from corrtrack.models.detector_net import (
     NORMALISATION,
@@ -44,7 +44,6 @@ from corrtrack.models.detector_net import (
 )
 from corrtrack.training.detector_data import DetectorAugmentConfig, DetectorDataset, box_records
 from corrtrack.training.loop import LoopConfig, TrainResult, train_loop
-from corrtrack.training.pose_train import _route
 
 __all__ = ["DetectorTrainConfig", "detector_loss", "export_detector_weights", "run_train_detector", "train_detector"]
 
@@ -115,10 +114,11 @@ def train_detector(
     The final weights go to ``out_dir/detector.pt``.
     """
     net_cfg = detector_config(config_name) if isinstance(config_name, str) else config_name
-    # tuples (e.g. zoom_range=(0.5, 1.0)) travel as "a,b", the form config.override parses
-    opts = {k: ",".join(map(str, v)) if isinstance(v, (tuple, list)) else v for k, v in options.items()}
-    configs = _route(opts, {"train": DetectorTrainConfig(), "loop": LoopConfig(), "augment": DetectorAugmentConfig()})
-    configs = _route(settings or [], configs)
+    opts = dict(options)  # typed values; tuples such as zoom_range=(0.5, 1.0) are fine (override_routed)
+    configs = override_routed(
+        opts, {"train": DetectorTrainConfig(), "loop": LoopConfig(), "augment": DetectorAugmentConfig()}
+    )
+    configs = override_routed(settings or [], configs)
     train_cfg: DetectorTrainConfig = configs["train"]
     loop_cfg: LoopConfig = configs["loop"]
     aug_cfg: DetectorAugmentConfig = configs["augment"]

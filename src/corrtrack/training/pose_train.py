@@ -18,17 +18,16 @@ the weights with their metadata, loadable with ``corrtrack.inference.pose_estima
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from corrtrack.config import ConfigError, config_to_dict, override, param
+from corrtrack.config import config_to_dict, override_routed, param
 from corrtrack.fileio import write_json
 from corrtrack.inference.pose_estimator import NORMALISATION, load_pose_weights, save_pose_weights
 from corrtrack.keypoints import POSETRACK18
@@ -70,26 +69,6 @@ class PoseTrainConfig:
         return self.radius * net.input_width / 288.0
 
 
-def _route(settings: Iterable[str] | Mapping[str, Any], configs: dict[str, Any]) -> dict[str, Any]:
-    """Apply ``name=value`` settings to whichever config has the field (first match)."""
-    items = list(settings.items()) if isinstance(settings, Mapping) else []
-    if not isinstance(settings, Mapping):
-        for item in settings:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise ConfigError(f"bad setting {item!r}: use NAME=VALUE")
-            items.append((key, value))
-    out = dict(configs)
-    for key, value in items:
-        name = key.strip().replace("-", "_")
-        owner = next((k for k, c in out.items() if name in {f.name for f in dataclasses.fields(c)}), None)
-        if owner is None:
-            known = sorted({f.name for c in out.values() for f in dataclasses.fields(c)})
-            raise ConfigError(f"unknown setting {key!r}; known: {', '.join(known)}")
-        out[owner] = override(out[owner], {name: str(value)})
-    return out
-
-
 def make_step_fn(net_cfg: PoseNetConfig, codec: CodecConfig, loss_cfg: PoseLossConfig) -> Any:
     """The loop's ``step_fn``: encode the batch's targets and sum the loss over every stage."""
     grid = net_cfg.output_size
@@ -120,11 +99,11 @@ def train_pose(
     rotation=20``. The final weights go to ``out_dir/pose.pt``.
     """
     net_cfg = pose_config(config_name) if isinstance(config_name, str) else config_name
-    configs = _route(
+    configs = override_routed(
         {k: v for k, v in options.items()},
         {"train": PoseTrainConfig(), "loop": LoopConfig(), "augment": AugmentConfig()},
     )
-    configs = _route(settings or [], configs)
+    configs = override_routed(settings or [], configs)
     train_cfg: PoseTrainConfig = configs["train"]
     loop_cfg: LoopConfig = configs["loop"]
     aug_cfg: AugmentConfig = configs["augment"]
