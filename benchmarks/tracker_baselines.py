@@ -82,7 +82,16 @@ MODELS: dict[str, ModelFactory] = {
     "zero-motion": lambda gt, images: ZeroMotionCorrespondences(),
     "DIS flow (fast)": lambda gt, images: FlowCorrespondences(FlowConfig(preset="fast")),
     "DIS flow (medium)": lambda gt, images: FlowCorrespondences(FlowConfig(preset="medium")),
+    # the bundled correspondence network, with and without its refinement module (paper Table 2)
+    "network": lambda gt, images: _network("full"),
+    "network (no refinement)": lambda gt, images: _network("none"),
 }
+
+
+def _network(refinement: str) -> CorrespondenceModel:
+    from corrtrack.inference.correspondences import NetworkCorrespondences
+
+    return NetworkCorrespondences.from_bundled(refinement=refinement)
 
 
 def propagation_accuracy(clips: Sequence[Clip], model: str) -> dict[str, float]:
