@@ -1,0 +1,165 @@
+"""The paper's experiments (corrtrack.experiments): rows, caches, workers, outputs, errors, the command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from corrtrack.errors import CorrtrackError
+from corrtrack.experiments import (
+    EXPERIMENTS,
+    ExperimentRunner,
+    SequenceData,
+    Variant,
+    detector_factory,
+    load_sequences,
+    run_experiment,
+    simple_models,
+    variants,
+    write_outputs,
+)
+from corrtrack.interfaces import CorrespondenceModel, PoseEstimator
+from corrtrack.synth import generate_dataset, make_specs
+from corrtrack.testing import OraclePoseEstimator, ZeroMotionCorrespondences
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two `hard` val sequences of 8 frames at 256x144 (PoseTrack-style labelling: not every frame annotated)."""
+    out = tmp_path_factory.mktemp("exp") / "set"
+    generate_dataset(out, make_specs("val", ["hard"], 2, 8, 4, "posetrack", 256, 144))
+    return out
+
+
+@pytest.fixture(scope="module")
+def sequences(tiny_set: Path) -> list[SequenceData]:
+    return load_sequences(tiny_set, "val", ["hard"])
+
+
+def _oracle_poses(seq: SequenceData) -> PoseEstimator:
+    assert seq.full_truth is not None
+    return OraclePoseEstimator(seq.full_truth, seq.images)
+
+
+def _fake_models(seq: SequenceData, kind: str, refinement: str) -> CorrespondenceModel:
+    """The network's place is taken by zero motion (no network in these tests); the rest are the real ones."""
+    if kind == "network":
+        return ZeroMotionCorrespondences()
+    return simple_models()(seq, kind, refinement)
+
+
+def _runner(seqs: list[SequenceData], cache: bool = True) -> ExperimentRunner:
+    return ExperimentRunner(seqs, detector_factory("simulated"), _oracle_poses, _fake_models, cache=cache)
+
+
+def test_load_sequences_resimulates_every_frame(sequences: list[SequenceData]) -> None:
+    assert [len(s.images) for s in sequences] == [8, 8]
+    for s in sequences:
+        assert s.full_truth is not None and len(s.full_truth) == 8
+        labeled = [f.is_labeled for f in s.ground_truth.frames]
+        assert not all(labeled)  # posetrack labelling: some frames carry no annotation ...
+        assert all(len(f.poses) for f in s.full_truth.frames)  # ... but the re-simulated truth has every frame
+
+
+def test_each_experiment_gives_one_row_per_variant(sequences: list[SequenceData]) -> None:
+    runner = _runner(sequences)
+    for name in EXPERIMENTS:
+        result = run_experiment(name, runner, settings={"detector": "simulated"})
+        assert [r["name"] for r in result.rows] == [v.name for v in variants(name)]
+        for r in result.rows:
+            assert np.isfinite([r["MOTA"], r["mAP"], r["HOTA"]]).all()
+            assert r["IDSW"] >= 0 and r["FN"] >= 0
+        assert result.frames == 16
+    # the shared part ran once: detections and poses are cached per sequence
+    assert set(runner._poses) == {0, 1}
+
+
+def test_rows_differ_where_the_tracker_differs(sequences: list[SequenceData]) -> None:
+    runner = _runner(sequences)
+    rows = [Variant("full"), Variant("no recovery", settings=("recovery=false",)), Variant("iou", tracker="iou")]
+    result = run_experiment("custom", runner, rows=rows)
+    full, norec, _ = result.rows
+    assert full["counts"]["reestimated"] > 0
+    assert norec["counts"]["reestimated"] == 0
+    assert full["FN"] <= norec["FN"]  # recovery brings back missed people (oracle poses)
+
+
+def test_cache_gives_the_same_result_as_no_cache(sequences: list[SequenceData]) -> None:
+    rows = variants("table2") + [Variant("flow", correspondences="flow"), Variant("oracle", correspondences="oracle")]
+    cached = _runner(sequences, cache=True)
+    plain = _runner(sequences, cache=False)
+    a = run_experiment("x", cached, rows=rows)
+    b = run_experiment("x", plain, rows=rows)
+    keys = ("MOTA", "IDSW", "mAP", "HOTA", "FN", "FP")
+    assert [[r[k] for k in keys] for r in a.rows] == [[r[k] for k in keys] for r in b.rows]
+    # the predictions themselves are identical, and the memos were used
+    ra, rb = cached.run(rows[0]), plain.run(rows[0])
+    for pa, pb in zip(ra.predictions, rb.predictions):
+        for fa, fb in zip(pa.frames, pb.frames):
+            assert fa.poses.equals(fb.poses)
+    assert cached._prop_memo and any(len(m) for m in cached._prop_memo.values())
+
+
+def test_workers_give_the_same_rows(sequences: list[SequenceData]) -> None:
+    rows = [Variant("full"), Variant("hungarian", settings=("assignment=hungarian",))]
+    one = run_experiment("x", _runner(sequences), rows=rows)
+    two = run_experiment("x", _runner(sequences), workers=2, rows=rows)
+    for r1, r2 in zip(one.rows, two.rows):
+        assert (r1["MOTA"], r1["IDSW"], r1["HOTA"]) == (r2["MOTA"], r2["IDSW"], r2["HOTA"])
+
+
+def test_outputs_table_json_and_plot(sequences: list[SequenceData], tmp_path: Path) -> None:
+    runner = _runner(sequences[:1])
+    for name in ("table1", "ablations"):
+        result = run_experiment(name, runner, settings={"detector": "simulated"})
+        paths = write_outputs(result, tmp_path)
+        doc = json.loads(paths["json"].read_text())
+        assert len(doc["rows"]) == len(variants(name))
+        table = paths["markdown"].read_text()
+        assert table.count("\n| ") == len(variants(name)) + 1  # one line per row plus the separator
+        assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert paths["plot"].stat().st_size < 200_000
+
+
+def test_bad_inputs_fail_with_one_line(tiny_set: Path, tmp_path: Path) -> None:
+    with pytest.raises(CorrtrackError, match="unknown experiment"):
+        variants("table3")
+    with pytest.raises(CorrtrackError, match="no annotations"):
+        load_sequences(tmp_path)
+    with pytest.raises(CorrtrackError, match="no val sequence matches"):
+        load_sequences(tiny_set, "val", ["easy"])
+    with pytest.raises(CorrtrackError, match="at least 2"):
+        load_sequences(tiny_set, frames=1)
+    # a description whose seeds do not match the annotations is refused, not silently used
+    bad = tmp_path / "bad"
+    (bad / "annotations").mkdir(parents=True)
+    (bad / "annotations" / "val").symlink_to(tiny_set / "annotations" / "val")
+    (bad / "images").symlink_to(tiny_set / "images")
+    doc = json.loads((tiny_set / "synthtrack.json").read_text())
+    doc["sequences"][0]["seed"] += 1
+    (bad / "synthtrack.json").write_text(json.dumps(doc))
+    with pytest.raises(CorrtrackError, match="differs from the annotations"):
+        load_sequences(bad, "val", [doc["sequences"][0]["name"]])
+
+
+def test_command_runs_with_the_bundled_networks(tiny_set: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    import corrtrack.cli.experiment  # noqa: F401  (registers the command)
+    from corrtrack.cli.app import app
+
+    name = json.loads((tiny_set / "synthtrack.json").read_text())["sequences"][0]["name"]
+    args = ["experiment", "table2", "--data", str(tiny_set), "--out", str(tmp_path), "--sequences", name]
+    res = CliRunner().invoke(app, [*args, "--frames", "4"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "table2-simulated.json").read_text())
+    assert [r["name"] for r in doc["rows"]] == [v.name for v in variants("table2")]
+    assert doc["frames"] == 4 and (tmp_path / "table2-simulated.png").is_file()
+    bad = CliRunner().invoke(app, [*args, "--set", "tau_corr=2"])
+    assert bad.exit_code == 2 and "tau_corr" in bad.output
