@@ -312,9 +312,176 @@ def run_method(
     return [f.poses for f in tracked.frames], info
 
 
+# ----------------------------------------------------------------------------- stage 5: real-frame correspondences
+#: frames of a video used to train its correspondence net: every n-th (PETS 795 -> 199, TUD 179 -> 90)
+TRAIN_EVERY = {"PETS09-S2L1": 4, "TUD-Stadtmitte": 2}
+#: photos that ship inside installed packages (ultralytics' assets)
+PACKAGE_PHOTOS = ("bus.jpg", "zidane.jpg")
+TRAIN_MIN_SCORE = 0.5  # persons taken for training: confident YOLO detections (the DetectionFilter's default)
+TRAIN_SETTINGS = {
+    "embedding_steps": 150,
+    "refiner_steps": 300,
+    "batch_size": 8,
+    "lr": 2e-3,
+    "warmup_steps": 20,
+    "positive_weight": 100.0,
+    "checkpoint_every": 25,
+    "workers": 0,
+    "threads": 1,
+    "seed": 0,
+}
+
+
+class ServedKeypoints:
+    """Detector and estimator over precomputed YOLO detections, served in the order the images are read.
+
+    ``estimated_records`` calls ``detect`` then ``estimate`` once per image (sorted paths); ``detect``
+    serves the next image's confident detections, ``estimate`` returns their YOLO keypoints.
+    """
+
+    def __init__(self, per_image: list[Poses]) -> None:
+        self.per_image = per_image
+        self._i = -1
+
+    def detect(self, frames: list[np.ndarray]) -> list[Poses]:
+        out = []
+        for _ in frames:
+            self._i += 1
+            p = self.per_image[self._i]
+            out.append(p[np.flatnonzero(p.scores >= TRAIN_MIN_SCORE)])
+        return out
+
+    def estimate(self, image: np.ndarray, boxes: np.ndarray) -> Poses:
+        p = self.per_image[self._i]
+        p = p[np.flatnonzero(p.scores >= TRAIN_MIN_SCORE)]
+        if len(p) != len(boxes) or not np.allclose(p.boxes, boxes):
+            raise RuntimeError("ServedKeypoints: estimate() boxes differ from the detections just served")
+        return p.replace(keypoint_scores=np.nan_to_num(p.keypoint_scores))
+
+
+def train_real_corr(spec: VideoSpec, detections: list[Poses], cache: Path) -> Path:
+    """A tiny correspondence net trained from scratch on unlabelled real images only: ``spec``'s frames + photos.
+
+    Query keypoints are YOLO's (the cached detections for the video frames, YoloPose at 640 px for the
+    photos); no identity or track is used. Returns ``corr.pt`` (with metadata naming the images).
+    """
+    import shutil
+
+    import torch
+
+    from corrtrack.inference.file_detections import DetectionFilter
+    from corrtrack.inference.yolo import YoloPose, YoloPoseConfig
+    from corrtrack.training.corr_train import train_corr
+    from corrtrack.video import read_image, write_image
+
+    out = cache / f"corr_real_{spec.name}"
+    weights = out / "corr.pt"
+    if weights.is_file():
+        return weights
+    folder = cache / f"corr_images_{spec.name}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    served: list[Poses] = []
+    every = TRAIN_EVERY[spec.name]
+    for t, image in enumerate(frames_of(spec.video)):
+        if t % every == 0 and t < len(detections):
+            write_image(folder / f"frame_{t:06d}.jpg", image)
+            served.append(detections[t])
+    torch.set_num_threads(1)
+    yolo = YoloPose(YoloPoseConfig(imgsz=640, conf=DETECTION_CONF), DetectionFilter(0.0, 1.0))
+    import ultralytics
+
+    assets = Path(ultralytics.__file__).parent / "assets"
+    for name in PACKAGE_PHOTOS:
+        image = read_image(assets / name)
+        write_image(folder / f"photo_{Path(name).stem}.jpg", image)
+        served += yolo.detect_raw([image])
+    log(f"training a tiny correspondence net on {len(served)} real images of {folder} ({spec.name} + photos)")
+    command = f"benchmarks/real_footage.py train stage: train_corr('tiny', {folder}, {out}, data_format='images', "
+    command += ", ".join(f"{k}={v!r}" for k, v in TRAIN_SETTINGS.items()) + ")"
+    adapter = ServedKeypoints(served)  # one instance: detect and estimate share the image counter
+    result = train_corr(
+        "tiny",
+        folder,
+        out,
+        data_format="images",
+        estimator=adapter,
+        detector=adapter,
+        progress=False,
+        command=command,
+        **TRAIN_SETTINGS,
+    )
+    if result.weights is None:
+        raise RuntimeError(f"training in {out} did not finish")
+    names = sorted(p.name for p in folder.iterdir())
+    write_json(out / "training_images.json", {"video": str(spec.video), "every": every, "images": names})
+    return result.weights
+
+
 # ----------------------------------------------------------------------------- stage 4: the picture
+PRIMARY = "CorrTrack, DIS flow"
+
+
+def crossing_frames(gt: PoseSequence, count: int = 6, step: int = 4) -> list[int]:
+    """``count`` frames ``step`` apart centred on the ground truth's strongest overlap of two people."""
+    best, best_t = -1.0, 0
+    for t, f in enumerate(gt.frames):
+        p = f.poses
+        keep = np.nan_to_num(p.scores, nan=1.0) != 0
+        b = p.boxes[keep]
+        if len(b) < 2:
+            continue
+        from corrtrack.geometry import box_iou
+
+        iou = box_iou(b, b)
+        np.fill_diagonal(iou, 0)
+        if iou.max() > best:
+            best, best_t = float(iou.max()), t
+    start = min(max(0, best_t - step * (count // 2)), len(gt) - step * count)
+    return [start + i * step for i in range(count)]
+
+
 def render_grid(spec: VideoSpec, cache: Path, out: Path, results: dict[str, Any]) -> None:
-    raise NotImplementedError
+    """A 2x3 grid of frames across the strongest crossing, with the primary method's tracks; and the video."""
+    import cv2
+    from PIL import Image
+
+    from corrtrack.formats import load_sequence
+    from corrtrack.keypoints import POSETRACK18
+    from corrtrack.render import draw_poses
+    from corrtrack.video import VideoWriter
+
+    tracked_path = cache / "poses" / slug(PRIMARY) / f"{spec.name}.json"
+    if not tracked_path.is_file():
+        log(f"grid: no tracked poses at {tracked_path}; run the corrtrack stage first")
+        return
+    tracked = load_sequence(tracked_path)
+    gt = read_mot(spec.gt)
+    frames = crossing_frames(gt)
+    skeleton = POSETRACK18.skeleton_index
+    tiles = []
+    video_path = cache / f"{spec.name}.tracked.mp4"
+    with VideoWriter(video_path, 7.0) as writer:
+        for t, image in enumerate(frames_of(spec.video)):
+            if t >= len(tracked):
+                break
+            drawn = draw_poses(image, tracked[t].poses, skeleton, 0.3)
+            writer.write(drawn)
+            if t in frames:
+                tile = cv2.resize(drawn, (384, 288), interpolation=cv2.INTER_AREA)
+                cv2.putText(tile, f"frame {t + 1}", (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
+                tiles.append(tile)
+    rows = [np.concatenate(tiles[i : i + 3], axis=1) for i in range(0, len(tiles), 3)]
+    grid = np.concatenate(rows, axis=0)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    from corrtrack.fileio import atomic_path
+
+    with atomic_path(out, ".png") as tmp:
+        Image.fromarray(grid).quantize(colors=192, method=Image.Quantize.MEDIANCUT).save(
+            tmp, format="PNG", optimize=True
+        )
+    log(f"grid: {out} ({out.stat().st_size // 1024} KB, MOT frames {[f + 1 for f in frames]}); video {video_path}")
 
 
 # ----------------------------------------------------------------------------- the table
@@ -350,7 +517,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, required=True, help="folder for detections, MOT files and results")
     ap.add_argument("--videos", nargs="+", default=list(VIDEOS), choices=list(VIDEOS))
-    ap.add_argument("--stages", nargs="+", default=["detect", "ultralytics", "corrtrack", "grid"])
+    ap.add_argument(
+        "--stages",
+        nargs="+",
+        default=["train", "ultralytics", "corrtrack", "grid"],
+        help="detection always runs (cached)",
+    )
     ap.add_argument("--methods", nargs="*", default=None, help="only the corrtrack methods whose name has one of these")
     ap.add_argument(
         "--corr-weights",
@@ -390,10 +562,21 @@ def main(argv: list[str] | None = None) -> int:
         write_json(results_path, results, indent=1)
         log(f"{video}: {method}: HOTA {100 * m['hota']:.1f} IDF1 {100 * m['idf1']:.1f} IDSW {m['num_switches']}")
 
+    all_detections = {video: detect_video(VIDEOS[video], cache, args.fresh) for video in args.videos}
+    trained = {}
+    for video in args.videos:
+        path = cache / f"corr_real_{video}" / "corr.pt"
+        if "train" in args.stages:
+            path = train_real_corr(VIDEOS[video], all_detections[video], cache)
+        if path.is_file():
+            trained[video] = path
     for video in args.videos:
         spec = VIDEOS[video]
         gt = read_mot(spec.gt)
-        detections = detect_video(spec, cache, args.fresh)
+        detections = all_detections[video]
+        other = next(v for v in VIDEOS if v != video)
+        if video not in weights and other in trained:
+            weights[video] = str(trained[other])  # trained on the other video's frames: never saw this one
         if len(detections) != len(gt):
             log(f"{video}: {len(detections)} video frames, ground truth has {len(gt)}")
         if "ultralytics" in args.stages:
@@ -422,6 +605,9 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"{video}: {method.name}: skipped (no --corr-weights {video}=...)")
                     continue
                 frames, info = run_method(method, spec, detections, w)
+                save_sequence(
+                    mot_sequence(video, frames), cache / "poses" / slug(method.name) / f"{video}.json", "posetrack18"
+                )
                 if method.tracker == "corrtrack":
                     info["config"] = config_to_dict(method.config)
                     info["correspondence_weights"] = str(w) if w else None
