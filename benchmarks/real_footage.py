@@ -484,6 +484,32 @@ def render_grid(spec: VideoSpec, cache: Path, out: Path, results: dict[str, Any]
     log(f"grid: {out} ({out.stat().st_size // 1024} KB, MOT frames {[f + 1 for f in frames]}); video {video_path}")
 
 
+def detection_coverage(gt: PoseSequence, detections: list[Poses], threshold: float) -> dict[str, int]:
+    """Ground-truth boxes (flag != 0) that a detection scoring >= ``threshold`` covers (IoU >= 0.5, one-to-one).
+
+    The upper bound of what any tracker of these detections can find (before recovery from lower scores).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    from corrtrack.geometry import box_iou
+
+    total = covered = extra = 0
+    for f, det in zip(gt.frames, detections):
+        g = f.poses
+        gb = g.boxes[np.nan_to_num(g.scores, nan=1.0) != 0]
+        db = det.boxes[det.scores >= threshold]
+        total += len(gb)
+        if not len(gb) or not len(db):
+            extra += len(db)
+            continue
+        iou = box_iou(gb, db)
+        rows, cols = linear_sum_assignment(-iou)
+        hit = int((iou[rows, cols] >= 0.5).sum())
+        covered += hit
+        extra += len(db) - hit
+    return {"gt_boxes": total, "covered": covered, "unmatched_detections": extra}
+
+
 # ----------------------------------------------------------------------------- the table
 COLUMNS = ("hota", "deta", "assa", "mota", "idf1", "num_switches", "num_false_positives", "num_misses")
 
@@ -579,6 +605,9 @@ def main(argv: list[str] | None = None) -> int:
             weights[video] = str(trained[other])  # trained on the other video's frames: never saw this one
         if len(detections) != len(gt):
             log(f"{video}: {len(detections)} video frames, ground truth has {len(gt)}")
+        coverage = {str(th): detection_coverage(gt, detections, th) for th in (POOL_THRESHOLD, TRACK_THRESHOLD)}
+        write_json(cache / f"{video}.coverage.json", coverage, indent=1)
+        log(f"{video}: YOLO coverage of the ground truth {coverage}")
         if "ultralytics" in args.stages:
             for tracker_name in ("bytetrack", "botsort"):
                 for conf in sorted({DETECTION_CONF, spec.ref_conf}):

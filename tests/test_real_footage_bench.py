@@ -136,3 +136,17 @@ def test_markdown_table(bench) -> None:
     }
     text = bench.markdown({"PETS09-S2L1": {"x": m}})
     assert "| x | 50.0 | 40.0 | 60.0 | 70.0 | 80.0 | 3 | 4 | 5 |" in text
+
+
+def test_detection_coverage_and_crossing(bench) -> None:
+    dets = clip()
+    gt = bench.mot_sequence("gt", [d.replace(track_ids=np.array([1, 2])) for d in dets])
+    low = bench.detection_coverage(gt, dets, 0.1)
+    high = bench.detection_coverage(gt, dets, 0.25)
+    assert low == {"gt_boxes": 10, "covered": 10, "unmatched_detections": 0}
+    assert high["covered"] == 9  # person B's weak frame
+    # two people walking into each other: the crossing is found at the strongest overlap
+    walk = [frame([person(10 + 10 * t, 20, 0.9), person(200 - 10 * t, 20, 0.9)]) for t in range(20)]
+    gt2 = bench.mot_sequence("gt", [d.replace(track_ids=np.array([1, 2])) for d in walk])
+    frames = bench.crossing_frames(gt2, count=6, step=2)
+    assert len(frames) == 6 and frames[0] <= 9 <= frames[-1]
