@@ -28,9 +28,11 @@ from corrtrack.models.windowed_refinement import window_origins
 torch.set_num_threads(1)
 
 
-def small_net(size: int = 64, seed: int = 0) -> CorrespondenceNet:
+def small_net(size: int = 64, seed: int = 0, refiner_affinity: str = "raw") -> CorrespondenceNet:
     torch.manual_seed(seed)
-    cfg = dataclasses.replace(correspondence_config("tiny"), input_size=size, width=0.0625)
+    cfg = dataclasses.replace(
+        correspondence_config("tiny"), input_size=size, width=0.0625, refiner_affinity=refiner_affinity
+    )
     return CorrespondenceNet(cfg).eval()
 
 
@@ -184,8 +186,32 @@ def test_without_refinement_a_frame_matches_itself() -> None:
     assert m.propagate(ea, ea, pts[:, :5]).shape == (3, 5, 3)
 
 
-def test_windowed_with_a_whole_grid_window_equals_full() -> None:
-    net = small_net(seed=4)
+def test_unrefined_confidence_is_the_softmax_mass_around_the_argmax() -> None:
+    """refinement none: confidence = sum of the affinity map over the (2w+1)^2 cells around its arg-max (clipped)."""
+    net = small_net(seed=5)
+    a, b = textured(48, 80, 14), textured(48, 80, 15)
+    pts = queries(3, 48, 80, 16)
+    for window in (0, 1, 2):
+        m = NetworkCorrespondences(net, refinement="none", unrefined_window=window)
+        ea, eb = m.embed(a), m.embed(b)
+        out = m.propagate_grid(ea, eb, m.grid_queries(ea, pts))
+        maps = m.net.correlate(ea.features, eb.features, torch.as_tensor(m.grid_queries(ea, pts))).numpy()
+        for i, j in np.ndindex(*out.shape[:2]):
+            if not np.isfinite(pts[i, j]).all():
+                assert out[i, j, 2] == 0
+                continue
+            x, y = int(out[i, j, 0]), int(out[i, j, 1])
+            g = maps[i, j]
+            assert g[y, x] == g.max()
+            expected = g[max(0, y - window) : y + window + 1, max(0, x - window) : x + window + 1].sum()
+            assert out[i, j, 2] == pytest.approx(expected, rel=1e-5, abs=1e-7)
+    with pytest.raises(ValueError, match="unrefined_window"):
+        NetworkCorrespondences(net, refinement="none", unrefined_window=-1)
+
+
+@pytest.mark.parametrize("refiner_affinity", ["raw", "peak"])
+def test_windowed_with_a_whole_grid_window_equals_full(refiner_affinity: str) -> None:
+    net = small_net(seed=4, refiner_affinity=refiner_affinity)
     full = NetworkCorrespondences(net, refinement="full")
     wide = NetworkCorrespondences(net, refinement="windowed", window_margin=100)
     a, b = textured(48, 80, 11), textured(48, 80, 12)
@@ -193,6 +219,18 @@ def test_windowed_with_a_whole_grid_window_equals_full() -> None:
     pts = queries(3, 48, 80, 13)
     np.testing.assert_allclose(wide.propagate(ea, eb, pts), full.propagate(ea, eb, pts), atol=1e-6, equal_nan=True)
     assert wide.last_window_side == 16
+
+
+def test_peak_normalised_refiner_input() -> None:
+    """refiner_affinity='peak': the refiner sees each affinity map divided by its maximum (an all-zero map stays 0)."""
+    raw, peak = small_net(seed=6), small_net(seed=6, refiner_affinity="peak")
+    peak.load_state_dict(raw.state_dict())
+    fA, fB = torch.randn(1, 32, 16, 16), torch.randn(1, 32, 16, 16)
+    aff = torch.rand(2, 17, 16, 16) * 1e-3
+    aff[1, 3] = 0
+    scaled = aff / aff.flatten(2).amax(-1).clamp(min=1e-30)[..., None, None]
+    torch.testing.assert_close(peak.refine(fA, fB, aff), raw.refine(fA, fB, scaled))
+    assert not torch.allclose(peak.refine(fA, fB, aff), raw.refine(fA, fB, aff))
 
 
 def test_window_origins_cover_the_queries() -> None:

@@ -15,8 +15,12 @@
 ``refinement`` chooses the map that is read: ``full`` (the paper: the refiner on the whole
 grid), ``windowed`` (our deviation: the refiner on a window around each person,
 :mod:`corrtrack.models.windowed_refinement`) or ``none`` (the affinity map itself, the
-"without refinement" ablation of the paper's Table 2; its confidence is the soft-max peak,
-which is not on the sigmoid scale, so tau_corr thresholds do not transfer).
+"without refinement" ablation of the paper's Table 2). Without refinement the confidence is
+the soft-max probability mass within ``unrefined_window`` cells of the arg-max (5x5 cells by
+default): the probability, under the affinity map, that the correspondence lies there. It is
+on a [0, 1] scale like the refined sigmoid, so tau_corr applies; the single-cell peak is not
+(about 0.04 for a good match on the 64x64 grid of ``tiny``: a soft-max over 4,096 cells),
+see docs/correspondences.md.
 
 A query that is NaN or outside the source image gets ``(NaN, NaN, 0)``; a correspondence that
 lands outside the destination image (in the letterbox padding) keeps its position with
@@ -33,6 +37,7 @@ from typing import Literal
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from corrtrack.config import param
 from corrtrack.errors import CorrtrackError
@@ -105,6 +110,9 @@ class NetworkCorrespondenceConfig:
     )
     window_margin: int = param(8, "our choice: motion margin (grid cells) around the query pose for 'windowed'")
     window_min_side: int = param(16, "our choice: smallest refinement window side (grid cells)")
+    unrefined_window: int = param(
+        2, "our choice: refinement 'none' confidence = soft-max mass within +-this many cells of the arg-max"
+    )
     max_batch: int = param(32, "our choice: query sets (tracks) per refiner batch, bounds memory")
     device: str = param("cpu", "our choice: torch device (cpu or cuda)")
 
@@ -113,6 +121,8 @@ class NetworkCorrespondenceConfig:
             raise ValueError(f"refinement must be full, windowed or none, got {self.refinement!r}")
         if self.window_margin < 0 or self.window_min_side < 8 or self.max_batch < 1:
             raise ValueError("window_margin must be >= 0, window_min_side >= 8 and max_batch >= 1")
+        if not 0 <= self.unrefined_window <= 16:
+            raise ValueError(f"unrefined_window must be in [0, 16], got {self.unrefined_window}")
 
 
 @dataclass(frozen=True)
@@ -232,7 +242,7 @@ class NetworkCorrespondences:
                 res, side = refine_windowed(self.net, fA, fB, q, self.config.window_margin, self.config.window_min_side)
                 self.last_window_side = side
             else:
-                res = _affinity_peaks(self.net, fA, fB, q)
+                res = _affinity_peaks(self.net, fA, fB, q, self.config.unrefined_window)
             parts.append(res.double().cpu().numpy())
         if not parts:
             return np.zeros((0, k, 3))
@@ -273,13 +283,23 @@ class NetworkCorrespondences:
 
 
 @torch.no_grad()
-def _affinity_peaks(net: CorrespondenceNet, fA: torch.Tensor, fB: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-    """Arg-max cell and soft-max peak of the affinity maps (no refinement); NaN, NaN, 0 for skipped queries."""
+def _affinity_peaks(
+    net: CorrespondenceNet, fA: torch.Tensor, fB: torch.Tensor, q: torch.Tensor, window: int = 2
+) -> torch.Tensor:
+    """Arg-max cell of the affinity maps (no refinement) and the soft-max mass within ``window`` cells of it.
+
+    NaN, NaN, 0 for skipped queries. ``window=0`` gives the single-cell peak.
+    """
     maps = net.correlate(fA, fB, q)
+    n, k, h, w = maps.shape
     flat = maps.flatten(2)
     idx = flat.argmax(-1)
-    conf = flat.gather(-1, idx[..., None])[..., 0]
-    w = maps.shape[3]
+    if window > 0:
+        side = 2 * window + 1
+        summed = F.avg_pool2d(maps.reshape(n * k, 1, h, w), side, 1, window, count_include_pad=True) * side**2
+        conf = summed.reshape(n, k, h * w).gather(-1, idx[..., None])[..., 0].clamp(max=1.0)
+    else:
+        conf = flat.gather(-1, idx[..., None])[..., 0]
     xy = torch.stack([idx % w, torch.div(idx, w, rounding_mode="floor")], -1).to(maps.dtype)
     valid = flat.sum(-1) > 0
     xy = torch.where(valid[..., None], xy, torch.full_like(xy, float("nan")))

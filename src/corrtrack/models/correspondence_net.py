@@ -91,6 +91,11 @@ class CorrespondenceNetConfig:
         ".eval() (embeddings: statistics of the embedded batch; refiner: per-sample statistics)",
     )
     temperature: float = param(1.0, "reference code (no temperature); our option: logits / temperature")
+    refiner_affinity: Literal["raw", "peak"] = param(
+        "raw",
+        "reference code: the refiner sees the soft-max maps as they are ('raw', values ~1/G^2 beside unit-scale "
+        "embeddings); our option 'peak': each map divided by its maximum, so the refiner's input is in [0, 1]",
+    )
 
     def __post_init__(self) -> None:
         if self.input_size <= 0 or self.input_size % 32:
@@ -105,6 +110,8 @@ class CorrespondenceNetConfig:
             raise ValueError(f"batchnorm must be eval or batch_stats, got {self.batchnorm!r}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if self.refiner_affinity not in ("raw", "peak"):
+            raise ValueError(f"refiner_affinity must be raw or peak, got {self.refiner_affinity!r}")
 
     @property
     def grid_size(self) -> int:
@@ -268,8 +275,15 @@ class CorrespondenceNet(nn.Module):
         _check_pair(fA, fB, n)
         if fA.shape[2:] != affinity.shape[2:]:
             raise ModelInputError(f"affinity grid {tuple(affinity.shape[2:])} != embedding grid {tuple(fA.shape[2:])}")
-        x = torch.cat([fA.expand(n, -1, -1, -1), fB.expand(n, -1, -1, -1), affinity], 1)
+        x = torch.cat([fA.expand(n, -1, -1, -1), fB.expand(n, -1, -1, -1), self.refiner_affinity(affinity)], 1)
         return self.pd(x)
+
+    def refiner_affinity(self, affinity: torch.Tensor) -> torch.Tensor:
+        """The affinity maps as the refiner sees them: unchanged (``raw``) or each divided by its peak (``peak``)."""
+        if self.cfg.refiner_affinity == "raw":
+            return affinity
+        peak = affinity.flatten(2).amax(-1)[..., None, None]
+        return affinity / torch.where(peak > 0, peak, torch.ones_like(peak))
 
     def forward(
         self, images_a: torch.Tensor, images_b: torch.Tensor, queries: torch.Tensor

@@ -89,7 +89,7 @@ def refine_windowed(
     else:
         a = _crop(fA, x0, y0, side)
         b = _crop(fB, x0, y0, side)
-        m = _crop(affinity, x0, y0, side)
+        m = _crop(net.refiner_affinity(affinity), x0, y0, side)  # normalised on the whole grid, then cropped
         x = torch.cat([a, b, m], 1)
         logits = net.pd(x)
     prob = torch.sigmoid(logits)
