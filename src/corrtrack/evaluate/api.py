@@ -7,9 +7,11 @@ then read by the workers too), and the results are combined in sequence order.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +20,7 @@ import numpy as np
 
 from corrtrack.errors import FormatError
 from corrtrack.evaluate.clearmot import mot_counts
+from corrtrack.evaluate.leniency import InputWarning
 from corrtrack.evaluate.posetrack import APResult, APSamples, MOTCounts, ap_samples, compute_ap, sequence_pairs
 from corrtrack.evaluate.prepare import FrameSelection, HeadFormat, prepare_sequence
 from corrtrack.keypoints import EVAL_GROUPS, POSETRACK17
@@ -62,6 +65,8 @@ class EvalResult:
     motp_mode: str = "motmetrics"
     sequences: list[SequenceResult] = field(default_factory=list)
     hota: Any = None
+    #: one line per odd input the official tool grades (also issued as InputWarning): file and oddity
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def mot_metrics(self) -> dict[str, np.ndarray]:
@@ -99,6 +104,8 @@ class EvalResult:
         }
         if self.hota is not None:
             out["hota"] = self.hota.to_json()
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
         return out
 
     def official_files(self) -> dict[str, dict[str, Any]]:
@@ -208,6 +215,7 @@ class _SequenceStats:
     num_frames: int
     samples: APSamples | None
     mot: MOTCounts
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -236,30 +244,58 @@ class _Job:
         return _SequenceStats(gt.name, seq.num_frames, samples, counts)
 
 
+@contextlib.contextmanager
+def _collecting(into: list[str]) -> Iterator[None]:
+    """Within: every InputWarning goes to ``into`` (other warnings are shown as usual)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", InputWarning)
+        shown = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, InputWarning):
+                into.append(str(message))
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
+
+
+def _issue(lines: list[str]) -> None:
+    for line in lines:
+        warnings.warn(InputWarning(line), stacklevel=3)
+
+
 def _combine(stats: list[_SequenceStats], pose_estimation: bool, tracking: bool, motp: str) -> EvalResult:
     """Pool the sequences in the given order: AP samples concatenated, MOT counts summed."""
     total_mot = MOTCounts() if tracking else None
     seq_results = []
+    notes = [line for st in stats for line in st.warnings]
     for st in stats:
         if total_mot is not None:
             total_mot += st.mot
         ap = compute_ap(st.samples) if st.samples is not None else None
         seq_results.append(SequenceResult(st.name, st.num_frames, ap, st.mot))
     total_ap = compute_ap([st.samples for st in stats if st.samples is not None]) if pose_estimation else None
-    return EvalResult(total_ap, total_mot, motp, seq_results)
+    return EvalResult(total_ap, total_mot, motp, seq_results, warnings=notes)
 
 
 _WORK: list[_Job] = []  # the jobs, inherited by forked workers instead of being pickled
 
 #: what a worker sends back: (job index, statistics or None, (source, problem, record) of a FormatError or None)
-_Outcome = tuple[int, "_SequenceStats | None", "tuple[str, str, str | None] | None"]
+#: and the InputWarning lines of reading its files (issued by the caller, also when the job failed)
+_Outcome = tuple[int, "_SequenceStats | None", "tuple[str, str, str | None] | None", list[str]]
 
 
 def _run_safely(index: int, job: _Job) -> _Outcome:
+    caught: list[str] = []
     try:
-        return index, job.run(), None
+        with _collecting(caught):
+            st = job.run()
+        st.warnings = caught
+        return index, st, None, caught
     except FormatError as exc:  # sent as plain fields: the exception itself does not survive pickling
-        return index, None, (exc.source, exc.problem, exc.record)
+        return index, None, (exc.source, exc.problem, exc.record), caught
 
 
 def _run_job(index: int) -> _Outcome:
@@ -280,7 +316,12 @@ def _map(jobs: list[_Job], workers: int, progress: ProgressCallback | None) -> l
     if workers <= 1 or total < 2:
         out = []
         for done, job in enumerate(jobs, 1):
-            out.append(job.run())
+            _, st, error, caught = _run_safely(done - 1, job)
+            _issue(caught)
+            if error is not None:
+                raise FormatError(*error)
+            assert st is not None
+            out.append(st)
             if progress is not None:
                 progress(done, total)
         return out
@@ -291,6 +332,7 @@ def _map(jobs: list[_Job], workers: int, progress: ProgressCallback | None) -> l
     context = multiprocessing.get_context("fork" if fork else "spawn")
     results: list[_SequenceStats | None] = [None] * total
     errors: dict[int, tuple[str, str, str | None]] = {}
+    notes: list[list[str]] = [[] for _ in jobs]
     _WORK = jobs
     try:
         with context.Pool(min(workers, total)) as pool:
@@ -299,14 +341,16 @@ def _map(jobs: list[_Job], workers: int, progress: ProgressCallback | None) -> l
                 if fork
                 else pool.imap_unordered(_run_given, list(enumerate(jobs)))
             )
-            for done, (index, st, error) in enumerate(stream, 1):
+            for done, (index, st, error, caught) in enumerate(stream, 1):
                 results[index] = st
+                notes[index] = caught
                 if error is not None:
                     errors[index] = error
                 if progress is not None:
                     progress(done, total)
     finally:
         _WORK = []
+    _issue([line for lines in notes for line in lines])
     if errors:
         raise FormatError(*errors[min(errors)])
     return [r for r in results if r is not None]
@@ -386,13 +430,18 @@ def evaluate_dirs(
     files = sequence_files(gt_dir, pred_dir, order)
     if hota:  # keypoint HOTA needs every sequence in this process
         gts, preds, sources, formats = [], [], [], []
-        for gt_path, pred_path in files:
-            seq, fmt = _load(gt_path)
-            gts.append(seq)
-            formats.append(fmt)
-            preds.append(_load(pred_path)[0])
-            sources.append((str(gt_path), str(pred_path)))
-        return evaluate(
+        notes: list[str] = []
+        try:
+            for gt_path, pred_path in files:
+                with _collecting(notes):
+                    seq, fmt = _load(gt_path)
+                    preds.append(_load(pred_path)[0])
+                gts.append(seq)
+                formats.append(fmt)
+                sources.append((str(gt_path), str(pred_path)))
+        finally:
+            _issue(notes)
+        result = evaluate(
             gts,
             preds,
             pose_estimation=pose_estimation,
@@ -406,6 +455,8 @@ def evaluate_dirs(
             progress=progress,
             head_formats=formats,
         )
+        result.warnings = notes
+        return result
     jobs = [_Job(g, p, str(g), str(p), "posetrack18", frames, pose_estimation, tracking) for g, p in files]
     heavy = sum(g.stat().st_size + p.stat().st_size for g, p in files) >= _PARALLEL_MIN_BYTES
     stats = _map(jobs, workers if heavy else 1, progress)

@@ -13,6 +13,7 @@ per-frame view where one is needed.
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 import re
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Literal
 import numpy as np
 
 from corrtrack.errors import FormatError
+from corrtrack.evaluate.leniency import NONFINITE_SCORES
 from corrtrack.keypoints import POSETRACK17, remap_index
 from corrtrack.poses import Frame, Poses, PoseSequence
 
@@ -41,6 +43,7 @@ HeadFormat = Literal["posetrack18", "posetrack17"]
 NUM_JOINTS = POSETRACK17.num_joints
 MAX_TRACK_ID = 10000  # the official evaluator asserts track_id < 10000
 MISSING_SCORE = -9999.0  # the official evaluator's score for predictions without "scores"
+_EVAL_INDEX = {name: i for i, name in enumerate(POSETRACK17.joints)}
 _VIDEO_FOLDER = re.compile(r"^(\d+)_(mpii|bonn|mpiinew)(_.*)?$")
 
 
@@ -203,6 +206,15 @@ def _stack(poses: list[Poses], idx: np.ndarray, num_joints: int) -> _Stacked:
     scores = np.full((n, NUM_JOINTS), MISSING_SCORE)
     raw = kscores[:, idx[ok]]
     scores[:, ok] = np.where(np.isnan(raw), MISSING_SCORE, raw)
+    # null / NaN / infinite scores of odd files (see leniency.official_view) go into the ranking as they are
+    marked = [
+        (r, e[NONFINITE_SCORES])
+        for r, e in enumerate(itertools.chain.from_iterable(p.extras for p in poses))
+        if e and NONFINITE_SCORES in e
+    ]
+    for row, values in marked:
+        for name, value in values.items():
+            scores[row, _EVAL_INDEX[name]] = value
     return _Stacked(xy, has, scores, heads, ids, counts)
 
 
