@@ -333,3 +333,21 @@ def test_odd_files_warn_through_worker_processes_too(tmp_path, monkeypatch):
     lines = [str(w.message) for w in record if issubclass(w.category, InputWarning)]
     assert len(lines) == 2 and "000001" in lines[0] and "000002" in lines[1]
     assert r.warnings == lines
+
+
+def test_scores_as_strings_or_booleans_are_converted(tmp_path):
+    # poseval assigns each score into a float numpy array, which parses "0.25" and takes True as 1.0
+    gt, pred = _docs()
+    expected = copy.deepcopy(pred)
+    pred["annotations"][0]["scores"] = [str(v) for v in pred["annotations"][0]["scores"]]
+    pred["annotations"][1]["scores"][5] = True
+    expected["annotations"][1]["scores"][5] = 1.0
+    odd = _odd(tmp_path / "odd", gt, pred, r"strings or booleans \(e.g. '")
+    _same(odd, _official(tmp_path / "expected", gt, expected))
+
+
+def test_unreadable_score_fails_as_officially(tmp_path):
+    gt, pred = _docs()
+    pred["annotations"][0]["scores"][0] = "high"  # numpy cannot convert it: the official tool crashes
+    with pytest.raises(FormatError, match="'scores' must hold numbers"):
+        _run(tmp_path, gt, pred)

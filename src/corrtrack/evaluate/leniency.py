@@ -60,9 +60,25 @@ def _number(v: Any) -> bool:
     return type(v) in (int, float)
 
 
-def _nonfinite_score(v: Any) -> bool:
-    """null, NaN or +-infinity: the official tool puts it into its float score array as NaN / inf."""
-    return v is None or (type(v) is float and not math.isfinite(v))
+def _plain_score(v: Any) -> bool:
+    return type(v) in (int, float) and math.isfinite(v)
+
+
+def _score(v: Any) -> float | None:
+    """A score as the official tool's float array holds it (numpy's float conversion), None where that fails.
+
+    null becomes NaN; booleans 0 / 1; strings are parsed ("0.5", "nan").
+    """
+    if v is None:
+        return math.nan
+    if type(v) in (int, float, bool):
+        return float(v)
+    if type(v) is str:
+        try:
+            return float(v)
+        except ValueError:
+            return None
+    return None
 
 
 def _odd_track_id(v: Any) -> bool:
@@ -205,8 +221,10 @@ def _scores_2018(doc: dict, anns: list[dict], notes: list[str]) -> None:
         return
     k = len(names)
     kept = [i for i, n in enumerate(names) if n in _JOINT_OF_NAME]
+    kept_set = set(kept)
     null_lists = long = short = 0
     nonfinite: list[Any] = []
+    converted: list[Any] = []
     for a in anns:
         if "scores" not in a:
             continue
@@ -225,11 +243,23 @@ def _scores_2018(doc: dict, anns: list[dict], notes: list[str]) -> None:
                 continue  # the official tool crashes (IndexError): the reader's error stays
             s = s + [0.0] * (k - len(s))  # entries of joints the evaluation drops, never read
             short += 1
-        bad = [i for i, v in enumerate(s) if _nonfinite_score(v)]
-        if bad:
-            marks = {_JOINT_OF_NAME[names[i]]: _float(s[i]) for i in bad if i in kept}
-            nonfinite += [s[i] for i in bad]
-            s = [0.0 if i in bad else v for i, v in enumerate(s)]
+        odd = [i for i, v in enumerate(s) if not _plain_score(v)]
+        if odd:
+            values = {i: _score(s[i]) for i in odd}
+            if any(values[i] is None for i in odd if i in kept_set):
+                continue  # the official tool crashes (ValueError / TypeError): the reader's error stays
+            marks: dict[str, float] = {}
+            s = list(s)
+            for i in odd:
+                v = values[i]
+                if i in kept_set and v is not None:
+                    if math.isfinite(v):
+                        converted.append(s[i])
+                        s[i] = v
+                        continue
+                    marks[_JOINT_OF_NAME[names[i]]] = v
+                    nonfinite.append(s[i])
+                s[i] = 0.0  # a joint the evaluation drops, or a non-finite score carried in marks
             if marks:
                 a[NONFINITE_SCORES] = marks
         a["scores"] = s
@@ -248,18 +278,19 @@ def _scores_2018(doc: dict, anns: list[dict], notes: list[str]) -> None:
             f"{short} annotation(s) have fewer scores than the {k} keypoints; the official tool never reads the "
             "missing ones (joints it does not evaluate), and so does corrtrack"
         )
-    _note_nonfinite(nonfinite, notes)
+    _note_scores(nonfinite, converted, notes)
 
 
-def _float(v: Any) -> float:
-    return math.nan if v is None else float(v)
-
-
-def _note_nonfinite(values: list[Any], notes: list[str]) -> None:
-    if values:
+def _note_scores(nonfinite: list[Any], converted: list[Any], notes: list[str]) -> None:
+    if nonfinite:
         notes.append(
-            f"{len(values)} joint score(s) are null, NaN or infinite (e.g. {values[0]!r}); the official tool "
-            "ranks null as NaN (above every number), and so does corrtrack"
+            f"{len(nonfinite)} joint score(s) are null, NaN or infinite (e.g. {nonfinite[0]!r}); the official tool "
+            "ranks null and NaN as NaN, above every number, and so does corrtrack"
+        )
+    if converted:
+        notes.append(
+            f"{len(converted)} joint score(s) are strings or booleans (e.g. {converted[0]!r}); the official tool "
+            "converts them to numbers, and so does corrtrack"
         )
 
 
@@ -313,6 +344,7 @@ def _view_2017(doc: dict, source: str, notes: list[str]) -> None:
     repeated: list[int] = []
     zero = 0
     nonfinite: list[Any] = []
+    converted: list[Any] = []
     for rect in rects:
         ap = rect.get("annopoints")
         if type(ap) is not list or not ap or type(ap[0]) is not dict or type(ap[0].get("point")) is not list:
@@ -342,11 +374,17 @@ def _view_2017(doc: dict, source: str, notes: list[str]) -> None:
                 p["is_visible"] = [1]  # present: every listed point is a joint to the official tool
                 zero += 1
             score = p.get("score")
-            if type(score) is list and len(score) == 1 and _nonfinite_score(score[0]):
-                marks[POSETRACK17.joints[j]] = _float(score[0])
-                nonfinite.append(score[0])
-                p = dict(p)
-                p["score"] = [0.0]
+            if type(score) is list and len(score) == 1 and not _plain_score(score[0]):
+                v = _score(score[0])
+                if v is not None:
+                    p = dict(p)
+                    if math.isfinite(v):
+                        converted.append(score[0])
+                        p["score"] = [v]
+                    else:
+                        marks[POSETRACK17.joints[j]] = v
+                        nonfinite.append(score[0])
+                        p["score"] = [0.0]
             kept.append(p)
         if len(kept) != len(points) or any(a is not b for a, b in zip(kept, points)):
             ap[0] = dict(ap[0])
@@ -368,4 +406,4 @@ def _view_2017(doc: dict, source: str, notes: list[str]) -> None:
             f"{zero} point(s) are given as x=0, y=0, is_visible=0; the official tool counts every listed point of a "
             "2017 file, so they are joints at (0, 0) (leave absent joints out of the list)"
         )
-    _note_nonfinite(nonfinite, notes)
+    _note_scores(nonfinite, converted, notes)
