@@ -519,7 +519,7 @@ def table_row(method: str, m: dict[str, Any]) -> str:
     return f"| {method} | " + " | ".join(pct + [str(m[k]) for k in COLUMNS[5:]]) + " |"
 
 
-def markdown(results: dict[str, dict[str, dict[str, Any]]]) -> str:
+def markdown(results: dict[str, dict[str, dict[str, Any]]], yolo_seconds: dict[str, float] | None = None) -> str:
     lines = []
     for video, rows in results.items():
         spec = VIDEOS[video]
@@ -531,6 +531,23 @@ def markdown(results: dict[str, dict[str, dict[str, Any]]]) -> str:
             "|---|---|---|---|---|---|---|---|---|",
         ]
         lines += [table_row(name, m) for name, m in rows.items()]
+        lines.append("")
+    timed = [(v, n, m) for v, rows in results.items() for n, m in rows.items() if "tracking_stages" in m]
+    if timed:
+        lines += [
+            "### Time per frame (ms; YOLO11n-pose once per frame, then the tracker on the cached detections)",
+            "",
+            "| video | method | YOLO | embed | propagate | recovery | merge | tracker own | tracking total |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for video, name, m in timed:
+            n = max(int(m["frames"]), 1)
+            st = m["tracking_stages"]
+            yolo = f"{1000 * yolo_seconds[video]:.0f}" if yolo_seconds and video in yolo_seconds else "-"
+            parts = [st.get(k, 0.0) for k in ("embed", "propagate", "estimate", "merge_propagate", "tracker")]
+            total = m["seconds"]["tracking"] + m["seconds"]["finish"]
+            cells = [f"{1000 * x / n:.1f}" for x in [*parts, total]]
+            lines.append(f"| {video} | {name} | {yolo} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -643,7 +660,11 @@ def main(argv: list[str] | None = None) -> int:
                 record(video, method.name, frames, gt, info)
         if "grid" in args.stages and video == "PETS09-S2L1":
             render_grid(spec, cache, args.grid, results)
-    text = markdown(results)
+    yolo_seconds = {}
+    for video in args.videos:
+        _, meta = load_detections(cache / f"{video}.detections.npz")
+        yolo_seconds[video] = float(meta["seconds_per_frame"])
+    text = markdown(results, yolo_seconds)
     (cache / "table.md").write_text(text)
     print(text)
     return 0
