@@ -351,3 +351,26 @@ def test_unreadable_score_fails_as_officially(tmp_path):
     pred["annotations"][0]["scores"][0] = "high"  # numpy cannot convert it: the official tool crashes
     with pytest.raises(FormatError, match="'scores' must hold numbers"):
         _run(tmp_path, gt, pred)
+
+
+def test_boolean_track_id_is_the_integer_it_equals(tmp_path):
+    # True < 10000 passes the assert and True == 1 for numpy's duplicate check and motmetrics' dictionaries
+    gt, pred = _docs()
+    expected = copy.deepcopy(pred)
+    for f in range(6):
+        _frame_anns(pred, f)[1]["track_id"] = True  # person 1 has track id 1
+        _frame_anns(pred, f)[2]["track_id"] = -3
+        _frame_anns(expected, f)[2]["track_id"] = 40
+    odd = _odd(tmp_path / "odd", gt, pred, r"True -> 1")
+    _same(odd, _official(tmp_path / "expected", gt, expected))
+
+
+def test_warnings_as_lines_for_the_command_line(tmp_path):
+    from corrtrack.evaluate.leniency import warnings_as_lines
+
+    gt, pred = _docs()
+    pred["annotations"][0]["track_id"] = -1
+    lines: list[str] = []
+    with warnings_as_lines(lines.append):
+        _run(tmp_path, gt, pred)
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and NAME in lines[0] and "\n" not in lines[0]

@@ -19,13 +19,16 @@ back into the ranking.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from corrtrack.errors import FormatError
 from corrtrack.keypoints import POSETRACK17
 
-__all__ = ["NONFINITE_SCORES", "InputWarning", "official_view"]
+__all__ = ["NONFINITE_SCORES", "InputWarning", "official_view", "warnings_as_lines"]
 
 #: person field written by official_view: {joint name (POSETRACK17): float score that is NaN or infinite}
 NONFINITE_SCORES = "corrtrack_nonfinite_scores"
@@ -35,6 +38,26 @@ _JOINT_OF_NAME = {name: name for name in POSETRACK17.joints} | {"neck": "head_bo
 
 class InputWarning(UserWarning):
     """An input file looks wrong, but the official evaluator grades it; corrtrack grades it the same way."""
+
+
+@contextlib.contextmanager
+def warnings_as_lines(echo: Callable[[str], None]) -> Iterator[None]:
+    """Within: every InputWarning goes to ``echo`` as one line ``warning: <file>: <oddity>`` (for command lines).
+
+    Other warnings are shown as usual.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", InputWarning)
+        shown = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, InputWarning):
+                echo(f"warning: {message}")
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 def official_view(data: Any, source: str) -> tuple[Any, list[str]]:
@@ -82,7 +105,9 @@ def _score(v: Any) -> float | None:
 
 
 def _odd_track_id(v: Any) -> bool:
-    """A finite number that is not a non-negative integer: an ordinary id to the official tool."""
+    """A finite number that is not a non-negative integer: an ordinary id to the official tool (True is 1)."""
+    if type(v) is bool:
+        return True
     if type(v) is int:
         return v < 0
     return type(v) is float and math.isfinite(v) and (v < 0 or not v.is_integer())
@@ -105,6 +130,10 @@ class _TrackIds:
             if v >= MAX_TRACK_ID:  # the official assert (track_id < 10000) fails
                 raise FormatError(source, f"track_id {v!r} is not below {MAX_TRACK_ID}", rec)
         used = {int(v) for v in values if _number(v) and not _odd_track_id(v) and math.isfinite(v)}
+        for v in values:
+            if type(v) is bool:  # equal to 0 / 1 for numpy and for motmetrics' dictionaries
+                self.mapping[v] = int(v)
+                used.add(int(v))
         free = (i for i in range(MAX_TRACK_ID) if i not in used)
         for v, rec in odd:
             if v not in self.mapping:
