@@ -374,3 +374,20 @@ def test_warnings_as_lines_for_the_command_line(tmp_path):
     with warnings_as_lines(lines.append):
         _run(tmp_path, gt, pred)
     assert len(lines) == 1 and lines[0].startswith("warning: ") and NAME in lines[0] and "\n" not in lines[0]
+
+
+def test_scores_missing_only_for_dropped_joints_at_the_end(tmp_path):
+    # with the ears last in the category order, poseval reads scores[0..14] only: 15 scores for 17 keypoints work
+    gt, pred = _docs()
+    names = pred["categories"][0]["keypoints"]
+    order = [i for i, n in enumerate(names) if "ear" not in n] + [names.index("left_ear"), names.index("right_ear")]
+    pred["categories"][0]["keypoints"] = [names[i] for i in order]
+    for a in pred["annotations"]:
+        a["keypoints"] = [v for i in order for v in a["keypoints"][3 * i : 3 * i + 3]]
+        a["scores"] = [a["scores"][i] for i in order]
+    expected = copy.deepcopy(pred)
+    for a in pred["annotations"]:
+        a["scores"] = a["scores"][:15]
+    odd = _odd(tmp_path / "odd", gt, pred, r"fewer scores than the 17 keypoints")
+    _same(odd, _official(tmp_path / "expected", gt, expected))
+    _same(odd, _official(tmp_path / "standard", gt, _docs()[1]))  # the reordering itself changes nothing
