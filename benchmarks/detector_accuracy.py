@@ -13,6 +13,14 @@ regions). The same numbers for the public ``det.txt`` detections of the same fra
 reference. The detector was never trained on a real image.
 
     python benchmarks/detector_accuracy.py --data DIR [--weights W | --checkpoint C] [--json OUT]
+
+``--detector yolo`` scores the optional YOLO11n-pose backend (``corrtrack.inference.yolo``; run it
+with the interpreter of an environment that has the 'yolo' extra) on the same real frames, at the
+input sizes of ``--yolo-imgsz`` (default 640,1280). Its score floor for AP is ``--yolo-conf``
+(default 0.01, so the ranking is nearly complete); recall and precision are at the same
+DetectionFilter (score > 0.5, NMS 0.7) as the CenterNet detector's.
+
+    python benchmarks/detector_accuracy.py --detector yolo [--yolo-imgsz 640,1280] [--json OUT]
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import torch
 from corrtrack.geometry import box_iou
 from corrtrack.inference.detector import CenterNetDetector, DetectorConfig
 from corrtrack.inference.file_detections import DetectionFilter, filter_detections
+from corrtrack.interfaces import PersonDetector
 from corrtrack.poses import Poses
 from corrtrack.video import FrameSource, read_image
 
@@ -175,7 +184,13 @@ def read_mot(path: Path) -> dict[int, np.ndarray]:
     return {int(f) - 1: rows[rows[:, 0] == f] for f in np.unique(rows[:, 0])}
 
 
-def evaluate_real(detector: CenterNetDetector, name: str, every: int, post: DetectionFilter) -> dict[str, Any] | None:
+def _input_of(detector: PersonDetector) -> str:
+    if isinstance(detector, CenterNetDetector):
+        return f"{detector.input_width}x{detector.input_height}"
+    return f"imgsz {getattr(getattr(detector, 'config', None), 'imgsz', '?')}"
+
+
+def evaluate_real(detector: Any, name: str, every: int, post: DetectionFilter) -> dict[str, Any] | None:
     """Detector vs. the public det.txt on the real frames (every ``every``-th frame with ground truth)."""
     video, root = REAL[name]
     if not video.is_file() or not (root / "gt" / "gt.txt").is_file():
@@ -217,7 +232,7 @@ def evaluate_real(detector: CenterNetDetector, name: str, every: int, post: Dete
         "frames": len(frames),
         "persons": int(sum(len(g) for g in gts)),
         "person_height_px": [round(float(np.percentile(heights, q)), 1) for q in (5, 50, 95)] if len(heights) else [],
-        "input": f"{detector.input_width}x{detector.input_height}",
+        "input": _input_of(detector),
         "ours": {**score(raw, [detector.post_filter(d) for d in raw]), "seconds_per_frame": round(seconds, 4)},
         "public_det_txt": score(pub, [filter_detections(d, post) for d in pub]),
     }
@@ -236,9 +251,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--detector", choices=("centernet", "yolo"), default="centernet")
+    ap.add_argument("--yolo-imgsz", default="640,1280", help="comma list of YOLO input sizes (--detector yolo)")
+    ap.add_argument("--yolo-conf", type=float, default=0.01, help="YOLO's score floor (AP needs the ranking)")
+    ap.add_argument("--sequences", default=",".join(REAL), help="comma list of real sequences")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     post = DetectionFilter()
+    names = [n for n in args.sequences.split(",") if n]
+    if args.detector == "yolo":
+        return _main_yolo(args, post, names)
 
     def make(cfg: DetectorConfig) -> CenterNetDetector:
         if args.checkpoint:
@@ -258,7 +280,34 @@ def main(argv: list[str] | None = None) -> int:
             w, h = (int(v) for v in size.lower().split("x"))
             cfg = DetectorConfig(input_width=w, input_height=h)
         det = make(cfg)
-        for name in REAL:
+        for name in names:
+            res = evaluate_real(det, name, args.real_every, post)
+            if res is not None:
+                report.setdefault("real", []).append({"sequence": name, **res})
+                print(json.dumps({name: res}), flush=True)
+    if args.json:
+        from corrtrack.fileio import write_json
+
+        write_json(args.json, report, indent=1)
+    return 0
+
+
+def _main_yolo(args: argparse.Namespace, post: DetectionFilter, names: list[str]) -> int:
+    """The YOLO11n-pose backend on the real frames, one row per input size."""
+    import os
+
+    from corrtrack.inference.yolo import YoloPose, YoloPoseConfig
+
+    report: dict[str, Any] = {
+        "detector": "yolo11n-pose",
+        "filter": vars(post),
+        "threads": torch.get_num_threads(),
+        "load_average": round(os.getloadavg()[0], 1),
+    }
+    for size in (int(v) for v in args.yolo_imgsz.split(",")):
+        det = YoloPose(YoloPoseConfig(imgsz=size, conf=args.yolo_conf), post, keypoints=False)
+        report.setdefault("weights", str(det.weights))
+        for name in names:
             res = evaluate_real(det, name, args.real_every, post)
             if res is not None:
                 report.setdefault("real", []).append({"sequence": name, **res})

@@ -131,6 +131,28 @@ def test_yolo_finds_the_four_people_of_the_bus_photo(bus_photo: np.ndarray) -> N
     np.testing.assert_allclose(left, mirrored, atol=25)
 
 
+def test_yolo_loads_and_predicts_without_touching_the_network(
+    bus_photo: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    calls: list[str] = []
+
+    def refuse(name: str):  # records the attempt and fails it, as on a machine without network
+        def call(*args: object, **kwargs: object) -> None:
+            calls.append(f"{name}{args[:2]}")
+            raise OSError("network disabled by the test")
+
+        return call
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse("getaddrinfo"))
+    monkeypatch.setattr(socket, "create_connection", refuse("create_connection"))
+    monkeypatch.setattr(socket.socket, "connect", refuse("connect"))
+    yolo = YoloPose(YoloPoseConfig(imgsz=320))
+    assert len(yolo.detect([bus_photo])) == 1
+    assert calls == []
+
+
 def test_yolo_boxes_only_and_the_default_threshold(bus_photo: np.ndarray) -> None:
     yolo = YoloPose(keypoints=False)
     raw = yolo.detect_raw([bus_photo])[0]
