@@ -25,6 +25,10 @@ from corrtrack.inference.yolo import (
 from corrtrack.interfaces import PersonDetector
 from corrtrack.keypoints import COCO17, POSETRACK18
 
+#: the whole file is about the optional backend: `make test-yolo` (pytest -m yolo in .venv-yolo) runs it all;
+#: in an environment without the extra the pure tests still run and the others skip
+pytestmark = pytest.mark.yolo
+
 
 def test_coco_keypoints_map_by_name_and_head_joints_stay_absent() -> None:
     rng = np.random.default_rng(0)
