@@ -391,3 +391,50 @@ def test_scores_missing_only_for_dropped_joints_at_the_end(tmp_path):
     odd = _odd(tmp_path / "odd", gt, pred, r"fewer scores than the 17 keypoints")
     _same(odd, _official(tmp_path / "expected", gt, expected))
     _same(odd, _official(tmp_path / "standard", gt, _docs()[1]))  # the reordering itself changes nothing
+
+
+def _square(doc: dict, frame: int, x: float, y: float, half: float) -> None:
+    """An ignore region of the ground truth: a square around (x, y)."""
+    doc["images"][frame]["ignore_regions_x"] = [[x - half, x + half, x + half, x - half]]
+    doc["images"][frame]["ignore_regions_y"] = [[y - half, y - half, y + half, y + half]]
+
+
+def test_2017_repeated_point_id_where_the_first_lies_in_an_ignore_region(tmp_path):
+    # poseval first deletes the points inside ignore regions, then looks joints up by id: when the first point
+    # with id 3 lies in a region, the next point with id 3 (outside) is the joint. The expected file has that
+    # point in place of the first; taking the first one before the regions (the joint then vanishes) would give
+    # other numbers.
+    gt, _ = _docs()
+    pred, expected, naive = _pred17(), _pred17(), _pred17()
+    points = _points(pred, 1, 0)
+    real = next(q for q in points if q["id"] == [3])
+    _square(gt, 1, real["x"][0], real["y"][0], 3.0)
+    far = dict(real, x=[real["x"][0] + 80.0], score=[0.77])
+    points.insert(points.index(real) + 1, far)
+    exp = _points(expected, 1, 0)
+    exp[exp.index(real)] = far
+    nai = _points(naive, 1, 0)
+    nai.remove(real)
+    odd = _odd(tmp_path / "odd", gt, pred, r"repeat a joint id")
+    _same(odd, _official(tmp_path / "expected", gt, expected))
+    _differ(odd, _official(tmp_path / "naive", gt, naive))
+
+
+def test_2017_point_with_id_15_keeps_its_person_through_ignore_regions(tmp_path):
+    # after ignore-region removal poseval drops persons left with no point at all, counting points of any id. A
+    # person whose only joint lies in a region but who also lists a point with id 15 outside stays, with no
+    # joint: as the only prediction of frame 1 it turns off the empty-frame dummy (quirk B). The region holds no
+    # ground-truth joint, so the expected numbers are those of the file without the region and with that person
+    # listing no point (kept: it has a point list). Dropping the person gives the dummy counting instead.
+    plain_gt, _ = _docs()
+    gt = copy.deepcopy(plain_gt)
+    _square(gt, 1, 10.0, 10.0, 10.0)
+    pred, expected, dropped = _pred17(), _pred17(), _pred17()
+    inside = {"id": [0], "x": [10.0], "y": [10.0], "score": [0.5]}
+    outside = {"id": [15], "x": [300.0], "y": [300.0], "score": [0.5]}
+    for doc, points in ((pred, [inside, outside]), (expected, []), (dropped, None)):
+        people = [{"track_id": [60], "annopoints": [{"point": points}]}] if points is not None else []
+        doc["annolist"][1]["annorect"] = people
+    odd = _odd(tmp_path / "odd", gt, pred, r"outside 0..14 \(e.g. 15\)")
+    _same(odd, _official(tmp_path / "expected", plain_gt, expected))
+    _differ(odd, _official(tmp_path / "dropped", gt, dropped))

@@ -28,11 +28,16 @@ from typing import Any
 from corrtrack.errors import FormatError
 from corrtrack.keypoints import POSETRACK17
 
-__all__ = ["NONFINITE_SCORES", "InputWarning", "official_view", "warnings_as_lines"]
+__all__ = ["DROPPED_POINTS", "NONFINITE_SCORES", "InputWarning", "official_view", "warnings_as_lines"]
 
 #: person field written by official_view: {joint name (POSETRACK17): float score that is NaN or infinite}
 NONFINITE_SCORES = "corrtrack_nonfinite_scores"
+#: person field written by official_view for 2017 points the official look-up skips (repeated ids, ids outside
+#: 0..14), in list order: [joint (official id, -1 for none), x, y, ranking score]. They still count where ignore
+#: regions removed points (see prepare._dropped_points).
+DROPPED_POINTS = "corrtrack_dropped_points"
 MAX_TRACK_ID = 10000  # the official evaluator asserts track_id < 10000
+MIN_SCORE = -9999.0  # the official evaluator's score for a point without one
 _JOINT_OF_NAME = {name: name for name in POSETRACK17.joints} | {"neck": "head_bottom"}
 
 
@@ -350,6 +355,15 @@ def _joint_of(idv: Any) -> int | None:
     return None  # strings, null: equal to no joint id
 
 
+def _drop(into: list[list[float]], joint: int, point: dict) -> None:
+    """Keep a skipped point's place for the ignore-region step (points without numeric x, y are left out)."""
+    x, y = _one(point.get("x")), _one(point.get("y"))
+    if not (_plain_score(x) and _plain_score(y)):
+        return
+    score = _score(_one(point["score"])) if "score" in point else None
+    into.append([joint, float(x), float(y), MIN_SCORE if score is None else score])
+
+
 def _view_2017(doc: dict, source: str, notes: list[str]) -> None:
     annolist = doc.get("annolist")
     if type(annolist) is not list:
@@ -381,6 +395,7 @@ def _view_2017(doc: dict, source: str, notes: list[str]) -> None:
         points = ap[0]["point"]
         seen: set[int] = set()
         kept: list[Any] = []
+        dropped: list[list[float]] = []
         marks: dict[str, float] = {}
         for p in points:
             if type(p) is not dict or "id" not in p:
@@ -392,9 +407,11 @@ def _view_2017(doc: dict, source: str, notes: list[str]) -> None:
                 continue
             if j is None:
                 unknown.append(_one(p["id"]))
+                _drop(dropped, -1, p)
                 continue
             if j in seen:  # the official look-up takes the first point with the id
                 repeated.append(j)
+                _drop(dropped, j, p)
                 continue
             seen.add(j)
             x, y, vis = _one(p.get("x")), _one(p.get("y")), _one(p.get("is_visible"))
@@ -420,6 +437,8 @@ def _view_2017(doc: dict, source: str, notes: list[str]) -> None:
             ap[0]["point"] = kept
         if marks:
             rect[NONFINITE_SCORES] = marks
+        if dropped:
+            rect[DROPPED_POINTS] = dropped
     if unknown:
         notes.append(
             f"{len(unknown)} point(s) have a joint id outside 0..14 (e.g. {unknown[0]!r}); "

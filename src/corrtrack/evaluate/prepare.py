@@ -22,7 +22,7 @@ from typing import Literal
 import numpy as np
 
 from corrtrack.errors import FormatError
-from corrtrack.evaluate.leniency import NONFINITE_SCORES
+from corrtrack.evaluate.leniency import DROPPED_POINTS, NONFINITE_SCORES
 from corrtrack.keypoints import POSETRACK17, remap_index
 from corrtrack.poses import Frame, Poses, PoseSequence
 
@@ -181,6 +181,8 @@ class _Stacked:
     heads: np.ndarray
     ids: np.ndarray
     counts: np.ndarray
+    #: (row, points) of persons whose 2017 points the official look-up skips (see leniency.DROPPED_POINTS)
+    dropped: list[tuple[int, list]]
 
 
 def _stack(poses: list[Poses], idx: np.ndarray, num_joints: int) -> _Stacked:
@@ -206,16 +208,15 @@ def _stack(poses: list[Poses], idx: np.ndarray, num_joints: int) -> _Stacked:
     scores = np.full((n, NUM_JOINTS), MISSING_SCORE)
     raw = kscores[:, idx[ok]]
     scores[:, ok] = np.where(np.isnan(raw), MISSING_SCORE, raw)
-    # null / NaN / infinite scores of odd files (see leniency.official_view) go into the ranking as they are
-    marked = [
-        (r, e[NONFINITE_SCORES])
-        for r, e in enumerate(itertools.chain.from_iterable(p.extras for p in poses))
-        if e and NONFINITE_SCORES in e
-    ]
-    for row, values in marked:
-        for name, value in values.items():
+    # odd files (see leniency.official_view): null / NaN / infinite scores go into the ranking as they are
+    marked = [(r, e) for r, e in enumerate(itertools.chain.from_iterable(p.extras for p in poses)) if e]
+    dropped = []
+    for row, extra in marked:
+        for name, value in extra.get(NONFINITE_SCORES, {}).items():
             scores[row, _EVAL_INDEX[name]] = value
-    return _Stacked(xy, has, scores, heads, ids, counts)
+        if DROPPED_POINTS in extra:
+            dropped.append((row, extra[DROPPED_POINTS]))
+    return _Stacked(xy, has, scores, heads, ids, counts, dropped)
 
 
 def _record(index: int, frame: Frame) -> str:
@@ -279,6 +280,47 @@ def _inside(polygons: list[np.ndarray], owner: list[int], xy: np.ndarray, start:
     return inside
 
 
+def _dropped_points(
+    dropped: list[tuple[int, list]],
+    frame_of_row: np.ndarray,
+    polygons: list[np.ndarray],
+    owner: list[int],
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
+    inside: np.ndarray,
+) -> np.ndarray:
+    """What the official tool still finds among the 2017 points the look-up skipped, once regions removed points.
+
+    poseval deletes every point inside an ignore region, then looks joints up
+    by id (the first point with the id) and drops persons left without any
+    point. So where the listed point of joint ``j`` lay inside a region, a later
+    point with id ``j`` outside takes its place (set in ``arrays`` = xy, has,
+    scores, and cleared in ``inside``), and a person keeps any point, even one
+    whose id is no joint's. Returns (N,) bool: the person keeps such a point.
+    Rare: one loop per such person.
+    """
+    import shapely
+
+    xy, has, scores = arrays
+    keeps = np.zeros(len(has), dtype=bool)
+    by_frame: dict[int, list[np.ndarray]] = {}
+    for poly, k in zip(polygons, owner):
+        by_frame.setdefault(k, []).append(poly)
+    for row, points in dropped:
+        regions = by_frame.get(int(frame_of_row[row]))
+        if not regions:
+            continue
+        shapes = shapely.polygons(regions)
+        for joint, x, y, score in points:
+            if shapely.contains_xy(shapes, x, y).any():
+                continue
+            keeps[row] = True
+            if joint >= 0 and inside[row, joint] and has[row, joint]:
+                xy[row, joint] = (x, y)
+                scores[row, joint] = score
+                inside[row, joint] = False  # found: the first outside point with the id
+    return keeps
+
+
 def prepare_sequence(
     gt: PoseSequence,
     pred: PoseSequence,
@@ -337,11 +379,27 @@ def prepare_sequence(
                 if len(poly) >= 3:
                     polygons.append(np.asarray(poly, dtype=np.float64).reshape(-1, 2))
                     owner.append(k)
+        gt_extra = pr_extra = None
         if polygons:
-            gt_has &= ~_inside(polygons, owner, gts.xy, gt_start)
-            pr_has &= ~_inside(polygons, owner, pr_xy, pr_start)
+            gt_inside = _inside(polygons, owner, gts.xy, gt_start)
+            pr_inside = _inside(polygons, owner, pr_xy, pr_start)
+            if gts.dropped or pr.dropped:
+                frame_rows = np.repeat(np.arange(len(kept)), gt_counts)
+                gt_arrays = (gts.xy, gt_has, gts.scores)
+                gt_extra = _dropped_points(gts.dropped, frame_rows, polygons, owner, gt_arrays, gt_inside)
+                pr_rows = np.cumsum(sel) - 1
+                pr_dropped = [(int(pr_rows[r]), pts) for r, pts in pr.dropped if sel[r]]
+                frame_rows = np.repeat(np.arange(len(kept)), pr_counts)
+                pr_arrays = (pr_xy, pr_has, pr_scores)
+                pr_extra = _dropped_points(pr_dropped, frame_rows, polygons, owner, pr_arrays, pr_inside)
+            gt_has &= ~gt_inside
+            pr_has &= ~pr_inside
         gt_keep = ~np.repeat(with_regions, gt_counts) | gt_has.any(1)
         pr_keep = ~np.repeat(with_regions, pr_counts) | pr_has.any(1)
+        if gt_extra is not None:
+            gt_keep |= gt_extra
+        if pr_extra is not None:
+            pr_keep |= pr_extra
     if not gt_keep.all():
         gt_counts = np.bincount(np.repeat(np.arange(len(kept)), gt_counts)[gt_keep], minlength=len(kept))
     if not pr_keep.all():
