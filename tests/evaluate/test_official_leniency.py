@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import make_sequence
 from corrtrack.errors import FormatError
@@ -438,3 +440,47 @@ def test_2017_point_with_id_15_keeps_its_person_through_ignore_regions(tmp_path)
     odd = _odd(tmp_path / "odd", gt, pred, r"outside 0..14 \(e.g. 15\)")
     _same(odd, _official(tmp_path / "expected", plain_gt, expected))
     _differ(odd, _official(tmp_path / "dropped", gt, dropped))
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=2),
+    max_leaves=4,
+)
+_PATHS_2018 = [
+    ("images", 1, "id"),
+    ("annotations", 2, "image_id"),
+    ("annotations", 2, "track_id"),
+    ("annotations", 2, "scores"),
+    ("annotations", 2, "scores", 5),
+    ("annotations", 2, "keypoints", 0),
+    ("categories", 0, "keypoints", 3),
+]
+_PATHS_2017 = [
+    ("annolist", 1, "annorect", 0, "track_id"),
+    ("annolist", 1, "annorect", 0, "annopoints", 0, "point", 2, "id"),
+    ("annolist", 1, "annorect", 0, "annopoints", 0, "point", 2, "id", 0),
+    ("annolist", 1, "annorect", 0, "annopoints", 0, "point", 2, "x", 0),
+    ("annolist", 1, "annorect", 0, "annopoints", 0, "point", 2, "score", 0),
+    ("annolist", 1, "annorect", 0, "annopoints", 0, "point", 2, "is_visible", 0),
+]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_odd_value_gives_numbers_or_one_clear_error(tmp_path_factory, data):
+    # whatever value a field holds, the evaluation gives numbers or a FormatError (never another exception)
+    gt, pred = _docs()
+    year = data.draw(st.sampled_from([2018, 2017]))
+    doc = pred if year == 2018 else _pred17()
+    path = data.draw(st.sampled_from(_PATHS_2018 if year == 2018 else _PATHS_2017))
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = data.draw(_JSON)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InputWarning)
+        try:
+            _run(tmp_path_factory.mktemp("fuzz"), gt, doc)
+        except FormatError as exc:
+            assert "\n" not in str(exc)

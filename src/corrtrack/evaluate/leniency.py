@@ -88,8 +88,9 @@ def _number(v: Any) -> bool:
     return type(v) in (int, float)
 
 
-def _plain_score(v: Any) -> bool:
-    return type(v) in (int, float) and math.isfinite(v)
+def _finite(v: Any) -> bool:
+    """A JSON number that is finite (integers of any size included)."""
+    return type(v) is int or (type(v) is float and math.isfinite(v))
 
 
 def _score(v: Any) -> float | None:
@@ -99,12 +100,10 @@ def _score(v: Any) -> float | None:
     """
     if v is None:
         return math.nan
-    if type(v) in (int, float, bool):
-        return float(v)
-    if type(v) is str:
+    if type(v) in (int, float, bool, str):
         try:
             return float(v)
-        except ValueError:
+        except (ValueError, OverflowError):
             return None
     return None
 
@@ -134,7 +133,7 @@ class _TrackIds:
         for v, rec in odd:
             if v >= MAX_TRACK_ID:  # the official assert (track_id < 10000) fails
                 raise FormatError(source, f"track_id {v!r} is not below {MAX_TRACK_ID}", rec)
-        used = {int(v) for v in values if _number(v) and not _odd_track_id(v) and math.isfinite(v)}
+        used = {int(v) for v in values if _finite(v) and not _odd_track_id(v)}
         for v in values:
             if type(v) is bool:  # equal to 0 / 1 for numpy and for motmetrics' dictionaries
                 self.mapping[v] = int(v)
@@ -277,7 +276,7 @@ def _scores_2018(doc: dict, anns: list[dict], notes: list[str]) -> None:
                 continue  # the official tool crashes (IndexError): the reader's error stays
             s = s + [0.0] * (k - len(s))  # entries of joints the evaluation drops, never read
             short += 1
-        odd = [i for i, v in enumerate(s) if not _plain_score(v)]
+        odd = [i for i, v in enumerate(s) if not _finite(v)]
         if odd:
             values = {i: _score(s[i]) for i in odd}
             if any(values[i] is None for i in odd if i in kept_set):
@@ -349,7 +348,7 @@ def _joint_of(idv: Any) -> int | None:
     if type(v) is bool:
         return _UNSURE
     if type(v) in (int, float):
-        if math.isfinite(v) and v == int(v) and 0 <= v < POSETRACK17.num_joints:
+        if _finite(v) and v == int(v) and 0 <= v < POSETRACK17.num_joints:
             return int(v)
         return None
     return None  # strings, null: equal to no joint id
@@ -358,10 +357,14 @@ def _joint_of(idv: Any) -> int | None:
 def _drop(into: list[list[float]], joint: int, point: dict) -> None:
     """Keep a skipped point's place for the ignore-region step (points without numeric x, y are left out)."""
     x, y = _one(point.get("x")), _one(point.get("y"))
-    if not (_plain_score(x) and _plain_score(y)):
+    if not (_finite(x) and _finite(y)):
         return
     score = _score(_one(point["score"])) if "score" in point else None
-    into.append([joint, float(x), float(y), MIN_SCORE if score is None else score])
+    try:
+        xy = [float(x), float(y)]
+    except OverflowError:
+        return
+    into.append([joint, *xy, MIN_SCORE if score is None else score])
 
 
 def _view_2017(doc: dict, source: str, notes: list[str]) -> None:
@@ -420,7 +423,7 @@ def _view_2017(doc: dict, source: str, notes: list[str]) -> None:
                 p["is_visible"] = [1]  # present: every listed point is a joint to the official tool
                 zero += 1
             score = p.get("score")
-            if type(score) is list and len(score) == 1 and not _plain_score(score[0]):
+            if type(score) is list and len(score) == 1 and not _finite(score[0]):
                 v = _score(score[0])
                 if v is not None:
                     p = dict(p)
