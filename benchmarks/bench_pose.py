@@ -78,7 +78,7 @@ def accuracy(args: argparse.Namespace) -> None:
     print(f"{len(gts)} sequences of {args.data} ({args.split}), {persons} GT persons in labelled frames")
     print("| variant | mAP | Head | Shou | Elb | Wri | Hip | Knee | Ankl | seconds |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, kw in VARIANTS.items():
+    for name, kw in VARIANTS.items() if not getattr(args, "only_yolo", False) else ():
         est = _estimator(args.weights, **kw)
         t0 = time.perf_counter()
         preds = [estimate_with_gt_boxes(est, g, lambda t, g=g: read_image(base / g.frames[t].file_name)) for g in gts]
@@ -104,7 +104,9 @@ def _row(name: str, res: object, secs: float) -> str:
 def real(args: argparse.Namespace) -> None:
     root = Path(args.data)
     yolo_sizes = [int(v) for v in args.yolo.split(",") if v] if args.yolo else []
-    acc = argparse.Namespace(data=str(root), split="val", weights=args.weights, sequences=0, threads=args.threads)
+    acc = argparse.Namespace(
+        data=str(root), split="val", weights=args.weights, sequences=0, threads=args.threads, only_yolo=args.only_yolo
+    )
     if not yolo_sizes:
         accuracy(acc)
         return
@@ -133,7 +135,7 @@ def real_with_yolo(args: argparse.Namespace, sizes: list[int], match_iou: float)
     )
     print("| variant | mAP | Head | Shou | Elb | Wri | Hip | Knee | Ankl | mAP w/o neck, head top | seconds |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, kw in VARIANTS.items():
+    for name, kw in VARIANTS.items() if not getattr(args, "only_yolo", False) else ():
         est = _estimator(args.weights, **kw)
         t0 = time.perf_counter()
         preds = [estimate_with_gt_boxes(est, g, lambda t, g=g: read_image(base / g.frames[t].file_name)) for g in gts]
@@ -152,7 +154,8 @@ def real_with_yolo(args: argparse.Namespace, sizes: list[int], match_iou: float)
                     own.append(Poses.empty())
                     continue
                 det = yolo.detect_raw([read_image(base / frame.file_name)])[0]
-                own.append(yolo.post_filter(det))
+                kept = yolo.post_filter(det)
+                own.append(kept.replace(track_ids=np.arange(len(kept))))  # the evaluator needs ids
                 boxes = gt.box_or_keypoint_box()
                 iou = np.nan_to_num(box_iou(boxes, det.boxes)) if len(det) else np.zeros((len(gt), 0))
                 rows, cols = linear_sum_assignment(-iou) if iou.size else (np.zeros(0, int), np.zeros(0, int))
@@ -229,6 +232,7 @@ def main() -> None:
     r.add_argument("--weights", default=None)
     r.add_argument("--threads", type=int, default=1)
     r.add_argument("--yolo", default="", help="also YOLO11n-pose at these comma-separated input sizes ('yolo' extra)")
+    r.add_argument("--only-yolo", action="store_true", help="skip the pose net's rows")
     r.add_argument("--match-iou", type=float, default=0.5, help="GT box to YOLO box IoU needed for a match")
     s = sub.add_parser("speed", help="crops per second")
     s.add_argument("--configs", default="tiny,paper,paper3")
