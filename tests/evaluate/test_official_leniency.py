@@ -484,3 +484,31 @@ def test_any_odd_value_gives_numbers_or_one_clear_error(tmp_path_factory, data):
             _run(tmp_path_factory.mktemp("fuzz"), gt, doc)
         except FormatError as exc:
             assert "\n" not in str(exc)
+
+
+def test_shared_case_with_odd_but_equivalent_predictions_equals_the_official_output(poseval_case, tmp_path):
+    # the official tool's output on the shared case stays what it is when the predictions become odd in ways
+    # its rules make irrelevant: every track id t becomes -1 - t (negative ids are ordinary ids, one to one),
+    # image ids become strings (matched by value), every person gets an 18th score (never read) and a null
+    # score on the left ear (a joint the evaluation drops, never read)
+    preds = {p.name: json.loads(p.read_text()) for p in sorted((poseval_case / "pred").glob("*.json"))}
+    for doc in preds.values():
+        for img in doc["images"]:
+            img["id"] = f"frame-{img['id']}"
+        for a in doc["annotations"]:
+            a["track_id"] = -1 - a["track_id"]
+            a["image_id"] = f"frame-{a['image_id']}"
+            if a.get("scores"):
+                a["scores"] = a["scores"] + [0.5]
+                a["scores"][3] = None  # left_ear: never read by the official tool
+    (tmp_path / "pred").mkdir()
+    for name, doc in preds.items():
+        (tmp_path / "pred" / name).write_text(json.dumps(doc))
+    with pytest.warns(InputWarning):
+        r = evaluate_dirs(poseval_case / "gt", tmp_path / "pred")
+    expected = json.loads((poseval_case / "expected_json" / "total_AP_metrics.json").read_text())
+    np.testing.assert_allclose(r.ap.ap, expected["ap"], rtol=0, atol=1e-9)
+    expected = json.loads((poseval_case / "expected_json" / "total_MOT_metrics.json").read_text())
+    m = r.mot.metrics("motmetrics")
+    for key in ("mota", "motp", "pre", "rec"):
+        np.testing.assert_allclose(m[key], expected[key], rtol=0, atol=1e-9)
