@@ -595,7 +595,12 @@ def _worker(job: tuple[int, list[Variant]]) -> tuple[int, list[RowResult], dict[
     return i, results, {k: v - before.get(k, 0.0) for k, v in _RUNNER.seconds.items()}
 
 
-def run_rows(runner: ExperimentRunner, rows: Sequence[Variant], workers: int = 1) -> list[RowResult]:
+def run_rows(
+    runner: ExperimentRunner,
+    rows: Sequence[Variant],
+    workers: int = 1,
+    progress: Callable[[str], None] | None = None,
+) -> list[RowResult]:
     """Every row over every sequence; ``workers > 1`` tracks the sequences in parallel (forked) processes.
 
     Work is split by sequence, not by row: one process runs every row of its sequences, so the
@@ -603,14 +608,24 @@ def run_rows(runner: ExperimentRunner, rows: Sequence[Variant], workers: int = 1
     """
     n = len(runner.sequences)
     if workers <= 1 or n < 2:
-        return [runner.run(v) for v in rows]
+        done = []
+        for v in rows:
+            done.append(runner.run(v))
+            if progress is not None:
+                progress(f"{v.name}: {done[-1].seconds:.0f} s")
+        return done
     import multiprocessing as mp
 
     global _RUNNER
     _RUNNER = runner
     try:
         with mp.get_context("fork").Pool(min(workers, n)) as pool:
-            parts = sorted(pool.imap_unordered(_worker, [(i, list(rows)) for i in range(n)]), key=lambda x: x[0])
+            parts = []
+            for part in pool.imap_unordered(_worker, [(i, list(rows)) for i in range(n)]):
+                parts.append(part)
+                if progress is not None:
+                    progress(f"{runner.sequences[part[0]].name}: every row done")
+            parts.sort(key=lambda x: x[0])
     finally:
         _RUNNER = None
     out = []
@@ -632,12 +647,13 @@ def run_experiment(
     workers: int = 1,
     rows: Sequence[Variant] | None = None,
     settings: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ExperimentResult:
     """Run the rows of ``experiment`` (or the given ``rows``) and score each on all sequences together."""
     t0 = time.perf_counter()
     before = dict(runner.seconds)
     rows = list(rows) if rows is not None else variants(experiment)
-    results = run_rows(runner, rows, workers)
+    results = run_rows(runner, rows, workers, progress)
     gts = [s.ground_truth for s in runner.sequences]
     table = []
     for r in results:

@@ -92,7 +92,11 @@ def experiment(
         "sim_set": list(simulated_settings or []),
     }
     for n in names:
-        result = run_experiment(n, runner, workers, settings=record)
+
+        def say(message: str, n: str = n) -> None:
+            typer.echo(f"{n}: {message}", err=True)
+
+        result = run_experiment(n, runner, workers, settings=record, progress=say)
         paths = write_outputs(result, out)
         typer.echo(markdown(result))
         typer.echo(f"wrote {paths['markdown']}, {paths['json']} and {paths['plot']}")
