@@ -38,7 +38,7 @@ def test_pipeline_on_tiny_clip(bench, tmp_path):
     out.mkdir()
     # threshold 0: the tiny clip's people are too small for the bundled detector's scores; every peak counts
     run = bench.pipeline_run(clip, out, "flow", "full", score_threshold=0.0)
-    assert run.fps > 0 and run.wall_fps > 0
+    assert run.fps > 0 and run.wall_fps > 0 and run.cpu_per_frame > 0
     assert run.per_frame["detection"] > 0 and run.per_frame["pose"] > 0
     assert all(v >= 0 for v in run.per_frame.values())
     table = bench.pipeline_table({"DIS flow": [run]})
@@ -48,7 +48,7 @@ def test_pipeline_on_tiny_clip(bench, tmp_path):
 def test_paper_run_tiny_networks(bench):
     runs = [bench.paper_run(3, v, warmup=1, frames=2, nets=("tiny", "tiny")) for v in ("full", "windowed")]
     for r in runs:
-        assert len(r.seconds) == 2 and min(r.seconds) > 0
+        assert len(r.seconds) == len(r.cpu) == 2 and min(r.seconds) > 0 and min(r.cpu) > 0
         assert r.stages["embed"] > 0 and r.stages["propagate"] > 0 and r.stages["estimate"] > 0
         # the oracles' answers keep every person one track: 3 propagated and re-estimated per frame
         assert r.tracks == pytest.approx(3, abs=1) and r.reestimated == pytest.approx(3, abs=1)
