@@ -177,6 +177,8 @@ def test_yolo_rejects_bad_input(bus_photo: np.ndarray, tmp_path: Path) -> None:
     with pytest.raises(CorrtrackError, match="frame 0"):
         yolo.detect([bus_photo[:, :, 0]])
     assert yolo.detect([]) == []
+    empty = yolo.detect([np.zeros((64, 96, 3), np.uint8)])  # nobody in a black frame
+    assert len(empty) == 1 and len(empty[0]) == 0 and empty[0].num_joints == 17
 
 
 # ----------------------------------------------------------------------------- pipeline and command line

@@ -267,6 +267,8 @@ class YoloPose:
         xyxy = boxes.xyxy.cpu().numpy().astype(np.float64).reshape(-1, 4)
         scores = boxes.conf.cpu().numpy().astype(np.float64).reshape(-1)
         n = len(scores)
+        if n == 0:
+            return Poses.create(np.zeros((0, POSETRACK18.num_joints, 3)), has_keypoints=np.zeros(0, dtype=bool))
         if pred.keypoints is not None and self.with_keypoints:
             coco = pred.keypoints.data.cpu().numpy().astype(np.float64).reshape(n, COCO17.num_joints, -1)
             if coco.shape[2] == 2:  # a model without keypoint confidences: every joint counts as given
