@@ -171,8 +171,8 @@ def _view_2018(doc: dict, source: str, notes: list[str]) -> None:
         return
     if not all(type(img) is dict for img in images) or not all(type(a) is dict for a in anns):
         return
-    anns = _image_ids(doc, images, anns, notes)
     ids = _TrackIds([a.get("track_id") for a in anns], source, [f"annotation {i}" for i in range(len(anns))])
+    anns = _image_ids(doc, images, anns, notes)
     if ids.mapping:
         for a in anns:
             v = a.get("track_id")
@@ -276,6 +276,7 @@ def _scores_2018(doc: dict, anns: list[dict], notes: list[str]) -> None:
                 continue  # the official tool crashes (IndexError): the reader's error stays
             s = s + [0.0] * (k - len(s))  # entries of joints the evaluation drops, never read
             short += 1
+        a["scores"] = s
         odd = [i for i, v in enumerate(s) if not _finite(v)]
         if odd:
             values = {i: _score(s[i]) for i in odd}
