@@ -67,20 +67,23 @@ def eval_(
             write_json(json_out, box, indent=1)
         return
     from corrtrack.evaluate import evaluate_dirs
+    from corrtrack.evaluate.leniency import warnings_as_lines
     from corrtrack.evaluate.report import format_tables
 
-    result = evaluate_dirs(
-        gt,
-        pred,
-        tracking=not no_tracking,
-        hota=hota,
-        frames=frames,
-        motp=motp,
-        workers=workers or os.cpu_count() or 1,
-        hota_scale=hota_scale,
-        order=order,
-        progress=_progress,
-    )
+    # inputs the official tool grades but that look wrong: one "warning: FILE: ..." line each
+    with warnings_as_lines(lambda line: typer.echo(line, err=True)):
+        result = evaluate_dirs(
+            gt,
+            pred,
+            tracking=not no_tracking,
+            hota=hota,
+            frames=frames,
+            motp=motp,
+            workers=workers or os.cpu_count() or 1,
+            hota_scale=hota_scale,
+            order=order,
+            progress=_progress,
+        )
     typer.echo(format_tables(result))
     if json_out:
         write_json(json_out, result.to_json(), indent=1)
