@@ -542,6 +542,7 @@ def switch_analysis(gt: PoseSequence, pred: PoseSequence) -> dict[str, int]:
     seen: dict[int, int] = {}
     ids_per_person: dict[int, set[int]] = {}
     continuous = after_gap = 0
+    gaps: list[int] = []
     for (frame, _), row in matched.iterrows():
         o = int(row.OId)
         if row.Type == "SWITCH":
@@ -549,11 +550,15 @@ def switch_analysis(gt: PoseSequence, pred: PoseSequence) -> dict[str, int]:
                 continuous += 1
             else:
                 after_gap += 1
+                gaps.append(frame - seen.get(o, frame) - 1)
         seen[o] = frame
         ids_per_person.setdefault(o, set()).add(int(row.HId))
     return {
         "switches_continuous": continuous,
         "switches_after_gap": after_gap,
+        "switch_gaps_1_to_3": sum(1 <= g <= 3 for g in gaps),
+        "switch_gaps_4_to_30": sum(4 <= g <= 30 for g in gaps),
+        "switch_gaps_over_30": sum(g > 30 for g in gaps),
         "fragments": sum(len(v) for v in ids_per_person.values()),
         "gt_people": len(ids_per_person),
         "predicted_ids": len(set(np.concatenate([f.poses.track_ids for f in pred.frames]).tolist())),
@@ -581,6 +586,21 @@ def markdown(results: dict[str, dict[str, dict[str, Any]]], yolo_seconds: dict[s
             "|---|---|---|---|---|---|---|---|---|",
         ]
         lines += [table_row(name, m) for name, m in rows.items()]
+        lines += [
+            "",
+            "| method | IDSW right after being tracked | IDSW after a gap (1-3 / 4-30 / >30 frames) | predicted ids "
+            "| ids per person |",
+            "|---|---|---|---|---|",
+        ]
+        for name, m in rows.items():
+            e = m.get("errors")
+            if e:
+                per = e["fragments"] / max(e["gt_people"], 1)
+                lines.append(
+                    f"| {name} | {e['switches_continuous']} | {e['switches_after_gap']} ({e['switch_gaps_1_to_3']} / "
+                    f"{e['switch_gaps_4_to_30']} / {e['switch_gaps_over_30']}) | {e['predicted_ids']} "
+                    f"| {per:.1f} |"
+                )
         lines.append("")
     timed = [(v, n, m) for v, rows in results.items() for n, m in rows.items() if "tracking_stages" in m]
     if timed:
@@ -711,6 +731,13 @@ def main(argv: list[str] | None = None) -> int:
                 record(video, method.name, frames, gt, info)
         if "grid" in args.stages and video == "PETS09-S2L1":
             render_grid(spec, cache, args.grid, results)
+    for video in args.videos:  # error analysis of results scored before it existed
+        gt = read_mot(VIDEOS[video].gt)
+        for method, m in results.get(video, {}).items():
+            mot = cache / "mot" / slug(method) / f"{video}.txt"
+            if "switch_gaps_1_to_3" not in m.get("errors", {}) and mot.is_file():
+                m["errors"] = switch_analysis(gt, read_mot(mot, num_frames=len(gt)))
+    write_json(results_path, results, indent=1)
     yolo_seconds = {}
     for video in args.videos:
         _, meta = load_detections(cache / f"{video}.detections.npz")
