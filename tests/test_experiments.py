@@ -17,6 +17,7 @@ from corrtrack.experiments import (
     detector_factory,
     load_sequences,
     run_experiment,
+    run_experiments,
     simple_models,
     variants,
     write_outputs,
@@ -104,6 +105,20 @@ def test_cache_gives_the_same_result_as_no_cache(sequences: list[SequenceData]) 
         for fa, fb in zip(pa.frames, pb.frames):
             assert fa.poses.equals(fb.poses)
     assert cached._prop_memo and any(len(m) for m in cached._prop_memo.values())
+
+
+def test_several_experiments_in_one_pass_run_each_tracker_once(sequences: list[SequenceData]) -> None:
+    runner = _runner(sequences)
+    calls = []
+    run = runner.run
+    runner.run = lambda v, indices=None: calls.append(v.name) or run(v, indices)  # type: ignore[method-assign]
+    together = run_experiments(["table2", "ablations"], runner)
+    # "CorrTrack (full)" is in both tables: it ran once
+    assert len(calls) == len({v.name for v in variants("table2") + variants("ablations")})
+    for result in together:
+        alone = run_experiment(result.experiment, _runner(sequences))
+        keys = ("MOTA", "IDSW", "mAP", "HOTA")
+        assert [[r[k] for k in keys] for r in result.rows] == [[r[k] for k in keys] for r in alone.rows]
 
 
 def test_workers_give_the_same_rows(sequences: list[SequenceData]) -> None:

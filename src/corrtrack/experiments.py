@@ -74,6 +74,7 @@ __all__ = [
     "markdown",
     "plot",
     "run_experiment",
+    "run_experiments",
     "run_rows",
     "score",
     "simple_models",
@@ -650,33 +651,68 @@ def run_experiment(
     progress: Callable[[str], None] | None = None,
 ) -> ExperimentResult:
     """Run the rows of ``experiment`` (or the given ``rows``) and score each on all sequences together."""
+    return run_experiments([experiment], runner, workers, settings, progress, rows)[0]
+
+
+def _row_key(runner: ExperimentRunner, v: Variant) -> tuple[Any, ...]:
+    """What decides a row's output: the tracker, its correspondences and its effective config."""
+    corr = v.correspondences if v.tracker == "corrtrack" else None
+    refinement = v.refinement if corr == "network" else None
+    return (v.tracker, corr, refinement, runner.config(v))
+
+
+def run_experiments(
+    experiments: Sequence[str],
+    runner: ExperimentRunner,
+    workers: int = 1,
+    settings: Mapping[str, Any] | None = None,
+    progress: Callable[[str], None] | None = None,
+    rows: Sequence[Variant] | None = None,
+) -> list[ExperimentResult]:
+    """Several experiments in one pass: rows that are the same tracker (e.g. the full system of Table 2,
+    the ablations and tau_corr = 0.3 of Table 1) run and are scored once, and with ``workers > 1`` every
+    row of a sequence runs in one process, so nothing shared is computed twice.
+    """
     t0 = time.perf_counter()
     before = dict(runner.seconds)
-    rows = list(rows) if rows is not None else variants(experiment)
-    results = run_rows(runner, rows, workers, progress)
+    per_experiment = [list(rows) if rows is not None else variants(e) for e in experiments]
+    unique: dict[tuple[Any, ...], Variant] = {}
+    for v in (v for vs in per_experiment for v in vs):
+        unique.setdefault(_row_key(runner, v), v)
+    results = dict(zip(unique, run_rows(runner, list(unique.values()), workers, progress)))
     gts = [s.ground_truth for s in runner.sequences]
-    table = []
-    for r in results:
-        row: dict[str, Any] = {"name": r.variant.name, "x": r.variant.x, "seconds": r.seconds}
-        row |= score(gts, r.predictions)
-        row["variant"] = {
-            "tracker": r.variant.tracker,
-            "correspondences": r.variant.correspondences if r.variant.tracker == "corrtrack" else None,
-            "refinement": r.variant.refinement if r.variant.correspondences == "network" else None,
-            "settings": list(r.variant.settings),
-        }
-        row["counts"] = r.counts
-        table.append(row)
+    scores = {k: score(gts, r.predictions) for k, r in results.items()}
     seconds = {k: v - before.get(k, 0.0) for k, v in runner.seconds.items()} | {"total": time.perf_counter() - t0}
-    return ExperimentResult(
-        experiment,
-        str((settings or {}).get("detector", "")),
-        [s.name for s in runner.sequences],
-        sum(len(s.images) for s in runner.sequences),
-        table,
-        seconds,
-        dict(settings or {}) | {"tracker_base": config_to_dict(runner.base)},
-    )
+    if len(experiments) > 1:
+        seconds["experiments_in_this_pass"] = float(len(experiments))
+    out = []
+    for experiment, vs in zip(experiments, per_experiment):
+        table = []
+        for v in vs:
+            key = _row_key(runner, v)
+            r = results[key]
+            row: dict[str, Any] = {"name": v.name, "x": v.x, "seconds": r.seconds}
+            row |= scores[key]
+            row["variant"] = {
+                "tracker": v.tracker,
+                "correspondences": key[1],
+                "refinement": key[2],
+                "settings": list(v.settings),
+            }
+            row["counts"] = r.counts
+            table.append(row)
+        out.append(
+            ExperimentResult(
+                experiment,
+                str((settings or {}).get("detector", "")),
+                [s.name for s in runner.sequences],
+                sum(len(s.images) for s in runner.sequences),
+                table,
+                dict(seconds),
+                dict(settings or {}) | {"tracker_base": config_to_dict(runner.base)},
+            )
+        )
+    return out
 
 
 # ------------------------------------------------------------------------------------- outputs

@@ -9,17 +9,15 @@ import typer
 
 from corrtrack.cli.app import app, apply_settings, fail
 
-ExperimentArg = Literal["table1", "table2", "ablations", "baselines", "all"]
-
 
 @app.command()
 def experiment(
     name: Annotated[
-        ExperimentArg,
+        str,
         typer.Argument(
             help="table1 (tau_corr 0.1..0.5) | table2 (full, no refinement, no duplicate removal) | "
             "ablations (no recovery, no merging, Hungarian) | baselines (IoU, OKS, zero motion, DIS flow, oracle) "
-            "| all (the four, sharing one cache)."
+            "| all (the four, sharing one cache); several as a comma-separated list."
         ),
     ],
     data: Annotated[Path, typer.Option(help="A SynthTrack data set (corrtrack synth DIR --standard synthtrack-v2).")],
@@ -61,7 +59,7 @@ def experiment(
         ExperimentSettings,
         make_runner,
         markdown,
-        run_experiment,
+        run_experiments,
         write_outputs,
     )
     from corrtrack.inference.file_detections import DetectionFilter
@@ -76,8 +74,11 @@ def experiment(
     det_filter = apply_settings(DetectionFilter(), detection_settings, option="--det-set")
     simulated = apply_settings(SimulatedDetectorConfig(), simulated_settings, option="--sim-set")
     exp = ExperimentSettings(split=split, sequences=picked, frames=frames, detector=detector, cache=not no_cache)
+    names = EXPERIMENTS if name == "all" else tuple(n.strip() for n in name.split(",") if n.strip())
+    unknown = [n for n in names if n not in EXPERIMENTS]
+    if unknown or not names:
+        fail(f"unknown experiment {name!r}; choose {', '.join(EXPERIMENTS)}, all, or a comma-separated list")
     runner = make_runner(data, exp, base, det_filter, simulated)
-    names = EXPERIMENTS if name == "all" else (name,)
     record = {
         "detector": detector,
         "data": str(data),
@@ -91,12 +92,11 @@ def experiment(
         "det_set": list(detection_settings or []),
         "sim_set": list(simulated_settings or []),
     }
-    for n in names:
 
-        def say(message: str, n: str = n) -> None:
-            typer.echo(f"{n}: {message}", err=True)
+    def say(message: str) -> None:
+        typer.echo(f"{name}: {message}", err=True)
 
-        result = run_experiment(n, runner, workers, settings=record, progress=say)
+    for result in run_experiments(names, runner, workers, settings=record, progress=say):
         paths = write_outputs(result, out)
         typer.echo(markdown(result))
         typer.echo(f"wrote {paths['markdown']}, {paths['json']} and {paths['plot']}")
