@@ -62,7 +62,8 @@ def test_demo_runs_end_to_end(tmp_path):
     from corrtrack.video import FrameSource
 
     args = ["demo", "-o", str(tmp_path / "demo"), "--frames", "8", "--preset", "easy"]
-    r = runner.invoke(app, [*args, "--set", "poses=detections", "--set", "correspondences=flow"])
+    sets = ["--set", "detector=simulated", "--set", "poses=detections", "--set", "correspondences=flow"]
+    r = runner.invoke(app, [*args, *sets])
     assert r.exit_code == 0, r.output
     video = next((tmp_path / "demo" / "tracks").glob("*.mp4"))
     assert len(FrameSource(video)) == 8
@@ -72,6 +73,13 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "MOTA" in report and "SIMULATED" in report
     config = json.loads((tmp_path / "demo" / "config.json").read_text())
     assert config["demo"]["values"]["correspondences"] == "flow"
+
+
+def test_demo_defaults_are_the_bundled_networks():
+    from corrtrack.demo import DemoConfig
+
+    cfg = DemoConfig()
+    assert (cfg.detector, cfg.poses) == ("synth", "bundled")
 
 
 def test_synth_cli_and_mot_eval(tmp_path):
