@@ -320,8 +320,8 @@ TRAIN_EVERY = {"PETS09-S2L1": 4, "TUD-Stadtmitte": 2}
 PACKAGE_PHOTOS = ("bus.jpg", "zidane.jpg")
 TRAIN_MIN_SCORE = 0.5  # persons taken for training: confident YOLO detections (the DetectionFilter's default)
 TRAIN_SETTINGS = {
-    "embedding_steps": 60,
-    "refiner_steps": 120,
+    "embedding_steps": 200,
+    "refiner_steps": 400,
     "batch_size": 8,
     "lr": 2e-3,
     "warmup_steps": 20,
@@ -671,6 +671,7 @@ def main(argv: list[str] | None = None) -> int:
         seq = mot_sequence(video, seq_frames)
         m = write_and_score(seq, cache / "mot" / slug(method) / f"{video}.txt", gt)
         m.update(extra)
+        m = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in m.items()}  # JSON: NaN -> null
         m["errors"] = switch_analysis(gt, read_mot(cache / "mot" / slug(method) / f"{video}.txt", num_frames=len(gt)))
         results.setdefault(video, {})[method] = m
         write_json(results_path, results, indent=1)
