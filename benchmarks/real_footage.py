@@ -192,7 +192,10 @@ def ultralytics_replay(tracker_name: str, spec: VideoSpec, detections: list[Pose
         b = det.boxes[keep]
         data = np.concatenate([b[:, :2], b[:, :2] + b[:, 2:], det.scores[keep, None], np.zeros((len(keep), 1))], 1)
         boxes = Boxes(data.astype(np.float32), image.shape[:2])
-        tracks = tracker.update(boxes, np.ascontiguousarray(image[:, :, ::-1]))
+        tracks = np.asarray(tracker.update(boxes, np.ascontiguousarray(image[:, :, ::-1])), np.float64)
+        if len(tracks):  # model.track's Results.update clips the tracked boxes to the image
+            tracks[:, [0, 2]] = tracks[:, [0, 2]].clip(0, image.shape[1])
+            tracks[:, [1, 3]] = tracks[:, [1, 3]].clip(0, image.shape[0])
         out.append(_tracks_to_poses(tracks))
     return out
 
