@@ -577,8 +577,15 @@ def table_row(method: str, m: dict[str, Any]) -> str:
     return f"| {method} | " + " | ".join(pct + [str(m[k]) for k in COLUMNS[5:]]) + " |"
 
 
+def _order(name: str) -> tuple[int, int, str]:
+    """Table order: ultralytics' trackers, then the corrtrack methods in their list's order."""
+    names = [m.name for m in corrtrack_methods()]
+    return (1, names.index(name), "") if name in names else (0, 0, name)
+
+
 def markdown(results: dict[str, dict[str, dict[str, Any]]], yolo_seconds: dict[str, float] | None = None) -> str:
     lines = []
+    results = {v: {n: rows[n] for n in sorted(rows, key=_order)} for v, rows in results.items()}
     for video, rows in results.items():
         spec = VIDEOS[video]
         lines += [
