@@ -7,13 +7,14 @@
 * ``track``: track (the pipeline on videos, image folders and PoseTrack data sets)
 * ``train``: train pose, corr, detector
 * ``show``: show-corr (the correspondence picture)
+* ``experiment``: experiment (the paper's Tables 1 and 2, ablations and baselines on SynthTrack)
 """
 
 from __future__ import annotations
 
 import sys
 
-from corrtrack.cli import data, demo, evaluate, show, synth, track, train  # noqa: F401  (they register commands)
+from corrtrack.cli import data, demo, evaluate, experiment, show, synth, track, train  # noqa: F401  (they register commands)
 from corrtrack.cli.app import app
 
 __all__ = ["app", "main"]
