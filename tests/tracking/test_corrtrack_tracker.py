@@ -288,3 +288,37 @@ def test_bad_input_and_config_overrides():
     broken.step(0, frame_images(1)[0], detections_from(gt).frames[0].poses)
     with pytest.raises(ValueError, match="correspondence model returned shape"):
         broken.step(1, frame_images(1)[0], detections_from(gt).frames[1].poses)
+
+
+class GhostEstimator:
+    """A weak pose net: it 'finds' a person of joint score ``score`` in any box it is given."""
+
+    def __init__(self, score: float) -> None:
+        self.score = score
+
+    def estimate(self, image: np.ndarray, boxes: np.ndarray) -> Poses:
+        boxes = np.asarray(boxes, float).reshape(-1, 4)
+        centre = boxes[:, :2] + boxes[:, 2:] / 2
+        shape = 1.6 * (TEMPLATE - (TEMPLATE.min(0) + TEMPLATE.max(0)) / 2)  # the walker, centred on the box
+        xy = centre[:, None] + shape[None]
+        kps = np.concatenate([xy, np.ones(xy.shape[:2] + (1,))], -1)
+        return Poses.create(kps, keypoint_scores=np.full(xy.shape[:2], self.score))
+
+
+def test_recovery_gates_stop_ghost_tracks():
+    """A person seen in frames 0-3 leaves; a weak estimator keeps 'recovering' them unless a gate stops it."""
+    gt = walkers(12, [(200, 180), (450, 180)], [(0, 0), (0, 0)])
+    det = remove(detections_from(gt), 0, range(4, 12), gt)
+    images = frame_images(12)
+
+    def recovered_frames(score: float, **changes: object) -> int:
+        cfg = CorrTrackConfig(merging=False, **changes)  # type: ignore[arg-type]
+        out = run_tracker(CorrTrackTracker(ZeroMotionCorrespondences(), GhostEstimator(score), cfg), images, det)
+        return sum(bool(e.get("recovered")) for f in out.frames for e in f.poses.extras)
+
+    assert recovered_frames(0.3) == 8  # the reference rule: recovered in every frame after the person left
+    assert recovered_frames(0.3, recovery_max_run=3) == 3  # at most 3 recovered frames in a row
+    assert recovered_frames(0.3, recovery_min_mean_score=0.5) == 0  # joints scoring 0.3 on average: rejected
+    assert recovered_frames(0.6, recovery_min_mean_score=0.5) == 8
+    with pytest.raises(ValueError, match="recovery_max_run"):
+        CorrTrackConfig(recovery_max_run=-1)

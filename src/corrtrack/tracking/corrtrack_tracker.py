@@ -76,6 +76,16 @@ class CorrTrackConfig:
     )
     recovery_explained_oks: float = param(0.6, "our choice: a detection explains a propagated pose above this OKS")
     recovery_zero_joints: tuple[int, ...] = param((3, 4), "reference code (warp_poses.py): ears are zeroed")
+    recovery_max_run: int = param(
+        0,
+        "our choice (0 = no limit, as the reference): a track recovered in this many consecutive frames is no "
+        "longer propagated for recovery (stops ghost tracks of weak pose nets; docs/tracker.md)",
+    )
+    recovery_min_mean_score: float = param(
+        0.0,
+        "our choice (0 = off, as the reference): a re-estimated pose needs this mean score over its joints "
+        ">= tau_joint (a weak pose net scores joints in empty boxes; docs/tracker.md)",
+    )
     # association (Stage B)
     tau_corr: float = param(0.3, "supplement §B, Table 1 (reference code run_corrtrack.py --corr_threshold)")
     tau_oks: float = param(0.2, "reference code (run_corrtrack.py --oks_threshold)")
@@ -102,7 +112,17 @@ class CorrTrackConfig:
     renumber: bool = param(True, "reference code: ids renumbered 0..N-1 after post-processing")
 
     def __post_init__(self) -> None:
-        for name in ("tau_joint", "nms_oks", "recovery_tau_corr", "recovery_max_oks_all", "tau_corr", "tau_oks"):
+        if self.recovery_max_run < 0:
+            raise ValueError(f"recovery_max_run must be >= 0, got {self.recovery_max_run}")
+        for name in (
+            "tau_joint",
+            "nms_oks",
+            "recovery_tau_corr",
+            "recovery_max_oks_all",
+            "tau_corr",
+            "tau_oks",
+            "recovery_min_mean_score",
+        ):
             v = getattr(self, name)
             if not 0 <= v <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {v}")
@@ -166,6 +186,7 @@ class CorrTrackTracker:
         self._end: dict[int, int] = {}
         self._ended: list[int] = []
         self._merge_pairs: list[np.ndarray] = []
+        self._recovered_run: dict[int, int] = {}
         self._frame_arrays: list[tuple[np.ndarray, np.ndarray]] = []
         self.merges: dict[int, int] = {}
         self.timings: dict[str, float] = dict.fromkeys((*MODEL_STAGES, "tracker"), 0.0)
@@ -221,7 +242,11 @@ class CorrTrackTracker:
 
         cand, c_xy, c_conf = det, d_xy, d_conf
         if n_prev and cfg.recovery and self.estimator is not None:
-            rec, r_xy, r_conf = self._recover(image, pxy, pconf, d_xy, det_conf, w, h)
+            rec_pconf = pconf
+            if cfg.recovery_max_run:
+                runs = np.array([self._recovered_run.get(int(t), 0) for t in prev.track_ids])
+                rec_pconf = np.where((runs < cfg.recovery_max_run)[:, None], pconf, 0.0)
+            rec, r_xy, r_conf = self._recover(image, pxy, rec_pconf, d_xy, det_conf, w, h)
             if len(rec):
                 b_xy, b_conf = np.concatenate([d_xy, r_xy]), np.concatenate([d_conf, r_conf])
                 jt = cfg.nms_joint_threshold
@@ -233,6 +258,11 @@ class CorrTrackTracker:
         ids, drop = self._associate(prev, pxy, pconf, c_xy, c_conf, w, h)
         out = cand[~drop].replace(track_ids=ids[~drop])
         out_arrays = (c_xy[~drop], c_conf[~drop])
+        if cfg.recovery_max_run:
+            self._recovered_run = {
+                int(t): (self._recovered_run.get(int(t), 0) + 1 if e.get("recovered") else 0)
+                for t, e in zip(out.track_ids, out.extras)
+            }
         self._frames.append(out)
         self._frame_arrays.append(out_arrays)
         self._frame_indices.append(int(frame_index))
@@ -299,6 +329,10 @@ class CorrTrackTracker:
             max_oks_all=cfg.recovery_max_oks_all,
             max_oks_detections=cfg.recovery_max_oks_detections,
         )
+        if cfg.recovery_min_mean_score > 0:
+            kept = _at_least(e_conf, cfg.tau_joint)
+            mean = np.where(kept, e_conf, 0.0).sum(-1) / np.maximum(kept.sum(-1), 1)
+            accept &= mean >= cfg.recovery_min_mean_score
         rec = est[accept]
         self.counts["recovered"] += len(rec)
         extras = [{**e, "recovered": True} for e in rec.extras]
