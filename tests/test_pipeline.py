@@ -100,3 +100,36 @@ def test_the_default_components_run_end_to_end(dataset, tmp_path):
     seq = load_sequence(result.predictions)
     assert len(seq) == 4
     assert {"detection", "pose", "tracking", "tracking.embed", "tracking.propagate"} <= set(result.seconds)
+
+
+def test_yolo_low_score_detections_serve_recovery():
+    """--poses yolo: confident detections are tracked, low-score ones answer recovery's re-estimation."""
+    from corrtrack.inference.file_detections import DetectionFilter, filter_detections
+    from corrtrack.pipeline import YoloRecoveryPool
+    from corrtrack.poses import Poses
+
+    def person(x: float, score: float) -> tuple[np.ndarray, float]:
+        kps = np.zeros((17, 3))
+        kps[:, 0], kps[:, 1], kps[:, 2] = x + np.arange(17), 100 + 5 * np.arange(17), 1
+        return kps, score
+
+    class FakeYolo:
+        post = DetectionFilter()
+
+        def detect_raw(self, frames):
+            people = [person(50, 0.9), person(300, 0.2), person(302, 0.05)]
+            kps = np.stack([p[0] for p in people])
+            scores = np.array([p[1] for p in people])
+            boxes = np.array([[x, 95, 20, 90] for x in (48, 298, 300)], float)
+            return [Poses.create(kps, keypoint_scores=np.full((3, 17), 0.8), boxes=boxes, scores=scores)] * len(frames)
+
+        def post_filter(self, poses):
+            return filter_detections(poses, self.post)
+
+    pool = YoloRecoveryPool(FakeYolo(), track_threshold=0.5, pool_threshold=0.1)
+    image = np.zeros((360, 640, 3), np.uint8)
+    high = pool.detect([image])[0]
+    assert len(high) == 1 and high.scores[0] == pytest.approx(0.9)
+    found = pool.estimate(image, np.array([[296.0, 96, 24, 88], [500, 100, 20, 80]]))
+    assert found.keypoints[0, 0, 0] == pytest.approx(300)  # the 0.2 detection, not the 0.05 one (below the pool)
+    assert found.keypoint_scores[1].sum() == 0  # nothing there: an empty pose, which recovery rejects

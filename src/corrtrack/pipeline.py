@@ -227,14 +227,54 @@ def make_tracker(
 
 
 def make_yolo(cfg: PipelineConfig, filt: DetectionFilter) -> PersonDetector:
-    """The YOLO11n-pose backend (optional extra); keypoints only when they are the poses."""
+    """The YOLO11n-pose backend (optional extra); keypoints only when they are the poses.
+
+    With ``poses='yolo'`` it is a :class:`YoloRecoveryPool`: its confident detections are tracked
+    and its low-score ones (``yolo_conf`` up to the DetectionFilter's threshold) serve CorrTrack's
+    recovery in place of a top-down pose network.
+    """
     from corrtrack.inference.yolo import YoloPose, YoloPoseConfig
 
     try:
         yolo_cfg = YoloPoseConfig(weights=cfg.yolo_weights, imgsz=cfg.yolo_imgsz, conf=cfg.yolo_conf, device=cfg.device)
     except ValueError as exc:
         raise CorrtrackError(f"YOLO options: {exc}") from None
-    return YoloPose(yolo_cfg, filt, keypoints=cfg.keeps_detector_poses)
+    yolo = YoloPose(yolo_cfg, filt, keypoints=cfg.keeps_detector_poses)
+    if cfg.poses == "yolo":
+        return YoloRecoveryPool(yolo, filt.score_threshold, cfg.yolo_conf)
+    return yolo
+
+
+class YoloRecoveryPool:
+    """YOLO as detector (scores >= the tracking threshold, after the DetectionFilter) and as recovery estimator.
+
+    Recovery re-estimates a propagated pose in its box (method.md §4.2); with YOLO's keypoints there is
+    no top-down pose network, so the re-estimate is the low-score YOLO detection of the same frame that
+    overlaps the box best (:class:`corrtrack.inference.detection_cache.PooledDetections`, the rule of
+    docs/real-footage.md): a recovered person always carries a real YOLO box.
+    """
+
+    def __init__(self, yolo: Any, track_threshold: float, pool_threshold: float) -> None:
+        from corrtrack.inference.detection_cache import PooledDetections
+
+        self.yolo = yolo
+        self.track_threshold = track_threshold
+        self.pool_threshold = min(pool_threshold, track_threshold)
+        self._pooled = PooledDetections
+        self._current: Any = None
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Poses]:
+        out = []
+        for image, raw in zip(frames, self.yolo.detect_raw(frames)):
+            self._current = self._pooled([raw], self.track_threshold, self.pool_threshold)
+            out.append(self.yolo.post_filter(self._current.detect([image])[0]))
+        return out
+
+    def estimate(self, image: np.ndarray, boxes: np.ndarray) -> Poses:
+        if self._current is None:
+            raise CorrtrackError("YoloRecoveryPool.estimate was called before detect")
+        result: Poses = self._current.estimate(image, boxes)
+        return result
 
 
 # ----------------------------------------------------------------------------- one sequence
@@ -277,8 +317,13 @@ def track_sequence(
     detector = _detector_for(item, cfg, detection_filter, num_frames)
     if estimator is None and not cfg.keeps_detector_poses:
         estimator = make_pose_estimator(cfg, pose_weights)
+    # recovery re-estimates with the pose network, or with YOLO's low-score detections (--poses yolo)
+    recovery_estimator = detector if isinstance(detector, YoloRecoveryPool) else estimator
     tracker = make_tracker(
-        cfg, lambda: correspondences or make_correspondences(cfg, correspondence_weights), estimator, tracker_config
+        cfg,
+        lambda: correspondences or make_correspondences(cfg, correspondence_weights),
+        recovery_estimator,
+        tracker_config,
     )
     seconds = dict.fromkeys(("detection", "pose", "tracking"), 0.0)
     names: list[str] = []
