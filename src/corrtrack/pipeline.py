@@ -229,7 +229,7 @@ def make_tracker(
 def make_yolo(cfg: PipelineConfig, filt: DetectionFilter) -> PersonDetector:
     """The YOLO11n-pose backend (optional extra); keypoints only when they are the poses.
 
-    With ``poses='yolo'`` it is a :class:`YoloRecoveryPool`: its confident detections are tracked
+    With ``poses='yolo'`` (or ``'detections'``) it is a :class:`YoloRecoveryPool`: its confident detections are tracked
     and its low-score ones (``yolo_conf`` up to the DetectionFilter's threshold) serve CorrTrack's
     recovery in place of a top-down pose network.
     """
@@ -240,7 +240,7 @@ def make_yolo(cfg: PipelineConfig, filt: DetectionFilter) -> PersonDetector:
     except ValueError as exc:
         raise CorrtrackError(f"YOLO options: {exc}") from None
     yolo = YoloPose(yolo_cfg, filt, keypoints=cfg.keeps_detector_poses)
-    if cfg.poses == "yolo":
+    if cfg.keeps_detector_poses:  # --poses yolo (or detections): YOLO's own keypoints
         return YoloRecoveryPool(yolo, filt.score_threshold, cfg.yolo_conf)
     return yolo
 
