@@ -153,3 +153,16 @@ def test_ignore_regions_never_cover_annotated_joints():
                 regions += 1
                 assert not shapely.contains_xy(shapely.Polygon(poly), xy[:, 0], xy[:, 1]).any()
         assert regions > 0
+
+
+def test_simulated_detections_cover_unlabelled_frames(tmp_path):
+    """PoseTrack-style labelling leaves most frames without annotations; the simulated detector still sees them."""
+    from corrtrack.formats import load_sequence
+
+    spec = make_specs("val", ["easy"], 1, 12, 5, "posetrack")[0]
+    generate_dataset(tmp_path / "st", [spec], detections=SimulatedDetectorConfig())
+    gt = load_sequence(next((tmp_path / "st" / "annotations" / "val").glob("*.json")))
+    det = load_sequence(next((tmp_path / "st" / "detections" / "val").glob("*.json")))
+    unlabelled = [t for t, f in enumerate(gt.frames) if not f.is_labeled]
+    assert unlabelled and all(len(gt.frames[t].poses) == 0 for t in unlabelled)
+    assert sum(len(det.frames[t].poses) for t in unlabelled) >= 2 * len(unlabelled)  # people found there too

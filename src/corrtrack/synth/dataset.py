@@ -169,6 +169,8 @@ class RenderedSequence:
     distractors: list[np.ndarray]
     #: per frame, x offset, y offset and zoom of the world-to-image map (the camera)
     cameras: np.ndarray
+    #: every frame's persons, the unlabelled frames included (what a simulated detector must see)
+    full_sequence: PoseSequence | None = None
 
 
 def render_sequence(spec: SequenceSpec, on_image: Callable[[int, np.ndarray], None] | None = None) -> RenderedSequence:
@@ -181,7 +183,7 @@ def render_sequence(spec: SequenceSpec, on_image: Callable[[int, np.ndarray], No
     quality = int(np.random.default_rng(spec.seed).integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
     scene = SyntheticScene(cfg, spec.seed)
     labeled = labeled_pattern(spec.num_frames, spec.labeled)
-    images, frames, distractors, cameras = [], [], [], []
+    images, frames, full_frames, distractors, cameras = [], [], [], [], []
     stats = SequenceStats()
     prev = None
     lookalike: dict[int, bool] = {}
@@ -199,12 +201,14 @@ def render_sequence(spec: SequenceSpec, on_image: Callable[[int, np.ndarray], No
             ids=np.array([image_id * 100 + i for i in range(len(poses))], np.int64),
             extras=tuple({"category_id": 1, "area": float(a)} for a in fr.areas.tolist()),
         )
+        extras = {"frame_id": image_id, "vid_id": f"{spec.number:06d}", "nframes": spec.num_frames}
+        name = f"images/{spec.split}/{spec.name}/{t:06d}.jpg"
+        full_frames.append(Frame(name, poses, image_id, True, [r.round(2) for r in regions], extras))
         if not labeled[t]:
             poses, regions = poses[[]], []
-        extras = {"frame_id": image_id, "vid_id": f"{spec.number:06d}", "nframes": spec.num_frames}
         frames.append(
             Frame(
-                f"images/{spec.split}/{spec.name}/{t:06d}.jpg",
+                name,
                 poses,
                 image_id,
                 bool(labeled[t]),
@@ -222,7 +226,14 @@ def render_sequence(spec: SequenceSpec, on_image: Callable[[int, np.ndarray], No
     stats.lookalike_tracks = sum(lookalike.values())
     stats.looks = len(set(groups.values()))
     return RenderedSequence(
-        images, PoseSequence(spec.name, frames), stats, quality, groups, distractors, np.array(cameras)
+        images,
+        PoseSequence(spec.name, frames),
+        stats,
+        quality,
+        groups,
+        distractors,
+        np.array(cameras),
+        PoseSequence(spec.name, full_frames),
     )
 
 
@@ -245,7 +256,9 @@ def _write_sequence(root: Path, spec: SequenceSpec, detections: SimulatedDetecto
     seq = r.sequence
     save_sequence(seq, root / "annotations" / spec.split / f"{spec.name}.json", "posetrack18")
     if detections is not None:
-        det = simulate_detections(seq, detections, seed=spec.seed + 1, distractors=r.distractors)
+        # from every frame's persons: a detector also sees the people of frames left unlabelled
+        truth = r.full_sequence if r.full_sequence is not None else seq
+        det = simulate_detections(truth, detections, seed=spec.seed + 1, distractors=r.distractors)
         save_sequence(det, root / "detections" / spec.split / f"{spec.name}.json", "coco-results")
     return r.stats
 
