@@ -16,7 +16,6 @@ Weights: :meth:`CenterNetDetector.from_bundled` loads the tiny weights shipped i
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -27,7 +26,7 @@ import torch
 
 from corrtrack.config import param
 from corrtrack.errors import CorrtrackError
-from corrtrack.inference.file_detections import DetectionFilter, filter_detections
+from corrtrack.inference.file_detections import DetectionFilter, FilteredDetector
 from corrtrack.models.detector_net import (
     PAD_VALUE,
     DetectorNet,
@@ -85,7 +84,7 @@ def letterbox_batch(
     return out, scales, sizes
 
 
-class CenterNetDetector:
+class CenterNetDetector(FilteredDetector):
     """Person boxes from the CenterNet-style :class:`~corrtrack.models.detector_net.DetectorNet`."""
 
     def __init__(
@@ -133,25 +132,6 @@ class CenterNetDetector:
             if not Path(path).is_file():
                 raise CorrtrackError(f"the bundled detector weights {BUNDLED_DETECTOR} are missing from the package")
             return cls.from_checkpoint(path, config, post, device)
-
-    @property
-    def time_per_frame(self) -> float:
-        """Mean seconds per frame over every ``detect`` call so far (NaN before the first)."""
-        return self.time_total / self.frames_seen if self.frames_seen else float("nan")
-
-    def detect(self, frames: Sequence[np.ndarray]) -> list[Poses]:
-        """One ``Poses`` per frame (boxes ``[x, y, w, h]`` in frame pixels, scores), after the DetectionFilter."""
-        t0 = time.perf_counter()
-        out = [self.post_filter(p) for p in self.detect_raw(frames)]
-        elapsed = time.perf_counter() - t0
-        if frames:
-            self.last_time_per_frame = elapsed / len(frames)
-            self.frames_seen += len(frames)
-            self.time_total += elapsed
-        return out
-
-    def post_filter(self, poses: Poses) -> Poses:
-        return filter_detections(poses, self.post)
 
     @torch.no_grad()
     def detect_raw(self, frames: Sequence[np.ndarray]) -> list[Poses]:

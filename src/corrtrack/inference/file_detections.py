@@ -20,6 +20,7 @@ How frames are numbered per format:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,41 @@ def filter_detections(poses: Poses, config: DetectionFilter = DetectionFilter())
     if config.nms_iou < 1 and len(keep) > 1:
         keep = keep[box_nms(poses.box_or_keypoint_box()[keep], scores[keep], config.nms_iou)]
     return poses[keep]
+
+
+class FilteredDetector:
+    """Base of the network detectors: ``detect`` = ``detect_raw`` + the :class:`DetectionFilter`, timed per frame.
+
+    A subclass sets ``post`` and implements ``detect_raw`` (every detection, for AP which needs the ranking).
+    """
+
+    post: DetectionFilter = DetectionFilter()
+    #: seconds per frame of the last ``detect`` call
+    last_time_per_frame: float = float("nan")
+    frames_seen: int = 0
+    time_total: float = 0.0
+
+    def detect_raw(self, frames: Sequence[np.ndarray]) -> list[Poses]:
+        raise NotImplementedError
+
+    @property
+    def time_per_frame(self) -> float:
+        """Mean seconds per frame over every ``detect`` call so far (NaN before the first)."""
+        return self.time_total / self.frames_seen if self.frames_seen else float("nan")
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Poses]:
+        """One ``Poses`` per RGB frame after the DetectionFilter (score threshold, box NMS)."""
+        t0 = time.perf_counter()
+        out = [self.post_filter(p) for p in self.detect_raw(frames)]
+        elapsed = time.perf_counter() - t0
+        if frames:
+            self.last_time_per_frame = elapsed / len(frames)
+            self.frames_seen += len(frames)
+            self.time_total += elapsed
+        return out
+
+    def post_filter(self, poses: Poses) -> Poses:
+        return filter_detections(poses, self.post)
 
 
 class DetectionList:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +45,7 @@ import numpy as np
 
 from corrtrack.config import param
 from corrtrack.errors import CorrtrackError
-from corrtrack.inference.file_detections import DetectionFilter, filter_detections
+from corrtrack.inference.file_detections import DetectionFilter, FilteredDetector
 from corrtrack.keypoints import COCO17, POSETRACK18, remap_index
 from corrtrack.poses import Poses
 
@@ -183,7 +182,7 @@ def _import_yolo() -> Any:
 
 
 # ----------------------------------------------------------------------------- the backend
-class YoloPose:
+class YoloPose(FilteredDetector):
     """One loaded YOLO pose model as a person detector, optionally with keypoints in the PoseTrack layout."""
 
     def __init__(
@@ -214,25 +213,6 @@ class YoloPose:
         self.last_time_per_frame = float("nan")
         self.frames_seen = 0
         self.time_total = 0.0
-
-    @property
-    def time_per_frame(self) -> float:
-        """Mean seconds per frame over every ``detect`` call so far (NaN before the first)."""
-        return self.time_total / self.frames_seen if self.frames_seen else float("nan")
-
-    def detect(self, frames: Sequence[np.ndarray]) -> list[Poses]:
-        """One ``Poses`` per RGB frame, after the DetectionFilter: boxes, scores and (optionally) keypoints."""
-        t0 = time.perf_counter()
-        out = [self.post_filter(p) for p in self.detect_raw(frames)]
-        elapsed = time.perf_counter() - t0
-        if frames:
-            self.last_time_per_frame = elapsed / len(frames)
-            self.frames_seen += len(frames)
-            self.time_total += elapsed
-        return out
-
-    def post_filter(self, poses: Poses) -> Poses:
-        return filter_detections(poses, self.post)
 
     def detect_raw(self, frames: Sequence[np.ndarray]) -> list[Poses]:
         """Every person YOLO returns (score >= ``conf``) before the DetectionFilter: for AP, which needs the ranking."""
