@@ -279,17 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         if size != "train":
             w, h = (int(v) for v in size.lower().split("x"))
             cfg = DetectorConfig(input_width=w, input_height=h)
-        det = make(cfg)
-        for name in names:
-            res = evaluate_real(det, name, args.real_every, post)
-            if res is not None:
-                report.setdefault("real", []).append({"sequence": name, **res})
-                print(json.dumps({name: res}), flush=True)
-    if args.json:
-        from corrtrack.fileio import write_json
-
-        write_json(args.json, report, indent=1)
-    return 0
+        _score_real(make(cfg), names, args, post, report)
+    return _finish(args, report)
 
 
 def _main_yolo(args: argparse.Namespace, post: DetectionFilter, names: list[str]) -> int:
@@ -307,11 +298,22 @@ def _main_yolo(args: argparse.Namespace, post: DetectionFilter, names: list[str]
     for size in (int(v) for v in args.yolo_imgsz.split(",")):
         det = YoloPose(YoloPoseConfig(imgsz=size, conf=args.yolo_conf), post, keypoints=False)
         report.setdefault("weights", str(det.weights))
-        for name in names:
-            res = evaluate_real(det, name, args.real_every, post)
-            if res is not None:
-                report.setdefault("real", []).append({"sequence": name, **res})
-                print(json.dumps({name: res}), flush=True)
+        _score_real(det, names, args, post, report)
+    return _finish(args, report)
+
+
+def _score_real(
+    det: Any, names: list[str], args: argparse.Namespace, post: DetectionFilter, report: dict[str, Any]
+) -> None:
+    """One detector on every real sequence: a JSON line each, and a row in ``report['real']``."""
+    for name in names:
+        res = evaluate_real(det, name, args.real_every, post)
+        if res is not None:
+            report.setdefault("real", []).append({"sequence": name, **res})
+            print(json.dumps({name: res}), flush=True)
+
+
+def _finish(args: argparse.Namespace, report: dict[str, Any]) -> int:
     if args.json:
         from corrtrack.fileio import write_json
 
