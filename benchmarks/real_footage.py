@@ -249,6 +249,10 @@ def corrtrack_methods() -> list[Method]:
         Method("CorrTrack, DIS flow, no recovery", "corrtrack", "flow", replace(off, recovery=False)),
         Method("CorrTrack, DIS flow, no merging", "corrtrack", "flow", replace(off, merging=False)),
         Method("CorrTrack, DIS flow, no duplicate removal", "corrtrack", "flow", replace(off, duplicate_removal=False)),
+        # beyond the paper: lost tracks kept for 30 frames (ByteTrack's and BoT-SORT's track buffer)
+        Method(
+            "CorrTrack, DIS flow, lost tracks kept 30 frames", "corrtrack", "flow", replace(off, lost_track_frames=30)
+        ),
         Method("frame-to-frame IoU >= 0.3", "iou"),
         Method("frame-to-frame OKS >= 0.2", "oks"),
     ]

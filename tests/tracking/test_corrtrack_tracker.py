@@ -322,3 +322,21 @@ def test_recovery_gates_stop_ghost_tracks():
     assert recovered_frames(0.6, recovery_min_mean_score=0.5) == 8
     with pytest.raises(ValueError, match="recovery_max_run"):
         CorrTrackConfig(recovery_max_run=-1)
+
+
+def test_lost_tracks_take_back_their_person_after_a_gap():
+    """A person undetected for 4 frames (no recovery) gets a new id, unless lost tracks are kept for 5 frames."""
+    gt = walkers(14, [(150, 180), (450, 180)], [(4, 0), (-4, 0)])
+    images = frame_images(14)
+    det = remove(detections_from(gt), 1, range(5, 9), gt)
+    plain = run_tracker(oracle_tracker(gt, images, merging=False, recovery=False), images, det)
+    assert len(set(ids_of(plain, gt, 1))) == 2
+    tracker = oracle_tracker(gt, images, merging=False, recovery=False, lost_track_frames=5)
+    kept = run_tracker(tracker, images, det)
+    ids = ids_of(kept, gt, 1)
+    assert len(ids) == 10 and len(set(ids)) == 1  # missing in 4 frames, then the same id again
+    assert len(set(ids_of(kept, gt, 0))) == 1 and tracker.counts["resumed"] == 1
+    short = run_tracker(oracle_tracker(gt, images, merging=False, recovery=False, lost_track_frames=3), images, det)
+    assert len(set(ids_of(short, gt, 1))) == 2  # a gap of 4 frames is longer than 3
+    with pytest.raises(ValueError, match="lost_track_frames"):
+        CorrTrackConfig(lost_track_frames=-1)

@@ -107,11 +107,19 @@ class CorrTrackConfig:
         "best_first", "our choice (method.md §5 proposal)", choices=("best_first", "chronological")
     )
     # output
+    lost_track_frames: int = param(
+        0,
+        "our choice (0 = off, as the reference, which ends a track at its first unmatched frame): a track "
+        "unmatched for up to this many frames can still take a detection that would start a new track, "
+        "its last pose propagated from its last frame (docs/tracker.md)",
+    )
     min_track_length: int = param(3, "reference code (run_corrtrack.py --min_track_length)")
     output_joint_threshold: float = param(0.3, "reference code (run_corrtrack.py): joints below are dropped")
     renumber: bool = param(True, "reference code: ids renumbered 0..N-1 after post-processing")
 
     def __post_init__(self) -> None:
+        if self.lost_track_frames < 0:
+            raise ValueError(f"lost_track_frames must be >= 0, got {self.lost_track_frames}")
         if self.recovery_max_run < 0:
             raise ValueError(f"recovery_max_run must be >= 0, got {self.recovery_max_run}")
         for name in (
@@ -187,6 +195,10 @@ class CorrTrackTracker:
         self._ended: list[int] = []
         self._merge_pairs: list[np.ndarray] = []
         self._recovered_run: dict[int, int] = {}
+        #: lost tracks (lost_track_frames > 0): id -> (frame position, joints (K, 2), confidences (K,), embedding)
+        self._lost: dict[int, tuple[int, np.ndarray, np.ndarray, Any]] = {}
+        self._resumed: set[int] = set()
+        self._first_new_id = 0
         self._frame_arrays: list[tuple[np.ndarray, np.ndarray]] = []
         self.merges: dict[int, int] = {}
         self.timings: dict[str, float] = dict.fromkeys((*MODEL_STAGES, "tracker"), 0.0)
@@ -256,6 +268,8 @@ class CorrTrackTracker:
                 cand, c_xy, c_conf = Poses.concat([det, rec])[keep], b_xy[keep], b_conf[keep]
 
         ids, drop = self._associate(prev, pxy, pconf, c_xy, c_conf, w, h)
+        if cfg.lost_track_frames:
+            self._resume_lost(pos, handle, prev, ids, drop, c_xy, c_conf, w, h)
         out = cand[~drop].replace(track_ids=ids[~drop])
         out_arrays = (c_xy[~drop], c_conf[~drop])
         if cfg.recovery_max_run:
@@ -373,10 +387,74 @@ class CorrTrackTracker:
                 self.counts["duplicates"] += int((dup & ~drop).sum())
                 drop |= dup
         new = (ids < 0) & ~drop
+        self._first_new_id = self._next_id
         ids[new] = np.arange(self._next_id, self._next_id + int(new.sum()))
         self._next_id += int(new.sum())
         self.counts["new_tracks"] += int(new.sum())
         return ids, drop
+
+    def _resume_lost(
+        self,
+        pos: int,
+        handle: Any,
+        prev: Poses,
+        ids: np.ndarray,
+        drop: np.ndarray,
+        c_xy: np.ndarray,
+        c_conf: np.ndarray,
+        w: int,
+        h: int,
+    ) -> None:
+        """Give candidates that start new tracks the id of a lost track they match (``ids`` updated in place).
+
+        Tracks of frame ``pos - 1`` that are not continued become lost; each lost track's last pose is
+        propagated from its last frame into this one (one call per source frame) and scored like an
+        active track; tracks lost longer than ``lost_track_frames`` are forgotten.
+        """
+        cfg = self.config
+        lost = {t: v for t, v in self._lost.items() if pos - v[0] - 1 <= cfg.lost_track_frames}
+        new = np.flatnonzero((ids >= self._first_new_id) & ~drop)
+        if lost and len(new):
+            tids = list(lost)
+            q_xy = np.stack([lost[t][1] for t in tids])
+            q_conf = np.stack([lost[t][2] for t in tids])
+            q_ok = _at_least(q_conf, cfg.tau_joint)
+            prop = np.zeros(q_xy.shape[:2] + (3,))
+            src = np.array([lost[t][0] for t in tids])
+            for f in np.unique(src):
+                rows = np.flatnonzero(src == f)
+                pts = np.where(q_ok[rows][..., None], q_xy[rows], np.nan)
+                prop[rows] = self._propagate("propagate", lost[tids[rows[0]]][3], handle, pts)
+            finite = np.asarray(np.isfinite(prop).all(-1), dtype=bool)
+            pxy = np.where(finite[..., None], prop[..., :2], 0.0)
+            pconf = np.where(q_ok & finite, np.clip(prop[..., 2], 0.0, 1.0), 0.0)
+            d_ok = _at_least(c_conf[new], cfg.tau_joint)
+            s = association_scores(
+                pxy,
+                _at_least(pconf, cfg.tau_corr),
+                pconf,
+                c_xy[new],
+                d_ok,
+                tracking_boxes(c_xy[new], d_ok, cfg.track_box_margin, w, h),
+                sigmas=self.sigmas,
+                tau_corr=cfg.tau_corr,
+                tau_oks=cfg.tau_oks,
+                min_joints=cfg.min_joints,
+                corr_sigma=cfg.corr_map_sigma * max(w, h) / cfg.corr_grid_size,
+            )
+            rows, cols, _ = match(s, cfg.assignment, cfg.tau_corr, cfg.tau_oks, cfg.min_joints)
+            for r, c in zip(rows.tolist(), cols.tolist()):
+                ids[new[c]] = tids[r]
+                self._resumed.add(tids[r])
+                self.counts["new_tracks"] -= 1
+                self.counts["resumed"] = self.counts.get("resumed", 0) + 1
+                del lost[tids[r]]
+        kept = set(ids[~drop].tolist())
+        q_xy_prev, q_conf_prev = self._prev_arrays
+        for row, t in enumerate(prev.track_ids.tolist()):
+            if t not in kept:
+                lost[t] = (pos - 1, q_xy_prev[row], q_conf_prev[row], self._prev_handle)
+        self._lost = {t: v for t, v in lost.items() if t not in kept}
 
     # merging bookkeeping ---------------------------------------------------------
     def _bookkeeping(self, pos: int, handle: Any, prev: Poses, out: Poses) -> None:
@@ -386,7 +464,10 @@ class CorrTrackTracker:
             return
         out_ids = out.track_ids.tolist()
         continued = set(out_ids)
-        self._ended.extend(t for t in prev.track_ids.tolist() if t not in continued)
+        # a track resumed after a gap (lost_track_frames) is not contiguous: merging leaves it out
+        self._ended.extend(t for t in prev.track_ids.tolist() if t not in continued and t not in self._resumed)
+        if self._resumed:
+            self._ended = [q for q in self._ended if q not in self._resumed]
         for tid in out_ids:
             self._start.setdefault(tid, pos)
             self._end[tid] = pos
