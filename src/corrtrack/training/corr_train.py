@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from corrtrack.config import config_to_dict, override_routed, param
+from corrtrack.config import config_to_dict, param
 from corrtrack.errors import CorrtrackError
 from corrtrack.fileio import write_json
 from corrtrack.interfaces import PersonDetector, PoseEstimator
@@ -66,7 +66,7 @@ from corrtrack.training.corr_data import (
     SynthStills,
     estimated_records,
 )
-from corrtrack.training.loop import LoopConfig, TrainResult, train_loop
+from corrtrack.training.loop import LoopConfig, TrainResult, train_loop, training_configs
 from corrtrack.training.pose_data import load_records
 
 __all__ = [
@@ -275,13 +275,11 @@ def train_corr(
     call (all phases together); call again to continue.
     """
     net_cfg = correspondence_config(config_name) if isinstance(config_name, str) else config_name
-    configs = override_routed(dict(options), {"train": CorrTrainConfig(), "loop": LoopConfig(), "pairs": PairConfig()})
-    configs = override_routed(settings or [], configs)
+    defaults = {"train": CorrTrainConfig(), "loop": LoopConfig(), "pairs": PairConfig()}
+    configs = training_configs(options, settings, defaults)
     train_cfg: CorrTrainConfig = configs["train"]
     loop_cfg: LoopConfig = configs["loop"]
     pair_cfg: PairConfig = configs["pairs"]
-    if train_cfg.threads:
-        torch.set_num_threads(train_cfg.threads)
     source = make_source(data_dir, train_cfg, estimator, detector)
     dataset = CorrPairDataset(source, net_cfg.input_size, pair_cfg)
     out = Path(out_dir)

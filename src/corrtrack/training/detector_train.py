@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from corrtrack.config import config_to_dict, override_routed, param
+from corrtrack.config import config_to_dict, param
 from corrtrack.fileio import write_json
 from corrtrack.models.detector_net import (
     NORMALISATION,
@@ -43,7 +43,7 @@ from corrtrack.models.detector_net import (
     save_detector_weights,
 )
 from corrtrack.training.detector_data import DetectorAugmentConfig, DetectorDataset, box_records
-from corrtrack.training.loop import LoopConfig, TrainResult, train_loop
+from corrtrack.training.loop import LoopConfig, TrainResult, train_loop, training_configs
 
 __all__ = ["DetectorTrainConfig", "detector_loss", "export_detector_weights", "run_train_detector", "train_detector"]
 
@@ -114,16 +114,13 @@ def train_detector(
     The final weights go to ``out_dir/detector.pt``.
     """
     net_cfg = detector_config(config_name) if isinstance(config_name, str) else config_name
-    opts = dict(options)  # typed values; tuples such as zoom_range=(0.5, 1.0) are fine (override_routed)
-    configs = override_routed(
-        opts, {"train": DetectorTrainConfig(), "loop": LoopConfig(), "augment": DetectorAugmentConfig()}
+    # typed values; tuples such as zoom_range=(0.5, 1.0) are fine (override_routed)
+    configs = training_configs(
+        options, settings, {"train": DetectorTrainConfig(), "loop": LoopConfig(), "augment": DetectorAugmentConfig()}
     )
-    configs = override_routed(settings or [], configs)
     train_cfg: DetectorTrainConfig = configs["train"]
     loop_cfg: LoopConfig = configs["loop"]
     aug_cfg: DetectorAugmentConfig = configs["augment"]
-    if train_cfg.threads:
-        torch.set_num_threads(train_cfg.threads)
     records = box_records(data_dir, train_cfg.split)
     dataset = DetectorDataset(records, (net_cfg.input_width, net_cfg.input_height), aug_cfg, net_cfg.stride)
     torch.manual_seed(loop_cfg.seed)

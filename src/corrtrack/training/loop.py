@@ -25,7 +25,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from corrtrack.config import config_to_dict, dump_config, param
+from corrtrack.config import config_to_dict, dump_config, override_routed, param
 from corrtrack.errors import CorrtrackError
 from corrtrack.fileio import atomic_path, write_json
 
@@ -120,6 +120,21 @@ class DistContext:
     @property
     def main(self) -> bool:
         return self.rank == 0
+
+
+def training_configs(
+    options: Mapping[str, Any], settings: Iterable[str] | None, defaults: dict[str, Any]
+) -> dict[str, Any]:
+    """A trainer's configs: ``defaults`` with typed ``options`` then ``NAME=VALUE`` ``settings`` routed to them.
+
+    The torch thread count is set from the ``train`` config's ``threads`` field when it is non-zero.
+    """
+    configs = override_routed(dict(options), defaults)
+    configs = override_routed(settings or [], configs)
+    threads = getattr(configs.get("train"), "threads", 0)
+    if threads:
+        torch.set_num_threads(threads)
+    return configs
 
 
 def distributed_context() -> DistContext:

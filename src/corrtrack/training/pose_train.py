@@ -27,14 +27,14 @@ from typing import Any, Literal
 
 import torch
 
-from corrtrack.config import config_to_dict, override_routed, param
+from corrtrack.config import config_to_dict, param
 from corrtrack.fileio import write_json
 from corrtrack.inference.pose_estimator import NORMALISATION, load_pose_weights, save_pose_weights
 from corrtrack.keypoints import POSETRACK18
 from corrtrack.models.heatmap_codec import CodecConfig, encode
 from corrtrack.models.pose_losses import PoseLossConfig, pose_loss
 from corrtrack.models.pose_net import PoseNet, PoseNetConfig, pose_config
-from corrtrack.training.loop import LoopConfig, TrainResult, train_loop
+from corrtrack.training.loop import LoopConfig, TrainResult, train_loop, training_configs
 from corrtrack.training.pose_data import AugmentConfig, PoseCropDataset, load_records
 
 __all__ = [
@@ -99,16 +99,12 @@ def train_pose(
     rotation=20``. The final weights go to ``out_dir/pose.pt``.
     """
     net_cfg = pose_config(config_name) if isinstance(config_name, str) else config_name
-    configs = override_routed(
-        {k: v for k, v in options.items()},
-        {"train": PoseTrainConfig(), "loop": LoopConfig(), "augment": AugmentConfig()},
+    configs = training_configs(
+        options, settings, {"train": PoseTrainConfig(), "loop": LoopConfig(), "augment": AugmentConfig()}
     )
-    configs = override_routed(settings or [], configs)
     train_cfg: PoseTrainConfig = configs["train"]
     loop_cfg: LoopConfig = configs["loop"]
     aug_cfg: AugmentConfig = configs["augment"]
-    if train_cfg.threads:
-        torch.set_num_threads(train_cfg.threads)
     records = load_records(data_dir, train_cfg.split, train_cfg.data_format, train_cfg.min_joints)
     dataset = PoseCropDataset(records, (net_cfg.input_width, net_cfg.input_height), aug_cfg)
     radius = train_cfg.radius_for(net_cfg)
