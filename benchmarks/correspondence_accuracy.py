@@ -19,6 +19,9 @@ destination frame (SynthTrack's ``body_heights``, times the warp's scale for aff
 Methods (all through the ``CorrespondenceModel`` interface): the network with full-grid refinement,
 windowed refinement, without refinement (affinity arg-max), zero motion, and DIS optical flow
 sampled at the keypoints (``FlowCorrespondences``, preset fast, forward-backward confidence).
+With ``--priors S ...`` also the windowed and unrefined network with sub-cell peaks, alone and
+under a motion prior of width S grid cells (``NetworkCorrespondenceConfig.subcell`` /
+``prior_sigma``, beyond the paper).
 
 Metrics: PCK at 0.05 / 0.1 / 0.2 body heights, mean error (body heights), and for tau_corr in
 0.1..0.5 the fraction of correspondences with confidence >= tau that are correct (error <= 0.1
@@ -97,15 +100,27 @@ def errors(pred: np.ndarray, gt: np.ndarray, height: np.ndarray) -> np.ndarray:
     return d / height
 
 
-def make_models(weights: str | None) -> dict[str, CorrespondenceModel]:
+def make_models(weights: str | None, priors: tuple[float, ...] = ()) -> dict[str, CorrespondenceModel]:
+    """The methods; with ``priors``, also the network with sub-cell peaks, alone and under each motion prior."""
     net = (NetworkCorrespondences.from_checkpoint(weights) if weights else NetworkCorrespondences.from_bundled()).net
-    return {
+    models: dict[str, CorrespondenceModel] = {
         "network (full refinement)": NetworkCorrespondences(net, refinement="full"),
         "network (windowed refinement)": NetworkCorrespondences(net, refinement="windowed"),
         "network without refinement": NetworkCorrespondences(net, refinement="none"),
         "zero motion": ZeroMotionCorrespondences(),
         "DIS optical flow": FlowCorrespondences(),
     }
+    if priors:
+        for refinement, label in (
+            ("windowed", "network (windowed refinement)"),
+            ("none", "network without refinement"),
+        ):
+            models[f"{label}, sub-cell"] = NetworkCorrespondences(net, refinement=refinement, subcell=True)
+            for sigma in priors:
+                models[f"{label}, sub-cell, prior {sigma:g} cells"] = NetworkCorrespondences(
+                    net, refinement=refinement, subcell=True, prior_sigma=sigma
+                )
+    return models
 
 
 def affine_pairs(models: dict[str, CorrespondenceModel], n: int, size: int, rec: Records, seed: int) -> None:
@@ -233,12 +248,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--affine", type=int, default=150)
     ap.add_argument("--seed", type=int, default=77, help="seed of the held-out affine stills (training uses 1000)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--priors",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also the network with sub-cell peaks, alone and under a motion prior of each width (grid cells)",
+    )
     ap.add_argument("--json", default=None)
     ap.add_argument("--picture", default=None, help="also draw the show-corr picture of a val pair to this PNG")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.time()
-    models = make_models(args.weights)
+    models = make_models(args.weights, tuple(args.priors))
     size = models["network (full refinement)"].size  # type: ignore[attr-defined]
     rec = Records()
     affine_pairs(models, args.affine, size, rec, args.seed)

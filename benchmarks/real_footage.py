@@ -17,6 +17,11 @@ Stages (each result is kept in the cache folder and reused on the next run; ``--
    cached detections and their YOLO keypoints, with DIS flow / zero-motion / network
    correspondences, the ablations, and the IoU / OKS frame-to-frame baselines.
 4. ``grid``: a 2x3 frame grid of PETS09-S2L1 with the tracks drawn (``--grid PNG``).
+5. ``select`` (beyond the paper): CorrTrack with every combination of the tracker options of
+   :data:`SELECTION_GRID` (lost-track memory and its motion, gap interpolation, recovery run
+   limit) on both videos; each video's row "options selected on <other video>" is the
+   combination that was best on the other video (leave-one-video-out, so no video chooses its
+   own settings).
 
 Every MOT file is scored with corrtrack's box evaluator (``corrtrack eval --mot``: HOTA, DetA,
 AssA, MOTA, IDF1, IDSW, FP, FN); the markdown table goes to stdout and ``<cache>/table.md``.
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import json
 import sys
 import time
@@ -256,6 +262,40 @@ def corrtrack_methods() -> list[Method]:
         Method("frame-to-frame IoU >= 0.3", "iou"),
         Method("frame-to-frame OKS >= 0.2", "oks"),
     ]
+
+
+#: the tracker options beyond the paper, tried on both videos; each video gets the combination that was
+#: best (HOTA, then IDF1) on the *other* video (leave-one-video-out; docs/real-footage.md)
+SELECTION_GRID: dict[str, dict[str, dict[str, Any]]] = {
+    "lost tracks": {
+        "off": {},
+        "30 frames by correspondences": {"lost_track_frames": 30},
+        "30 frames by velocity": {"lost_track_frames": 30, "lost_track_motion": "velocity"},
+    },
+    "gap interpolation": {"off": {}, "5 frames": {"interpolate_gaps": 5}, "30 frames": {"interpolate_gaps": 30}},
+    "recovery run limit": {"off": {}, "3 frames": {"recovery_max_run": 3}},
+}
+CANDIDATE_PREFIX = "candidate: "
+SELECTED_PREFIX = "CorrTrack, DIS flow, options selected on "
+
+
+def candidate_methods() -> list[Method]:
+    """Every combination of :data:`SELECTION_GRID` on top of the fixed configuration (DIS flow)."""
+    out = []
+    for combo in itertools.product(*(grid.items() for grid in SELECTION_GRID.values())):
+        name = CANDIDATE_PREFIX + "; ".join(f"{option} {label}" for option, (label, _) in zip(SELECTION_GRID, combo))
+        settings: dict[str, Any] = {k: v for _, values in combo for k, v in values.items()}
+        out.append(Method(name, "corrtrack", "flow", replace(TRACKER_CONFIG, **settings)))
+    return out
+
+
+def select_on_other_video(results: dict[str, dict[str, dict[str, Any]]], video: str) -> str | None:
+    """The candidate with the best (HOTA, IDF1) on the other video, or None before both were run."""
+    other = next(v for v in VIDEOS if v != video)
+    rows = {n: m for n, m in results.get(other, {}).items() if n.startswith(CANDIDATE_PREFIX)}
+    if len(rows) < len(candidate_methods()):
+        return None
+    return max(rows, key=lambda n: (rows[n]["hota"], rows[n]["idf1"]))
 
 
 def make_correspondences(kind: str, weights: Path | None) -> CorrespondenceModel:
@@ -582,14 +622,55 @@ def table_row(method: str, m: dict[str, Any]) -> str:
 
 
 def _order(name: str) -> tuple[int, int, str]:
-    """Table order: ultralytics' trackers, then the corrtrack methods in their list's order."""
+    """Table order: ultralytics' trackers, the corrtrack methods in their list's order, the selected options."""
     names = [m.name for m in corrtrack_methods()]
+    if name.startswith(SELECTED_PREFIX):
+        return (2, 0, name)
     return (1, names.index(name), "") if name in names else (0, 0, name)
+
+
+def selection_markdown(results: dict[str, dict[str, dict[str, Any]]]) -> list[str]:
+    """The candidates' HOTA / IDF1 / IDSW on both videos; bold = the best on that video (what the other one gets)."""
+    videos = [v for v in VIDEOS if any(n.startswith(CANDIDATE_PREFIX) for n in results.get(v, {}))]
+    if not videos:
+        return []
+    best = {}
+    for v in videos:
+        rows = {n: m for n, m in results[v].items() if n.startswith(CANDIDATE_PREFIX)}
+        best[v] = max(rows, key=lambda n: (rows[n]["hota"], rows[n]["idf1"]))
+    lines = [
+        "### Options beyond the paper, selected on the other video (CorrTrack, DIS flow; HOTA / IDF1 / IDSW)",
+        "",
+        "| " + " | ".join(SELECTION_GRID) + " | " + " | ".join(videos) + " |",
+        "|" + "---|" * (len(SELECTION_GRID) + len(videos)),
+    ]
+    for method in candidate_methods():
+        labels = [
+            lab[len(option) + 1 :]
+            for option, lab in zip(SELECTION_GRID, method.name[len(CANDIDATE_PREFIX) :].split("; "))
+        ]
+        cells = []
+        for v in videos:
+            m = results[v].get(method.name)
+            cell = f"{100 * m['hota']:.1f} / {100 * m['idf1']:.1f} / {m['num_switches']}" if m else "-"
+            cells.append(f"**{cell}**" if method.name == best[v] else cell)
+        lines.append("| " + " | ".join(labels + cells) + " |")
+    lines.append("")
+    for v in videos:
+        others = [o for o in videos if o != v]
+        if others:
+            lines.append(f"- {v} gets the options best on {others[0]}: {best[others[0]][len(CANDIDATE_PREFIX) :]}")
+    lines.append("")
+    return lines
 
 
 def markdown(results: dict[str, dict[str, dict[str, Any]]], yolo_seconds: dict[str, float] | None = None) -> str:
     lines = []
-    results = {v: {n: rows[n] for n in sorted(rows, key=_order)} for v, rows in results.items()}
+    selection = selection_markdown(results)
+    results = {
+        v: {n: rows[n] for n in sorted(rows, key=_order) if not n.startswith(CANDIDATE_PREFIX)}
+        for v, rows in results.items()
+    }
     for video, rows in results.items():
         spec = VIDEOS[video]
         lines += [
@@ -616,7 +697,13 @@ def markdown(results: dict[str, dict[str, dict[str, Any]]], yolo_seconds: dict[s
                     f"| {per:.1f} |"
                 )
         lines.append("")
-    timed = [(v, n, m) for v, rows in results.items() for n, m in rows.items() if "tracking_stages" in m]
+    lines += selection
+    timed = [
+        (v, n, m)
+        for v, rows in results.items()
+        for n, m in rows.items()
+        if "tracking_stages" in m and not n.startswith(SELECTED_PREFIX)
+    ]
     if timed:
         lines += [
             "### Time per frame (ms; YOLO11n-pose once per frame, then the tracker on the cached detections)",
@@ -647,7 +734,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--stages",
         nargs="+",
-        default=["train", "ultralytics", "corrtrack", "grid"],
+        default=["train", "ultralytics", "corrtrack", "grid", "select"],
         help="detection always runs (cached)",
     )
     ap.add_argument("--methods", nargs="*", default=None, help="only the corrtrack methods whose name has one of these")
@@ -726,10 +813,13 @@ def main(argv: list[str] | None = None) -> int:
                     t0 = time.perf_counter()
                     frames = ultralytics_track(spec.ref_tracker, spec, spec.ref_conf)
                     record(video, label, frames, gt, {"seconds": time.perf_counter() - t0})
+        chosen: list[Method] = []
         if "corrtrack" in args.stages:
-            for method in corrtrack_methods():
-                if args.methods and not any(s in method.name for s in args.methods):
-                    continue
+            chosen += [m for m in corrtrack_methods() if not args.methods or any(s in m.name for s in args.methods)]
+        if "select" in args.stages:
+            chosen += candidate_methods()
+        if chosen:
+            for method in chosen:
                 if method.name in results.get(video, {}) and not args.fresh:
                     continue
                 w = Path(weights[video]) if video in weights else None
@@ -746,6 +836,13 @@ def main(argv: list[str] | None = None) -> int:
                 record(video, method.name, frames, gt, info)
         if "grid" in args.stages and video == "PETS09-S2L1":
             render_grid(spec, cache, args.grid, results)
+    for video in args.videos:  # leave-one-video-out: the options chosen on the other video
+        picked = select_on_other_video(results, video)
+        if picked is not None and picked in results.get(video, {}):
+            other = next(v for v in VIDEOS if v != video)
+            label = f"{SELECTED_PREFIX}{other}"
+            results[video][label] = {**results[video][picked], "selected": picked}
+            log(f"{video}: {label}: {picked}")
     for video in args.videos:  # error analysis of results scored before it existed
         gt = read_mot(VIDEOS[video].gt)
         for method, m in results.get(video, {}).items():

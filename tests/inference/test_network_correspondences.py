@@ -321,3 +321,27 @@ def test_bundled_weights_match_their_metadata() -> None:
     assert state_dict_sha256(sd) == doc["sha256_tensors"]
     for key in ("training_data", "command"):
         assert doc["training"][key]
+
+
+@pytest.mark.parametrize("refinement", ["full", "windowed", "none"])
+def test_peak_options_pass_through_every_refinement(refinement: str) -> None:
+    """subcell moves each peak by less than a cell; a very wide prior changes nothing; a narrow one pulls peaks in."""
+    net = small_net(seed=5)
+    plain = NetworkCorrespondences(net, refinement=refinement)
+    a, b = textured(48, 80, 21), textured(48, 80, 22)
+    ea, eb = plain.embed(a), plain.embed(b)
+    pts = queries(3, 48, 80, 23)
+    base = plain.propagate(ea, eb, pts)
+    cell = 80 / plain.grid  # image pixels per grid cell (the long side fills the canvas)
+    sub = NetworkCorrespondences(net, refinement=refinement, subcell=True).propagate(ea, eb, pts)
+    ok = np.isfinite(base[..., 0])
+    assert (np.abs(sub[..., :2] - base[..., :2])[ok] <= cell + 1e-6).all()
+    np.testing.assert_array_equal(sub[..., 2], base[..., 2])
+    wide = NetworkCorrespondences(net, refinement=refinement, prior_sigma=1e6).propagate(ea, eb, pts)
+    np.testing.assert_allclose(wide, base, equal_nan=True)
+    narrow = NetworkCorrespondences(net, refinement=refinement, prior_sigma=0.3).propagate(ea, eb, pts)
+    d_base = np.linalg.norm(base[..., :2] - pts, axis=-1)[ok]
+    d_narrow = np.linalg.norm(narrow[..., :2] - pts, axis=-1)[ok]
+    assert d_narrow.mean() < d_base.mean() and (d_narrow <= 2 * cell).all()
+    with pytest.raises(ValueError, match="prior_sigma"):
+        NetworkCorrespondences(net, prior_sigma=-1.0)

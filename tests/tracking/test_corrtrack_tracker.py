@@ -340,3 +340,42 @@ def test_lost_tracks_take_back_their_person_after_a_gap():
     assert len(set(ids_of(short, gt, 1))) == 2  # a gap of 4 frames is longer than 3
     with pytest.raises(ValueError, match="lost_track_frames"):
         CorrTrackConfig(lost_track_frames=-1)
+
+
+def test_velocity_motion_follows_a_fast_walker_through_a_long_gap():
+    """Zero-motion correspondences lose a walker (12 px/frame) missed for 8 frames; its velocity finds it."""
+    gt = walkers(20, [(100, 180), (500, 180)], [(12, 0), (-2, 0)])
+    images = frame_images(20)
+    det = remove(detections_from(gt), 0, range(6, 14), gt)
+
+    def ids(**changes: object) -> list[int]:
+        settings: dict[str, object] = {"merging": False, "recovery": False, "lost_track_frames": 10, **changes}
+        cfg = CorrTrackConfig(**settings)  # type: ignore[arg-type]
+        return ids_of(run_tracker(CorrTrackTracker(ZeroMotionCorrespondences(), None, cfg), images, det), gt, 0)
+
+    assert len(set(ids())) == 2  # its last pose stays put: 96 px behind when it comes back
+    moved = ids(lost_track_motion="velocity")
+    assert len(moved) == 12 and len(set(moved)) == 1
+    assert len(set(ids(lost_track_motion="velocity", lost_track_frames=7))) == 2  # gap of 8 > 7 frames
+    still = ids(lost_track_motion="velocity", lost_track_velocity_frames=1)
+    assert len(set(still)) == 1  # one frame of history is enough for a steady walker
+
+
+def test_interpolated_gaps_fill_the_frames_a_resumed_track_skipped():
+    gt = walkers(14, [(150, 180), (450, 180)], [(4, 0), (-4, 0)])
+    images = frame_images(14)
+    det = remove(detections_from(gt), 1, range(5, 9), gt)
+    base = {"merging": False, "recovery": False, "lost_track_frames": 5}
+    out = run_tracker(oracle_tracker(gt, images, **base, interpolate_gaps=4), images, det)
+    ids = ids_of(out, gt, 1)
+    assert len(ids) == 14 and len(set(ids)) == 1
+    filled = out.frames[6].poses
+    row = [i for i, e in enumerate(filled.extras) if e.get("interpolated")]
+    assert len(row) == 1
+    np.testing.assert_allclose(
+        filled.xy[row[0]][filled.present[row[0]]], gt.frames[6].poses.xy[1][filled.present[row[0]]]
+    )
+    short = run_tracker(oracle_tracker(gt, images, **base, interpolate_gaps=3), images, det)
+    assert len(ids_of(short, gt, 1)) == 10  # the gap of 4 frames is longer than 3: left empty
+    with pytest.raises(ValueError, match="interpolate_gaps"):
+        CorrTrackConfig(interpolate_gaps=-1)

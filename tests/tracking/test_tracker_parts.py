@@ -18,7 +18,7 @@ from corrtrack.tracking.association import (
     tracking_boxes,
 )
 from corrtrack.tracking.merging import merge_scores, resolve_merges
-from corrtrack.tracking.postprocess import postprocess_tracks, remap_track_ids
+from corrtrack.tracking.postprocess import interpolate_gaps, postprocess_tracks, remap_track_ids
 from corrtrack.tracking.recovery import explained_by_detections, filter_recovered, recovery_boxes
 
 SIG = POSETRACK18.sigma_array
@@ -182,3 +182,28 @@ def test_postprocess_drops_short_tracks_low_joints_and_renumbers():
     kept = postprocess_tracks([_frame([4], np.r_[[0.2] * 5, [0.9] * 12][None])] * 3, 3, 0.3)
     assert (kept[0].keypoints[0, :5] == 0).all() and kept[0].present[0, 5:].all()
     assert [p.track_ids.tolist() for p in remap_track_ids(frames[:2], {3: 7})] == [[7, 7], [7, 7, 9]]
+
+
+def test_interpolate_gaps_is_linear_per_joint_and_leaves_long_gaps():
+    a = Poses.create(
+        np.r_[[[10.0, 20.0, 1.0]] * 16, [[0.0, 0.0, 0.0]]][None],
+        keypoint_scores=np.full((1, 17), 0.9),
+        boxes=[[0, 0, 10, 10]],
+        scores=[0.8],
+        track_ids=[5],
+    )
+    b = a.replace(keypoints=a.keypoints + [40.0, -20.0, 0.0], boxes=np.array([[40.0, 0, 10, 10]]), scores=np.r_[0.2])
+    b.keypoints[0, 16] = [70.0, 5.0, 1.0]  # present only after the gap: stays absent inside it
+    other = Poses.create(np.ones((1, 17, 3)), track_ids=[8])
+    empty = Poses.empty()
+    frames = [a, empty, empty, empty, b, other, empty, other]
+    out = interpolate_gaps(frames, 3)
+    assert [p.track_ids.tolist() for p in out] == [[5], [5], [5], [5], [5], [8], [8], [8]]
+    mid = out[2]  # half way between a (frame 0) and b (frame 4)
+    np.testing.assert_allclose(mid.keypoints[0, :16], np.tile([30.0, 10.0, 1.0], (16, 1)))
+    assert not mid.present[0, 16] and mid.keypoint_scores[0, 16] == 0
+    np.testing.assert_allclose(mid.boxes[0], [20, 0, 10, 10])
+    np.testing.assert_allclose([out[1].scores[0], out[3].scores[0]], [0.65, 0.35])
+    assert out[1].extras[0] == {"interpolated": True} and out[0] is a
+    assert [p.track_ids.tolist() for p in interpolate_gaps(frames, 2)][1:4] == [[], [], []]  # gap of 3 > 2
+    assert interpolate_gaps(frames, 0) == frames and interpolate_gaps([empty] * 4, 3) == [empty] * 4

@@ -37,12 +37,12 @@ from typing import Literal
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from corrtrack.config import param
 from corrtrack.errors import CorrtrackError
 from corrtrack.models.checkpoints import load_authors_correspondence_net, model_from_checkpoint
-from corrtrack.models.correspondence_net import CorrespondenceNet, CorrespondenceNetConfig
+from corrtrack.models.correspondence_net import CorrespondenceNet, CorrespondenceNetConfig, valid_queries
+from corrtrack.models.correspondence_peaks import map_peaks
 from corrtrack.models.windowed_refinement import refine_windowed
 
 __all__ = [
@@ -113,6 +113,16 @@ class NetworkCorrespondenceConfig:
     unrefined_window: int = param(
         2, "our choice: refinement 'none' confidence = soft-max mass within +-this many cells of the arg-max"
     )
+    prior_sigma: float = param(
+        0.0,
+        "our choice (0 = off, the reference's plain arg-max): motion prior, the peak is the arg-max of the map "
+        "times a Gaussian of this width (grid cells) around the query's position (docs/correspondences.md)",
+    )
+    subcell: bool = param(
+        False,
+        "our choice (False = the reference's whole-cell arg-max): the peak position is the centroid of the map's "
+        "3x3 neighbourhood of the arg-max cell",
+    )
     max_batch: int = param(32, "our choice: query sets (tracks) per refiner batch, bounds memory")
     device: str = param("cpu", "our choice: torch device (cpu or cuda)")
 
@@ -121,6 +131,8 @@ class NetworkCorrespondenceConfig:
             raise ValueError(f"refinement must be full, windowed or none, got {self.refinement!r}")
         if self.window_margin < 0 or self.window_min_side < 8 or self.max_batch < 1:
             raise ValueError("window_margin must be >= 0, window_min_side >= 8 and max_batch >= 1")
+        if self.prior_sigma < 0:
+            raise ValueError(f"prior_sigma must be >= 0, got {self.prior_sigma}")
         if not 0 <= self.unrefined_window <= 16:
             raise ValueError(f"unrefined_window must be in [0, 16], got {self.unrefined_window}")
 
@@ -233,16 +245,22 @@ class NetworkCorrespondences:
                 "(use refinement='none' for other counts)"
             )
         fA, fB = src.features, dst.features
+        cfg = self.config
+        options = {"prior_sigma": cfg.prior_sigma, "subcell": cfg.subcell}
         parts = []
-        for s in range(0, n, self.config.max_batch):
-            q = q_all[s : s + self.config.max_batch]
-            if self.config.refinement == "full":
-                res = self.net.propagate(fA, fB, q)
-            elif self.config.refinement == "windowed":
-                res, side = refine_windowed(self.net, fA, fB, q, self.config.window_margin, self.config.window_min_side)
+        for s in range(0, n, cfg.max_batch):
+            q = q_all[s : s + cfg.max_batch]
+            if cfg.refinement == "full":
+                prob = torch.sigmoid(self.net.refine(fA, fB, self.net.correlate(fA, fB, q)))
+                valid = valid_queries(q.to(torch.float64), prob.shape[2], prob.shape[3])[2]
+                res = map_peaks(prob, q, valid, **options)
+            elif cfg.refinement == "windowed":
+                res, side = refine_windowed(self.net, fA, fB, q, cfg.window_margin, cfg.window_min_side, **options)
                 self.last_window_side = side
             else:
-                res = _affinity_peaks(self.net, fA, fB, q, self.config.unrefined_window)
+                maps = self.net.correlate(fA, fB, q)
+                valid = maps.flatten(2).sum(-1) > 0
+                res = map_peaks(maps, q, valid, mass_window=cfg.unrefined_window, **options)
             parts.append(res.double().cpu().numpy())
         if not parts:
             return np.zeros((0, k, 3))
@@ -280,27 +298,3 @@ class NetworkCorrespondences:
             inside = (x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)
         out[..., 2] = np.where(inside, conf, 0.0)
         return out
-
-
-@torch.no_grad()
-def _affinity_peaks(
-    net: CorrespondenceNet, fA: torch.Tensor, fB: torch.Tensor, q: torch.Tensor, window: int = 2
-) -> torch.Tensor:
-    """Arg-max cell of the affinity maps (no refinement) and the soft-max mass within ``window`` cells of it.
-
-    NaN, NaN, 0 for skipped queries. ``window=0`` gives the single-cell peak.
-    """
-    maps = net.correlate(fA, fB, q)
-    n, k, h, w = maps.shape
-    flat = maps.flatten(2)
-    idx = flat.argmax(-1)
-    if window > 0:
-        side = 2 * window + 1
-        summed = F.avg_pool2d(maps.reshape(n * k, 1, h, w), side, 1, window, count_include_pad=True) * side**2
-        conf = summed.reshape(n, k, h * w).gather(-1, idx[..., None])[..., 0].clamp(max=1.0)
-    else:
-        conf = flat.gather(-1, idx[..., None])[..., 0]
-    xy = torch.stack([idx % w, torch.div(idx, w, rounding_mode="floor")], -1).to(maps.dtype)
-    valid = flat.sum(-1) > 0
-    xy = torch.where(valid[..., None], xy, torch.full_like(xy, float("nan")))
-    return torch.cat([xy, torch.where(valid, conf, torch.zeros_like(conf))[..., None]], -1)

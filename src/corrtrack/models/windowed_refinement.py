@@ -19,8 +19,9 @@ from __future__ import annotations
 import torch
 
 from corrtrack.models.correspondence_net import CorrespondenceNet, valid_queries
+from corrtrack.models.correspondence_peaks import map_peaks
 
-__all__ = ["WINDOW_MULTIPLE", "refine_windowed", "window_origins"]
+__all__ = ["WINDOW_MULTIPLE", "refine_windowed", "refined_windows", "window_origins"]
 
 #: window sides are multiples of this (the refinement decoder downsamples by 8 and upsamples back)
 WINDOW_MULTIPLE = 8
@@ -67,18 +68,15 @@ def _crop(f: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor, side: int) -> tor
 
 
 @torch.no_grad()
-def refine_windowed(
+def refined_windows(
     net: CorrespondenceNet,
     fA: torch.Tensor,
     fB: torch.Tensor,
     queries: torch.Tensor,
     margin: int,
     min_side: int = 16,
-) -> tuple[torch.Tensor, int]:
-    """``((N, Q, 3), side)``: grid x, y and sigmoid confidence per query, refined on windows; NaN, NaN, 0 if skipped.
-
-    ``queries`` are ``(N, Q, 2)`` grid (x, y) coordinates as for :meth:`CorrespondenceNet.propagate`.
-    """
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """``(prob (N, Q, side, side), x0 (N,), y0 (N,), side)``: the sigmoid refined maps on each set's window."""
     grid = fA.shape[-1]
     x0, y0, side = window_origins(queries, grid, margin, min_side)
     affinity = net.correlate(fA, fB, queries)
@@ -90,17 +88,28 @@ def refine_windowed(
         a = _crop(fA, x0, y0, side)
         b = _crop(fB, x0, y0, side)
         m = _crop(net.refiner_affinity(affinity), x0, y0, side)  # normalised on the whole grid, then cropped
-        x = torch.cat([a, b, m], 1)
-        logits = net.pd(x)
-    prob = torch.sigmoid(logits)
-    flat = prob.flatten(2)
-    idx = flat.argmax(-1)
-    conf = flat.gather(-1, idx[..., None])[..., 0]
-    w = prob.shape[3]
-    gx = (idx % w + x0.to(idx.device)[:, None]).to(prob.dtype)
-    gy = (torch.div(idx, w, rounding_mode="floor") + y0.to(idx.device)[:, None]).to(prob.dtype)
+        logits = net.pd(torch.cat([a, b, m], 1))
+    return torch.sigmoid(logits), x0, y0, side
+
+
+@torch.no_grad()
+def refine_windowed(
+    net: CorrespondenceNet,
+    fA: torch.Tensor,
+    fB: torch.Tensor,
+    queries: torch.Tensor,
+    margin: int,
+    min_side: int = 16,
+    prior_sigma: float = 0.0,
+    subcell: bool = False,
+) -> tuple[torch.Tensor, int]:
+    """``((N, Q, 3), side)``: grid x, y and sigmoid confidence per query, refined on windows; NaN, NaN, 0 if skipped.
+
+    ``queries`` are ``(N, Q, 2)`` grid (x, y) coordinates as for :meth:`CorrespondenceNet.propagate`;
+    ``prior_sigma`` and ``subcell`` as in :func:`~corrtrack.models.correspondence_peaks.map_peaks`.
+    """
+    grid = fA.shape[-1]
+    prob, x0, y0, side = refined_windows(net, fA, fB, queries, margin, min_side)
     valid = valid_queries(queries[..., :2].to(torch.float64), grid, grid)[2].to(prob.device)
-    xy = torch.stack([gx, gy], -1)
-    xy = torch.where(valid[..., None], xy, torch.full_like(xy, float("nan")))
-    conf = torch.where(valid, conf, torch.zeros_like(conf))
-    return torch.cat([xy, conf[..., None]], -1), side
+    out = map_peaks(prob, queries, valid, x0, y0, prior_sigma=prior_sigma, subcell=subcell)
+    return out, side

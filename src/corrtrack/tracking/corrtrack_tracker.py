@@ -34,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from corrtrack.config import param
+from corrtrack.geometry import box_iou
 from corrtrack.interfaces import CorrespondenceModel, PoseEstimator, Tracker
 from corrtrack.keypoints import POSETRACK18
 from corrtrack.poses import Frame, Poses, PoseSequence
@@ -45,8 +46,9 @@ from corrtrack.tracking.association import (
     pose_nms_fast,
     tracking_boxes,
 )
+from corrtrack.tracking.matching import assign
 from corrtrack.tracking.merging import MergeOrder, merge_scores, resolve_merges
-from corrtrack.tracking.postprocess import postprocess_tracks, remap_track_ids
+from corrtrack.tracking.postprocess import interpolate_gaps, postprocess_tracks, remap_track_ids
 from corrtrack.tracking.recovery import explained_by_detections, filter_recovered, recovery_boxes
 
 __all__ = ["CorrTrackConfig", "CorrTrackTracker", "run_tracker"]
@@ -113,13 +115,33 @@ class CorrTrackConfig:
         "unmatched for up to this many frames can still take a detection that would start a new track, "
         "its last pose propagated from its last frame (docs/tracker.md)",
     )
+    lost_track_motion: Literal["correspondences", "velocity"] = param(
+        "correspondences",
+        "our choice: how a lost track's last pose reaches the current frame. correspondences: propagated "
+        "from its last frame by the correspondence model and scored like an active track; velocity: moved by "
+        "the track's mean joint velocity over its last lost_track_velocity_frames frames and matched by box "
+        "IoU (the constant-velocity prediction of ByteTrack's Kalman filter, without the filter; docs/tracker.md)",
+        choices=("correspondences", "velocity"),
+    )
+    lost_track_velocity_frames: int = param(
+        5, "our choice: frames over which a lost track's velocity is measured (velocity motion)"
+    )
+    lost_track_iou: float = param(
+        0.2, "ByteTrack (match_thresh 0.8 on 1 - IoU): box IoU a lost track needs to take a detection (velocity motion)"
+    )
+    interpolate_gaps: int = param(
+        0,
+        "our choice (0 = off, as the reference): after merging and short-track removal, frames a track skips "
+        "(at most this many in a row) get a pose interpolated between the poses around the gap (docs/tracker.md)",
+    )
     min_track_length: int = param(3, "reference code (run_corrtrack.py --min_track_length)")
     output_joint_threshold: float = param(0.3, "reference code (run_corrtrack.py): joints below are dropped")
     renumber: bool = param(True, "reference code: ids renumbered 0..N-1 after post-processing")
 
     def __post_init__(self) -> None:
-        if self.lost_track_frames < 0:
-            raise ValueError(f"lost_track_frames must be >= 0, got {self.lost_track_frames}")
+        for name in ("lost_track_frames", "interpolate_gaps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.recovery_max_run < 0:
             raise ValueError(f"recovery_max_run must be >= 0, got {self.recovery_max_run}")
         for name in (
@@ -130,6 +152,7 @@ class CorrTrackConfig:
             "tau_corr",
             "tau_oks",
             "recovery_min_mean_score",
+            "lost_track_iou",
         ):
             v = getattr(self, name)
             if not 0 <= v <= 1:
@@ -141,6 +164,7 @@ class CorrTrackConfig:
             "min_track_length",
             "corr_grid_size",
             "merge_min_length",
+            "lost_track_velocity_frames",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -158,6 +182,11 @@ def _arrays(poses: Poses) -> tuple[np.ndarray, np.ndarray]:
     scores = poses.keypoint_scores
     conf = np.where(present, np.where(np.isnan(scores), 1.0, scores), 0.0)
     return np.where(present[..., None], xy, 0.0), conf
+
+
+def _xywh(boxes: np.ndarray) -> np.ndarray:
+    """``[x0, y0, x1, y1]`` -> ``[x, y, w, h]`` (NaN boxes stay NaN)."""
+    return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
 
 
 def _at_least(conf: np.ndarray, threshold: float) -> np.ndarray:
@@ -195,8 +224,9 @@ class CorrTrackTracker:
         self._ended: list[int] = []
         self._merge_pairs: list[np.ndarray] = []
         self._recovered_run: dict[int, int] = {}
-        #: lost tracks (lost_track_frames > 0): id -> (frame position, joints (K, 2), confidences (K,), embedding)
-        self._lost: dict[int, tuple[int, np.ndarray, np.ndarray, Any]] = {}
+        #: lost tracks (lost_track_frames > 0): id -> (frame position, joints (K, 2), confidences (K,), embedding,
+        #: velocity (2,) in pixels per frame)
+        self._lost: dict[int, tuple[int, np.ndarray, np.ndarray, Any, np.ndarray]] = {}
         self._resumed: set[int] = set()
         self._first_new_id = 0
         self._frame_arrays: list[tuple[np.ndarray, np.ndarray]] = []
@@ -419,30 +449,16 @@ class CorrTrackTracker:
             q_xy = np.stack([lost[t][1] for t in tids])
             q_conf = np.stack([lost[t][2] for t in tids])
             q_ok = _at_least(q_conf, cfg.tau_joint)
-            prop = np.zeros(q_xy.shape[:2] + (3,))
             src = np.array([lost[t][0] for t in tids])
-            for f in np.unique(src):
-                rows = np.flatnonzero(src == f)
-                pts = np.where(q_ok[rows][..., None], q_xy[rows], np.nan)
-                prop[rows] = self._propagate("propagate", lost[tids[rows[0]]][3], handle, pts)
-            finite = np.asarray(np.isfinite(prop).all(-1), dtype=bool)
-            pxy = np.where(finite[..., None], prop[..., :2], 0.0)
-            pconf = np.where(q_ok & finite, np.clip(prop[..., 2], 0.0, 1.0), 0.0)
             d_ok = _at_least(c_conf[new], cfg.tau_joint)
-            s = association_scores(
-                pxy,
-                _at_least(pconf, cfg.tau_corr),
-                pconf,
-                c_xy[new],
-                d_ok,
-                tracking_boxes(c_xy[new], d_ok, cfg.track_box_margin, w, h),
-                sigmas=self.sigmas,
-                tau_corr=cfg.tau_corr,
-                tau_oks=cfg.tau_oks,
-                min_joints=cfg.min_joints,
-                corr_sigma=cfg.corr_map_sigma * max(w, h) / cfg.corr_grid_size,
-            )
-            rows, cols, _ = match(s, cfg.assignment, cfg.tau_corr, cfg.tau_oks, cfg.min_joints)
+            if cfg.lost_track_motion == "velocity":
+                rows, cols = self._match_lost_by_velocity(
+                    pos, src, q_xy, q_ok, [lost[t][4] for t in tids], new, c_xy, d_ok, w, h
+                )
+            else:
+                rows, cols = self._match_lost_by_correspondences(
+                    handle, src, q_xy, q_ok, [lost[t][3] for t in tids], new, c_xy, d_ok, w, h
+                )
             for r, c in zip(rows.tolist(), cols.tolist()):
                 ids[new[c]] = tids[r]
                 self._resumed.add(tids[r])
@@ -453,8 +469,95 @@ class CorrTrackTracker:
         q_xy_prev, q_conf_prev = self._prev_arrays
         for row, t in enumerate(prev.track_ids.tolist()):
             if t not in kept:
-                lost[t] = (pos - 1, q_xy_prev[row], q_conf_prev[row], self._prev_handle)
+                velocity = self._track_velocity(t, q_xy_prev[row], q_conf_prev[row])
+                lost[t] = (pos - 1, q_xy_prev[row], q_conf_prev[row], self._prev_handle, velocity)
         self._lost = {t: v for t, v in lost.items() if t not in kept}
+
+    def _match_lost_by_correspondences(
+        self,
+        handle: Any,
+        src: np.ndarray,
+        q_xy: np.ndarray,
+        q_ok: np.ndarray,
+        src_handles: list[Any],
+        new: np.ndarray,
+        c_xy: np.ndarray,
+        d_ok: np.ndarray,
+        w: int,
+        h: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Lost tracks propagated from their last frame (one call per source frame), scored like active tracks."""
+        cfg = self.config
+        prop = np.zeros(q_xy.shape[:2] + (3,))
+        for f in np.unique(src):
+            rows = np.flatnonzero(src == f)
+            pts = np.where(q_ok[rows][..., None], q_xy[rows], np.nan)
+            prop[rows] = self._propagate("propagate", src_handles[rows[0]], handle, pts)
+        finite = np.asarray(np.isfinite(prop).all(-1), dtype=bool)
+        pxy = np.where(finite[..., None], prop[..., :2], 0.0)
+        pconf = np.where(q_ok & finite, np.clip(prop[..., 2], 0.0, 1.0), 0.0)
+        s = association_scores(
+            pxy,
+            _at_least(pconf, cfg.tau_corr),
+            pconf,
+            c_xy[new],
+            d_ok,
+            tracking_boxes(c_xy[new], d_ok, cfg.track_box_margin, w, h),
+            sigmas=self.sigmas,
+            tau_corr=cfg.tau_corr,
+            tau_oks=cfg.tau_oks,
+            min_joints=cfg.min_joints,
+            corr_sigma=cfg.corr_map_sigma * max(w, h) / cfg.corr_grid_size,
+        )
+        rows, cols, _ = match(s, cfg.assignment, cfg.tau_corr, cfg.tau_oks, cfg.min_joints)
+        return rows, cols
+
+    def _match_lost_by_velocity(
+        self,
+        pos: int,
+        src: np.ndarray,
+        q_xy: np.ndarray,
+        q_ok: np.ndarray,
+        velocities: list[np.ndarray],
+        new: np.ndarray,
+        c_xy: np.ndarray,
+        d_ok: np.ndarray,
+        w: int,
+        h: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Lost tracks' last poses moved at constant velocity to frame ``pos``; Hungarian on box IoU."""
+        cfg = self.config
+        gap = (pos - src).astype(np.float64)
+        pred = q_xy + np.stack(velocities)[:, None, :] * gap[:, None, None]
+        margin = cfg.track_box_margin
+        a = _xywh(tracking_boxes(pred, q_ok & (q_ok.sum(-1) >= cfg.min_joints)[:, None], margin, w, h))
+        b = _xywh(tracking_boxes(c_xy[new], d_ok, margin, w, h))
+        iou = box_iou(a, b)
+        return assign(np.where(iou >= cfg.lost_track_iou, iou, np.nan), cfg.lost_track_iou, "hungarian")
+
+    def _track_velocity(self, tid: int, xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
+        """(2,) mean per-frame displacement of track ``tid``'s joints over its last frames (0 without history).
+
+        ``xy``/``conf`` are the track's pose in the last frame stored; the track is looked up in up to
+        ``lost_track_velocity_frames`` frames before it while it is present in each.
+        """
+        cfg = self.config
+        if cfg.lost_track_motion != "velocity":
+            return np.zeros(2)
+        last = len(self._frames) - 1
+        old_xy, old_conf, steps = None, None, 0
+        for f in range(last - 1, max(last - cfg.lost_track_velocity_frames, 0) - 1, -1):
+            rows = np.flatnonzero(self._frames[f].track_ids == tid)
+            if not len(rows):
+                break
+            old_xy, old_conf = (a[rows[0]] for a in self._frame_arrays[f])
+            steps = last - f
+        if old_xy is None:
+            return np.zeros(2)
+        both = _at_least(conf, self.config.tau_joint) & _at_least(old_conf, self.config.tau_joint)
+        if not both.any():
+            return np.zeros(2)
+        return (xy[both] - old_xy[both]).mean(0) / steps
 
     # merging bookkeeping ---------------------------------------------------------
     def _bookkeeping(self, pos: int, handle: Any, prev: Poses, out: Poses) -> None:
@@ -543,6 +646,7 @@ class CorrTrackTracker:
             self.merges = resolve_merges(q, p, pairs[:, 2], cfg.merge_threshold, cfg.merge_order, start)
             frames = remap_track_ids(frames, self.merges)
         frames = postprocess_tracks(frames, cfg.min_track_length, cfg.output_joint_threshold, cfg.renumber)
+        frames = interpolate_gaps(frames, cfg.interpolate_gaps)
         out = [Frame(f"{t:06d}.jpg", p, image_id=t) for t, p in zip(self._frame_indices, frames)]
         return PoseSequence("tracked", out)
 

@@ -4,6 +4,10 @@ method.md §4.3 (end): drop tracks with fewer than ``min_track_length`` poses; i
 set joints with score below ``output_joint_threshold`` (and joints with non-finite
 coordinates) to the absent marker ``(0, 0, 0)``, which the evaluator ignores; drop poses left
 without a joint; drop short tracks again; renumber the ids ``0..N-1`` in order of first appearance.
+
+Optionally (:func:`interpolate_gaps`, beyond the paper) fill the frames a track skips (a track
+resumed after a gap, or two tracks merged across one) with poses interpolated linearly
+between the two poses around the gap.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import numpy as np
 
 from corrtrack.poses import Poses
 
-__all__ = ["postprocess_tracks", "remap_track_ids"]
+__all__ = ["interpolate_gaps", "postprocess_tracks", "remap_track_ids"]
 
 
 def remap_track_ids(frames: Sequence[Poses], mapping: Mapping[int, int]) -> list[Poses]:
@@ -69,4 +73,51 @@ def postprocess_tracks(
         order = all_ids[np.sort(first)]  # ids in order of first appearance
         mapping = {int(a): i for i, a in enumerate(order.tolist())}
         out = remap_track_ids(out, mapping)
+    return out
+
+
+def interpolate_gaps(frames: Sequence[Poses], max_gap: int) -> list[Poses]:
+    """The frames with every gap of at most ``max_gap`` frames inside a track filled by interpolation.
+
+    Between a track's pose in frame ``a`` and its next pose in frame ``b > a + 1`` (``b - a - 1 <=
+    max_gap``), frame ``a + i`` gets the pose ``(1 - s) p_a + s p_b`` with ``s = i / (b - a)``: joints
+    present at both ends (others absent), joint scores, box and score likewise (NaN where an end is
+    unknown); the new poses carry ``extras["interpolated"] = True``. All gaps are built in one batch.
+    """
+    frames = list(frames)
+    if max_gap < 1 or len(frames) < 3:
+        return frames
+    counts = np.array([len(p) for p in frames])
+    if not counts.sum():
+        return frames
+    flat = Poses.concat(frames)
+    frame_of = np.repeat(np.arange(len(frames)), counts)
+    order = np.lexsort((frame_of, flat.track_ids))
+    tid, fr = flat.track_ids[order], frame_of[order]
+    gap = np.diff(fr) - 1
+    ends = np.flatnonzero((tid[1:] == tid[:-1]) & (gap >= 1) & (gap <= max_gap))
+    if not len(ends):
+        return frames
+    a, b = order[ends], order[ends + 1]  # rows of the poses before and after each gap
+    steps = gap[ends]
+    which = np.repeat(np.arange(len(ends)), steps)  # gap of each new pose
+    offset = np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps) + 1
+    s = (offset / (steps[which] + 1))[:, None]
+    ra, rb = a[which], b[which]
+    both = flat.present[ra] & flat.present[rb]
+    kps = np.where(both[..., None], (1 - s[..., None]) * flat.keypoints[ra] + s[..., None] * flat.keypoints[rb], 0.0)
+    joint_scores = np.where(both, (1 - s) * flat.keypoint_scores[ra] + s * flat.keypoint_scores[rb], 0.0)
+    new = Poses.create(
+        kps,
+        keypoint_scores=joint_scores,
+        boxes=(1 - s) * flat.boxes[ra] + s * flat.boxes[rb],
+        scores=(1 - s[:, 0]) * flat.scores[ra] + s[:, 0] * flat.scores[rb],
+        track_ids=flat.track_ids[ra],
+        extras=[{"interpolated": True} for _ in range(len(ra))],
+    )
+    target = frame_of[ra] + offset
+    out = []
+    for f, p in enumerate(frames):
+        rows = np.flatnonzero(target == f)
+        out.append(Poses.concat([p, new[rows]]) if len(rows) else p)
     return out
