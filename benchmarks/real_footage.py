@@ -109,6 +109,12 @@ POOL_THRESHOLD = 0.1
 #: (a box-level benchmark must not drop a detected person because its YOLO joints are unsure)
 TRACKER_CONFIG = CorrTrackConfig(output_joint_threshold=0.0)
 NETWORK_REFINEMENT = "windowed"
+#: the network's peak options of the "+prior" rows: sub-cell peaks under a motion prior of 2 grid cells (the best of
+#: 2 / 4 / 8 cells on SynthTrack val video pairs, benchmarks/correspondence_accuracy.py --priors 2 4 8)
+NETWORK_PRIOR = {"subcell": True, "prior_sigma": 2.0}
+#: CorrTrack with the options beyond the paper that TUD-Stadtmitte selected (stage ``select``)
+PLUS = "CorrTrack, lost tracks by velocity"
+PLUS_CONFIG = replace(TRACKER_CONFIG, lost_track_frames=30, lost_track_motion="velocity", recovery_max_run=3)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -240,7 +246,7 @@ def ultralytics_track(tracker_name: str, spec: VideoSpec, conf: float) -> list[P
 class Method:
     name: str
     tracker: str  # corrtrack | iou | oks
-    correspondences: str = "flow"  # flow | zero | network | network-real
+    correspondences: str = "flow"  # flow | zero | network | network-real; "+prior": NETWORK_PRIOR
     config: CorrTrackConfig = TRACKER_CONFIG
     recovery_pool: bool = True
 
@@ -258,6 +264,22 @@ def corrtrack_methods() -> list[Method]:
         # beyond the paper: lost tracks kept for 30 frames (ByteTrack's and BoT-SORT's track buffer)
         Method(
             "CorrTrack, DIS flow, lost tracks kept 30 frames", "corrtrack", "flow", replace(off, lost_track_frames=30)
+        ),
+        # beyond the paper: lost tracks by velocity and the recovery run limit (the options selected on TUD-Stadtmitte
+        # below) with the paper's ablations on top
+        Method(f"{PLUS}, DIS flow", "corrtrack", "flow", PLUS_CONFIG),
+        Method(f"{PLUS}, zero motion (= OKS on the previous pose)", "corrtrack", "zero", PLUS_CONFIG),
+        Method(f"{PLUS}, network (SynthTrack only), motion prior", "corrtrack", "network+prior", PLUS_CONFIG),
+        Method(
+            f"{PLUS}, network (real frames, other video), motion prior", "corrtrack", "network-real+prior", PLUS_CONFIG
+        ),
+        Method(f"{PLUS}, DIS flow, no recovery", "corrtrack", "flow", replace(PLUS_CONFIG, recovery=False)),
+        Method(f"{PLUS}, DIS flow, no merging", "corrtrack", "flow", replace(PLUS_CONFIG, merging=False)),
+        Method(
+            f"{PLUS}, DIS flow, no duplicate removal",
+            "corrtrack",
+            "flow",
+            replace(PLUS_CONFIG, duplicate_removal=False),
         ),
         Method("frame-to-frame IoU >= 0.3", "iou"),
         Method("frame-to-frame OKS >= 0.2", "oks"),
@@ -312,11 +334,13 @@ def make_correspondences(kind: str, weights: Path | None) -> CorrespondenceModel
     from corrtrack.inference.correspondences import NetworkCorrespondences
 
     torch.set_num_threads(1)
+    kind, _, extra = kind.partition("+")
+    options: dict[str, Any] = {"refinement": NETWORK_REFINEMENT, **(NETWORK_PRIOR if extra == "prior" else {})}
     if kind == "network":
-        return NetworkCorrespondences.from_bundled(refinement=NETWORK_REFINEMENT)
+        return NetworkCorrespondences.from_bundled(**options)
     if weights is None or not weights.is_file():
         raise FileNotFoundError(f"no real-frame correspondence weights at {weights}")
-    return NetworkCorrespondences.from_checkpoint(weights, refinement=NETWORK_REFINEMENT)
+    return NetworkCorrespondences.from_checkpoint(weights, **options)
 
 
 def run_method(
@@ -823,7 +847,7 @@ def main(argv: list[str] | None = None) -> int:
                 if method.name in results.get(video, {}) and not args.fresh:
                     continue
                 w = Path(weights[video]) if video in weights else None
-                if method.correspondences == "network-real" and w is None:
+                if method.correspondences.startswith("network-real") and w is None:
                     log(f"{video}: {method.name}: skipped (no --corr-weights {video}=...)")
                     continue
                 frames, info = run_method(method, spec, detections, w)

@@ -133,3 +133,15 @@ def test_yolo_low_score_detections_serve_recovery():
     found = pool.estimate(image, np.array([[296.0, 96, 24, 88], [500, 100, 20, 80]]))
     assert found.keypoints[0, 0, 0] == pytest.approx(300)  # the 0.2 detection, not the 0.05 one (below the pool)
     assert found.keypoint_scores[1].sum() == 0  # nothing there: an empty pose, which recovery rejects
+
+
+def test_network_peak_options_reach_the_correspondence_model(tmp_path):
+    from corrtrack.pipeline import make_correspondences
+
+    model = make_correspondences(PipelineConfig(corr_prior_sigma=2.0, corr_subcell=True, refinement="windowed"), None)
+    assert model.config.prior_sigma == 2.0 and model.config.subcell and model.config.refinement == "windowed"
+    assert make_correspondences(PipelineConfig(), None).config.prior_sigma == 0.0
+    with pytest.raises(ValueError, match="corr_prior_sigma"):
+        PipelineConfig(corr_prior_sigma=-1.0)
+    r = runner.invoke(app, ["track", str(tmp_path), "-o", str(tmp_path / "x"), "--corr-prior", "-1"])
+    assert r.exit_code != 0 and "--corr-prior" in r.output

@@ -68,6 +68,10 @@ class PipelineConfig:
     refinement: Literal["full", "windowed", "none"] = param(
         "full", "paper: the refinement module; windowed (our speed-up) and none (Table 2 ablation)"
     )
+    corr_prior_sigma: float = param(
+        0.0, "our choice (0 = off, the paper): network correspondences' motion prior width in grid cells"
+    )
+    corr_subcell: bool = param(False, "our choice (off = the paper): network correspondences' sub-cell peaks")
     tracker: TrackerName = param("corrtrack", "paper: tracking with correspondences; iou/oks are baselines")
     device: str = param("cpu", "our choice")
     flip_test: bool = param(True, "reference code (pose_estimation.py: flip test)")
@@ -82,6 +86,8 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.min_render_confidence <= 1:
             raise ValueError(f"min_render_confidence must be in [0, 1], got {self.min_render_confidence}")
+        if not self.corr_prior_sigma >= 0:
+            raise ValueError(f"corr_prior_sigma must be >= 0, got {self.corr_prior_sigma}")
         if self.poses == "yolo" and self.detector != "yolo":
             raise ValueError(
                 "poses 'yolo' keeps YOLO's keypoints and needs detector 'yolo' (one pass gives both); "
@@ -204,13 +210,19 @@ def make_correspondences(cfg: PipelineConfig, weights: Path | None) -> Correspon
     except ImportError:
         raise CorrtrackError("the correspondence network is not available in this installation") from None
     model_cls: Any = network.NetworkCorrespondences
+    options = {
+        "device": cfg.device,
+        "refinement": cfg.refinement,
+        "prior_sigma": cfg.corr_prior_sigma,
+        "subcell": cfg.corr_subcell,
+    }
     if cfg.correspondences == "authors":
         if weights is None:
             raise CorrtrackError("--correspondences authors needs --corr-weights FILE (their corrtrack_model.pth)")
-        return model_cls.from_authors_checkpoint(weights, device=cfg.device, refinement=cfg.refinement)
+        return model_cls.from_authors_checkpoint(weights, **options)
     if weights is not None:
-        return model_cls.from_checkpoint(weights, device=cfg.device, refinement=cfg.refinement)
-    return model_cls.from_bundled(device=cfg.device, refinement=cfg.refinement)
+        return model_cls.from_checkpoint(weights, **options)
+    return model_cls.from_bundled(**options)
 
 
 def make_tracker(

@@ -53,6 +53,16 @@ def track(
     refinement: Annotated[
         Literal["full", "windowed", "none"], typer.Option(help="Refinement of the correspondence maps.")
     ] = "full",
+    corr_prior: Annotated[
+        float,
+        typer.Option(
+            callback=finite("--corr-prior", 0.0, 1e6),
+            help="Network correspondences: motion prior width in grid cells (0 = off, the paper).",
+        ),
+    ] = 0.0,
+    corr_subcell: Annotated[
+        bool, typer.Option("--corr-subcell", help="Network correspondences: sub-cell peak positions.")
+    ] = False,
     tracker: Annotated[TrackerName, typer.Option(help="corrtrack | iou | oks.")] = "corrtrack",
     settings: Annotated[
         Optional[list[str]],
@@ -105,6 +115,8 @@ def track(
         pose_config=pose_config,
         correspondences=correspondences,
         refinement=refinement,
+        corr_prior_sigma=corr_prior,
+        corr_subcell=corr_subcell,
         tracker=tracker,
         device=device,
         render=not no_render,
