@@ -246,7 +246,7 @@ def ultralytics_track(tracker_name: str, spec: VideoSpec, conf: float) -> list[P
 class Method:
     name: str
     tracker: str  # corrtrack | iou | oks
-    correspondences: str = "flow"  # flow | zero | network | network-real; "+prior": NETWORK_PRIOR
+    correspondences: str = "flow"  # flow | zero | network | network-real | network-ft; "+prior": NETWORK_PRIOR
     config: CorrTrackConfig = TRACKER_CONFIG
     recovery_pool: bool = True
 
@@ -272,6 +272,12 @@ def corrtrack_methods() -> list[Method]:
         Method(f"{PLUS}, network (SynthTrack only), motion prior", "corrtrack", "network+prior", PLUS_CONFIG),
         Method(
             f"{PLUS}, network (real frames, other video), motion prior", "corrtrack", "network-real+prior", PLUS_CONFIG
+        ),
+        Method(
+            f"{PLUS}, network (SynthTrack, fine-tuned on the other video's frames), motion prior",
+            "corrtrack",
+            "network-ft+prior",
+            PLUS_CONFIG,
         ),
         Method(f"{PLUS}, DIS flow, no recovery", "corrtrack", "flow", replace(PLUS_CONFIG, recovery=False)),
         Method(f"{PLUS}, DIS flow, no merging", "corrtrack", "flow", replace(PLUS_CONFIG, merging=False)),
@@ -404,6 +410,11 @@ TRAIN_SETTINGS = {
 }
 
 
+#: fine-tuning the bundled SynthTrack net on one video's frames (the rest as TRAIN_SETTINGS); step counts set by the
+#: CPU time available, before any tracking result of these nets
+FINE_TUNE_SETTINGS = {"embedding_steps": 600, "refiner_steps": 400, "lr": 1e-3}
+
+
 class ServedKeypoints:
     """Detector and estimator over precomputed YOLO detections, served in the order the images are read.
 
@@ -431,22 +442,26 @@ class ServedKeypoints:
         return p.replace(keypoint_scores=np.nan_to_num(p.keypoint_scores))
 
 
-def train_real_corr(spec: VideoSpec, detections: list[Poses], cache: Path) -> Path:
-    """A tiny correspondence net trained from scratch on unlabelled real images only: ``spec``'s frames + photos.
+def train_real_corr(spec: VideoSpec, detections: list[Poses], cache: Path, fine_tune: bool = False) -> Path:
+    """A tiny correspondence net trained on unlabelled real images only: ``spec``'s frames + photos.
 
-    Query keypoints are YOLO's (the cached detections for the video frames, YoloPose at 640 px for the
-    photos); no identity or track is used. Returns ``corr.pt`` (with metadata naming the images).
+    From scratch, or with ``fine_tune`` starting from the bundled SynthTrack-trained net
+    (:data:`FINE_TUNE_SETTINGS`). Query keypoints are YOLO's (the cached detections for the video
+    frames, YoloPose at 640 px for the photos); no identity or track is used. Returns ``corr.pt``
+    (with metadata naming the images).
     """
     import shutil
+    from importlib import resources
 
     import torch
 
+    from corrtrack.inference.correspondences import BUNDLED_WEIGHTS, NetworkCorrespondences
     from corrtrack.inference.file_detections import DetectionFilter
     from corrtrack.inference.yolo import YoloPose, YoloPoseConfig
     from corrtrack.training.corr_train import train_corr
     from corrtrack.video import read_image, write_image
 
-    out = cache / f"corr_real_{spec.name}"
+    out = cache / f"corr_real_{'ft_' if fine_tune else ''}{spec.name}"
     weights = out / "corr.pt"
     if weights.is_file():
         return weights
@@ -470,11 +485,17 @@ def train_real_corr(spec: VideoSpec, detections: list[Poses], cache: Path) -> Pa
         write_image(folder / f"photo_{Path(name).stem}.jpg", image)
         served += yolo.detect_raw([image])
     log(f"training a tiny correspondence net on {len(served)} real images of {folder} ({spec.name} + photos)")
-    command = f"benchmarks/real_footage.py train stage: train_corr('tiny', {folder}, {out}, data_format='images', "
-    command += ", ".join(f"{k}={v!r}" for k, v in TRAIN_SETTINGS.items()) + ")"
+    settings: dict[str, Any] = dict(TRAIN_SETTINGS)
+    net_config: Any = "tiny"
+    if fine_tune:
+        with resources.as_file(resources.files("corrtrack") / "data" / BUNDLED_WEIGHTS) as bundled:
+            net_config = NetworkCorrespondences.from_checkpoint(bundled).net.cfg
+            settings.update(FINE_TUNE_SETTINGS, init_weights=str(bundled))
+    command = f"benchmarks/real_footage.py train stage: train_corr({net_config!r}, {folder}, {out}, "
+    command += "data_format='images', " + ", ".join(f"{k}={v!r}" for k, v in settings.items()) + ")"
     adapter = ServedKeypoints(served)  # one instance: detect and estimate share the image counter
     result = train_corr(
-        "tiny",
+        net_config,
         folder,
         out,
         data_format="images",
@@ -482,7 +503,7 @@ def train_real_corr(spec: VideoSpec, detections: list[Poses], cache: Path) -> Pa
         detector=adapter,
         progress=False,
         command=command,
-        **TRAIN_SETTINGS,
+        **settings,
     )
     if result.weights is None:
         raise RuntimeError(f"training in {out} did not finish")
@@ -803,13 +824,15 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{video}: {method}: HOTA {100 * m['hota']:.1f} IDF1 {100 * m['idf1']:.1f} IDSW {m['num_switches']}")
 
     all_detections = {video: detect_video(VIDEOS[video], cache, args.fresh) for video in args.videos}
-    trained = {}
+    trained: dict[str, Path] = {}
+    tuned: dict[str, Path] = {}
     for video in args.videos:
-        path = cache / f"corr_real_{video}" / "corr.pt"
-        if "train" in args.stages:
-            path = train_real_corr(VIDEOS[video], all_detections[video], cache)
-        if path.is_file():
-            trained[video] = path
+        for fine_tune, found in ((False, trained), (True, tuned)):
+            path = cache / f"corr_real_{'ft_' if fine_tune else ''}{video}" / "corr.pt"
+            if "train" in args.stages:
+                path = train_real_corr(VIDEOS[video], all_detections[video], cache, fine_tune)
+            if path.is_file():
+                found[video] = path
     for video in args.videos:
         spec = VIDEOS[video]
         gt = read_mot(spec.gt)
@@ -847,7 +870,9 @@ def main(argv: list[str] | None = None) -> int:
                 if method.name in results.get(video, {}) and not args.fresh:
                     continue
                 w = Path(weights[video]) if video in weights else None
-                if method.correspondences.startswith("network-real") and w is None:
+                if method.correspondences.startswith("network-ft"):
+                    w = tuned.get(other)  # fine-tuned on the other video's frames
+                if method.correspondences.startswith(("network-real", "network-ft")) and w is None:
                     log(f"{video}: {method.name}: skipped (no --corr-weights {video}=...)")
                     continue
                 frames, info = run_method(method, spec, detections, w)

@@ -17,7 +17,7 @@ from corrtrack.models.checkpoints import load_checkpoint
 from corrtrack.models.correspondence_net import CorrespondenceNet, correspondence_config
 from corrtrack.poses import Frame, Poses, PoseSequence
 from corrtrack.training.corr_data import CorrPairDataset, PairConfig, RecordStills, estimated_records, make_pair
-from corrtrack.training.corr_train import affinity_loss, export_bundled, refined_loss, train_corr
+from corrtrack.training.corr_train import affinity_loss, export_bundled, init_from, refined_loss, train_corr
 from corrtrack.training.pose_data import load_records
 from corrtrack.video import write_image
 
@@ -237,3 +237,23 @@ def test_bad_settings_fail_in_one_line(tmp_path: Path) -> None:
         train_corr(TINY, "synth", tmp_path / "x", settings=["no_such=1"], progress=False)
     with pytest.raises((CorrtrackError, ValueError)):
         train_corr(TINY, tmp_path / "nothing", tmp_path / "y", progress=False)
+
+
+def test_fine_tuning_starts_from_a_checkpoint(tmp_path: Path) -> None:
+    data = write_posetrack(tmp_path / "pt")
+    first = train_corr(TINY, data, tmp_path / "a", embedding_steps=1, refiner_steps=1, **FAST)
+    assert first.weights is not None
+    torch.manual_seed(123)
+    net = CorrespondenceNet(TINY)
+    init_from(net, first.weights)
+    source = NetworkCorrespondences.from_checkpoint(first.weights).net.state_dict()
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(v, source[k])
+    tuned = train_corr(
+        TINY, data, tmp_path / "b", embedding_steps=1, refiner_steps=1, init_weights=str(first.weights), **FAST
+    )
+    assert tuned.weights is not None
+    _, meta = load_checkpoint(tuned.weights)
+    assert str(first.weights) in str(meta["train_config"])
+    with pytest.raises(CorrtrackError, match="does not match"):
+        init_from(CorrespondenceNet(dataclasses.replace(TINY, width=0.125)), first.weights)

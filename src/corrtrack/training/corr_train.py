@@ -100,6 +100,9 @@ class CorrTrainConfig:
     refined_weight: float = param(1.0, "our choice: weight of the refined-map loss in joint training")
     threads: int = param(0, "our choice: torch threads per process (0 = torch default)")
     half_export: bool = param(False, "our choice: store corr.pt in float16")
+    init_weights: str = param(
+        "", "our choice: '' = random initialisation; else a corr.pt of the same architecture to fine-tune from"
+    )
 
     def __post_init__(self) -> None:
         if self.schedule not in ("two_phase", "joint"):
@@ -285,6 +288,8 @@ def train_corr(
     out = Path(out_dir)
     torch.manual_seed(loop_cfg.seed)
     net = CorrespondenceNet(net_cfg)
+    if train_cfg.init_weights:
+        init_from(net, train_cfg.init_weights)
     if train_cfg.schedule == "two_phase":
         plan = [("phase1", "embedding", train_cfg.embedding_steps), ("phase2", "refiner", train_cfg.refiner_steps)]
     else:
@@ -348,6 +353,21 @@ def train_corr(
         save_checkpoint(weights, net.eval(), meta, half=train_cfg.half_export)
         write_json(out / "train_summary.json", {"weights": str(weights), **summary}, indent=1)
     return CorrTrainResult(out, results, finished, weights)
+
+
+def init_from(net: CorrespondenceNet, path: str | Path) -> None:
+    """Load the weights of the correspondence checkpoint ``path`` into ``net`` (same architecture, every tensor)."""
+    source = model_from_checkpoint(path)
+    if not isinstance(source, CorrespondenceNet):
+        raise CorrtrackError(f"{path}: holds a {type(source).__name__}, not a correspondence network")
+    mine, theirs = net.state_dict(), source.state_dict()
+    wrong = sorted(k for k in mine if k not in theirs or theirs[k].shape != mine[k].shape)
+    if wrong or set(theirs) - set(mine):
+        raise CorrtrackError(
+            f"{path}: its network does not match config {net.cfg.name!r} (first differing tensor: "
+            f"{(wrong or sorted(set(theirs) - set(mine)))[0]})"
+        )
+    net.load_state_dict({k: v.to(mine[k].dtype) for k, v in theirs.items()})
 
 
 def run_train_corr(config: str, data: str | Path, out: str | Path, settings: Iterable[str] = ()) -> int:
