@@ -19,9 +19,9 @@ destination frame (SynthTrack's ``body_heights``, times the warp's scale for aff
 Methods (all through the ``CorrespondenceModel`` interface): the network with full-grid refinement,
 windowed refinement, without refinement (affinity arg-max), zero motion, and DIS optical flow
 sampled at the keypoints (``FlowCorrespondences``, preset fast, forward-backward confidence).
-With ``--priors S ...`` also the windowed and unrefined network with sub-cell peaks, alone and
-under a motion prior of width S grid cells (``NetworkCorrespondenceConfig.subcell`` /
-``prior_sigma``, beyond the paper).
+With ``--subcell MODE ... [--priors S ...]`` also the windowed and unrefined network with each
+sub-cell peak mode, alone and under a motion prior of width S grid cells
+(``NetworkCorrespondenceConfig.subcell`` / ``prior_sigma``, beyond the paper).
 
 Metrics: PCK at 0.05 / 0.1 / 0.2 body heights, mean error (body heights), and for tau_corr in
 0.1..0.5 the fraction of correspondences with confidence >= tau that are correct (error <= 0.1
@@ -100,8 +100,11 @@ def errors(pred: np.ndarray, gt: np.ndarray, height: np.ndarray) -> np.ndarray:
     return d / height
 
 
-def make_models(weights: str | None, priors: tuple[float, ...] = ()) -> dict[str, CorrespondenceModel]:
-    """The methods; with ``priors``, also the network with sub-cell peaks, alone and under each motion prior."""
+def make_models(
+    weights: str | None, priors: tuple[float, ...] = (), subcell: tuple[str, ...] = ()
+) -> dict[str, CorrespondenceModel]:
+    """The methods; with ``subcell`` modes, also the windowed and unrefined network with each, alone and under
+    each motion prior of ``priors``."""
     net = (NetworkCorrespondences.from_checkpoint(weights) if weights else NetworkCorrespondences.from_bundled()).net
     models: dict[str, CorrespondenceModel] = {
         "network (full refinement)": NetworkCorrespondences(net, refinement="full"),
@@ -110,15 +113,12 @@ def make_models(weights: str | None, priors: tuple[float, ...] = ()) -> dict[str
         "zero motion": ZeroMotionCorrespondences(),
         "DIS optical flow": FlowCorrespondences(),
     }
-    if priors:
-        for refinement, label in (
-            ("windowed", "network (windowed refinement)"),
-            ("none", "network without refinement"),
-        ):
-            models[f"{label}, sub-cell"] = NetworkCorrespondences(net, refinement=refinement, subcell=True)
+    for refinement, label in (("windowed", "network (windowed refinement)"), ("none", "network without refinement")):
+        for mode in subcell:
+            models[f"{label}, sub-cell {mode}"] = NetworkCorrespondences(net, refinement=refinement, subcell=mode)
             for sigma in priors:
-                models[f"{label}, sub-cell, prior {sigma:g} cells"] = NetworkCorrespondences(
-                    net, refinement=refinement, subcell=True, prior_sigma=sigma
+                models[f"{label}, sub-cell {mode}, prior {sigma:g} cells"] = NetworkCorrespondences(
+                    net, refinement=refinement, subcell=mode, prior_sigma=sigma
                 )
     return models
 
@@ -249,18 +249,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=77, help="seed of the held-out affine stills (training uses 1000)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument(
-        "--priors",
-        type=float,
+        "--subcell",
         nargs="*",
         default=[],
-        help="also the network with sub-cell peaks, alone and under a motion prior of each width (grid cells)",
+        choices=["centroid", "query"],
+        help="also the windowed and unrefined network with these sub-cell peak modes",
+    )
+    ap.add_argument(
+        "--priors", type=float, nargs="*", default=[], help="and each of those under a motion prior (grid cells)"
     )
     ap.add_argument("--json", default=None)
     ap.add_argument("--picture", default=None, help="also draw the show-corr picture of a val pair to this PNG")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.time()
-    models = make_models(args.weights, tuple(args.priors))
+    models = make_models(args.weights, tuple(args.priors), tuple(args.subcell))
     size = models["network (full refinement)"].size  # type: ignore[attr-defined]
     rec = Records()
     affine_pairs(models, args.affine, size, rec, args.seed)

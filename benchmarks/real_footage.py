@@ -111,7 +111,7 @@ TRACKER_CONFIG = CorrTrackConfig(output_joint_threshold=0.0)
 NETWORK_REFINEMENT = "windowed"
 #: the network's peak options of the "+prior" rows: sub-cell peaks under a motion prior of 2 grid cells (the best of
 #: 2 / 4 / 8 cells on SynthTrack val video pairs, benchmarks/correspondence_accuracy.py --priors 2 4 8)
-NETWORK_PRIOR = {"subcell": True, "prior_sigma": 2.0}
+NETWORK_PRIOR = {"subcell": "query", "prior_sigma": 2.0}
 #: CorrTrack with the options beyond the paper that TUD-Stadtmitte selected (stage ``select``)
 PLUS = "CorrTrack, lost tracks by velocity"
 PLUS_CONFIG = replace(TRACKER_CONFIG, lost_track_frames=30, lost_track_motion="velocity", recovery_max_run=3)

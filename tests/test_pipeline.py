@@ -138,8 +138,12 @@ def test_yolo_low_score_detections_serve_recovery():
 def test_network_peak_options_reach_the_correspondence_model(tmp_path):
     from corrtrack.pipeline import make_correspondences
 
-    model = make_correspondences(PipelineConfig(corr_prior_sigma=2.0, corr_subcell=True, refinement="windowed"), None)
-    assert model.config.prior_sigma == 2.0 and model.config.subcell and model.config.refinement == "windowed"
+    model = make_correspondences(
+        PipelineConfig(corr_prior_sigma=2.0, corr_subcell="centroid", refinement="windowed"), None
+    )
+    assert (
+        model.config.prior_sigma == 2.0 and model.config.subcell == "centroid" and model.config.refinement == "windowed"
+    )
     assert make_correspondences(PipelineConfig(), None).config.prior_sigma == 0.0
     with pytest.raises(ValueError, match="corr_prior_sigma"):
         PipelineConfig(corr_prior_sigma=-1.0)

@@ -71,7 +71,11 @@ class PipelineConfig:
     corr_prior_sigma: float = param(
         0.0, "our choice (0 = off, the paper): network correspondences' motion prior width in grid cells"
     )
-    corr_subcell: bool = param(False, "our choice (off = the paper): network correspondences' sub-cell peaks")
+    corr_subcell: Literal["off", "centroid", "query"] = param(
+        "off",
+        "our choice (off = the paper): network correspondences' sub-cell peak positions (centroid or query)",
+        choices=("off", "centroid", "query"),
+    )
     tracker: TrackerName = param("corrtrack", "paper: tracking with correspondences; iou/oks are baselines")
     device: str = param("cpu", "our choice")
     flip_test: bool = param(True, "reference code (pose_estimation.py: flip test)")

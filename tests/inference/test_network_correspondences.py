@@ -333,7 +333,7 @@ def test_peak_options_pass_through_every_refinement(refinement: str) -> None:
     pts = queries(3, 48, 80, 23)
     base = plain.propagate(ea, eb, pts)
     cell = 80 / plain.grid  # image pixels per grid cell (the long side fills the canvas)
-    sub = NetworkCorrespondences(net, refinement=refinement, subcell=True).propagate(ea, eb, pts)
+    sub = NetworkCorrespondences(net, refinement=refinement, subcell="centroid").propagate(ea, eb, pts)
     ok = np.isfinite(base[..., 0])
     assert (np.abs(sub[..., :2] - base[..., :2])[ok] <= cell + 1e-6).all()
     np.testing.assert_array_equal(sub[..., 2], base[..., 2])

@@ -53,7 +53,7 @@ def test_subcell_position_is_the_centroid_of_the_3x3_neighbourhood():
     maps[0, 0, 3, 4] = 0.2
     maps[0, 1, 0, 0] = 1.0  # at the corner: the padding counts as zero
     q = torch.zeros(1, 2, 2, dtype=torch.float64)
-    out = map_peaks(maps, q, torch.ones(1, 2, dtype=torch.bool), subcell=True)
+    out = map_peaks(maps, q, torch.ones(1, 2, dtype=torch.bool), subcell="centroid")
     torch.testing.assert_close(out[0, 0], torch.tensor([4.2, 3.8, 0.6], dtype=torch.float64))
     torch.testing.assert_close(out[0, 1], torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))
 
@@ -64,3 +64,19 @@ def test_mass_window_sums_the_map_around_the_peak():
     maps[0, 0, 3, 3] = 0.5
     out = map_peaks(maps, torch.zeros(1, 1, 2, dtype=torch.float64), torch.ones(1, 1, dtype=torch.bool), mass_window=1)
     torch.testing.assert_close(out[0, 0, 2], torch.tensor(0.9, dtype=torch.float64))
+
+
+def test_query_mode_carries_the_query_offset_over_to_the_peak_cell():
+    maps = torch.zeros(1, 2, 16, 16, dtype=torch.float64)
+    maps[0, 0, 7, 5] = 1.0  # the query's own (nearest) cell: the joint stays exactly where it was
+    maps[0, 1, 9, 12] = 1.0  # moved by (+2, +3) cells: the offset moves with it
+    q = torch.tensor([[[5.3, 6.6], [10.2, 5.9]]], dtype=torch.float64)
+    out = map_peaks(maps, q, torch.ones(1, 2, dtype=torch.bool), subcell="query")
+    torch.testing.assert_close(out[0, 0, :2], q[0, 0])
+    torch.testing.assert_close(out[0, 1, :2], q[0, 1] + torch.tensor([2.0, 3.0], dtype=torch.float64))
+    try:
+        map_peaks(maps, q, torch.ones(1, 2, dtype=torch.bool), subcell="nearest")  # type: ignore[arg-type]
+    except ValueError as e:
+        assert "subcell" in str(e)
+    else:
+        raise AssertionError("an unknown mode must be refused")

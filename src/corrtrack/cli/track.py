@@ -61,8 +61,9 @@ def track(
         ),
     ] = 0.0,
     corr_subcell: Annotated[
-        bool, typer.Option("--corr-subcell", help="Network correspondences: sub-cell peak positions.")
-    ] = False,
+        Literal["off", "centroid", "query"],
+        typer.Option(help="Network correspondences: sub-cell peak positions (off = the paper; centroid | query)."),
+    ] = "off",
     tracker: Annotated[TrackerName, typer.Option(help="corrtrack | iou | oks.")] = "corrtrack",
     settings: Annotated[
         Optional[list[str]],

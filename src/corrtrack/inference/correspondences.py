@@ -42,7 +42,7 @@ from corrtrack.config import param
 from corrtrack.errors import CorrtrackError
 from corrtrack.models.checkpoints import load_authors_correspondence_net, model_from_checkpoint
 from corrtrack.models.correspondence_net import CorrespondenceNet, CorrespondenceNetConfig, valid_queries
-from corrtrack.models.correspondence_peaks import map_peaks
+from corrtrack.models.correspondence_peaks import SUBCELL_MODES, SubcellMode, map_peaks
 from corrtrack.models.windowed_refinement import refine_windowed
 
 __all__ = [
@@ -118,10 +118,11 @@ class NetworkCorrespondenceConfig:
         "our choice (0 = off, the reference's plain arg-max): motion prior, the peak is the arg-max of the map "
         "times a Gaussian of this width (grid cells) around the query's position (docs/correspondences.md)",
     )
-    subcell: bool = param(
-        False,
-        "our choice (False = the reference's whole-cell arg-max): the peak position is the centroid of the map's "
-        "3x3 neighbourhood of the arg-max cell",
+    subcell: SubcellMode = param(
+        "off",
+        "our choice (off = the reference's whole-cell arg-max): centroid = the centroid of the map's 3x3 "
+        "neighbourhood of the arg-max cell; query = the arg-max cell plus the query's own sub-cell offset",
+        choices=SUBCELL_MODES,
     )
     max_batch: int = param(32, "our choice: query sets (tracks) per refiner batch, bounds memory")
     device: str = param("cpu", "our choice: torch device (cpu or cuda)")
@@ -131,6 +132,8 @@ class NetworkCorrespondenceConfig:
             raise ValueError(f"refinement must be full, windowed or none, got {self.refinement!r}")
         if self.window_margin < 0 or self.window_min_side < 8 or self.max_batch < 1:
             raise ValueError("window_margin must be >= 0, window_min_side >= 8 and max_batch >= 1")
+        if self.subcell not in SUBCELL_MODES:
+            raise ValueError(f"subcell must be one of {', '.join(SUBCELL_MODES)}, got {self.subcell!r}")
         if self.prior_sigma < 0:
             raise ValueError(f"prior_sigma must be >= 0, got {self.prior_sigma}")
         if not 0 <= self.unrefined_window <= 16:

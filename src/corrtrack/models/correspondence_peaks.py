@@ -9,18 +9,26 @@ The reference takes the map's arg-max cell and its value. Two options beyond the
   query's own grid position, ``exp(-d^2 / (2 sigma^2))``: a motion prior that prefers, among
   similar-looking places, the one nearest to where the joint was. The confidence stays the
   map's own value at the chosen cell.
-* ``subcell``: the position is the centroid of the map's 3x3 neighbourhood of the arg-max cell
-  (weights = map values), so it is not quantised to whole cells.
+* ``subcell``: how the position goes below whole cells. ``"centroid"``: the centroid of the map's
+  3x3 neighbourhood of the arg-max cell (weights = map values); ``"query"``: the arg-max cell plus
+  the query's own offset from its nearest cell, i.e. the map is read as a displacement in whole
+  cells and the sub-cell part of the source position is carried over (a joint that stays in its
+  cell keeps its exact position, as with zero motion). ``"off"``: the cell itself (the reference).
 
 All queries of a call are handled in one batch.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["map_peaks"]
+__all__ = ["SUBCELL_MODES", "SubcellMode", "map_peaks"]
+
+SubcellMode = Literal["off", "centroid", "query"]
+SUBCELL_MODES: tuple[str, ...] = ("off", "centroid", "query")
 
 
 def map_peaks(
@@ -32,7 +40,7 @@ def map_peaks(
     *,
     mass_window: int | None = None,
     prior_sigma: float = 0.0,
-    subcell: bool = False,
+    subcell: SubcellMode = "off",
 ) -> torch.Tensor:
     """``(N, K, 3)`` grid x, y and confidence of the maps ``(N, K, h, w)``; NaN, NaN, 0 where ``valid`` is False.
 
@@ -63,7 +71,13 @@ def map_peaks(
         conf = flat.gather(-1, idx[..., None])[..., 0]
     px = (idx % w).to(dt)
     py = torch.div(idx, w, rounding_mode="floor").to(dt)
-    if subcell:
+    if subcell not in SUBCELL_MODES:
+        raise ValueError(f"subcell must be one of {', '.join(SUBCELL_MODES)}, got {subcell!r}")
+    if subcell == "query":
+        q = queries.to(dev, dt)
+        px = px + torch.nan_to_num(q[..., 0] - torch.round(q[..., 0]))
+        py = py + torch.nan_to_num(q[..., 1] - torch.round(q[..., 1]))
+    if subcell == "centroid":
         padded = F.pad(maps, (1, 1, 1, 1)).flatten(2)  # zeros outside the map
         centre = (py.long() + 1) * (w + 2) + px.long() + 1
         total = torch.zeros_like(px)

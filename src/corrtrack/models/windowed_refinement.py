@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from corrtrack.models.correspondence_net import CorrespondenceNet, valid_queries
-from corrtrack.models.correspondence_peaks import map_peaks
+from corrtrack.models.correspondence_peaks import SubcellMode, map_peaks
 
 __all__ = ["WINDOW_MULTIPLE", "refine_windowed", "refined_windows", "window_origins"]
 
@@ -101,7 +101,7 @@ def refine_windowed(
     margin: int,
     min_side: int = 16,
     prior_sigma: float = 0.0,
-    subcell: bool = False,
+    subcell: SubcellMode = "off",
 ) -> tuple[torch.Tensor, int]:
     """``((N, Q, 3), side)``: grid x, y and sigmoid confidence per query, refined on windows; NaN, NaN, 0 if skipped.
 
