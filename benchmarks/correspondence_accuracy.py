@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         "--subcell",
         nargs="*",
         default=[],
-        choices=["centroid", "query"],
+        choices=["centroid"],
         help="also the windowed and unrefined network with these sub-cell peak modes",
     )
     ap.add_argument(

@@ -109,9 +109,10 @@ POOL_THRESHOLD = 0.1
 #: (a box-level benchmark must not drop a detected person because its YOLO joints are unsure)
 TRACKER_CONFIG = CorrTrackConfig(output_joint_threshold=0.0)
 NETWORK_REFINEMENT = "windowed"
-#: the network's peak options of the "+prior" rows: sub-cell peaks under a motion prior of 2 grid cells (the best of
-#: 2 / 4 / 8 cells on SynthTrack val video pairs, benchmarks/correspondence_accuracy.py --priors 2 4 8)
-NETWORK_PRIOR = {"subcell": "query", "prior_sigma": 2.0}
+#: the network's peak options of the "+prior" rows: windowed refinement, centroid sub-cell peaks under a motion prior
+#: of 2 grid cells: the best variant on SynthTrack val video pairs 4 frames apart (PCK@0.1, docs/correspondences.md;
+#: python benchmarks/correspondence_accuracy.py --subcell centroid --priors 2 4), chosen before any real-footage run
+NETWORK_PRIOR = {"subcell": "centroid", "prior_sigma": 2.0}
 #: CorrTrack with the options beyond the paper that TUD-Stadtmitte selected (stage ``select``)
 PLUS = "CorrTrack, lost tracks by velocity"
 PLUS_CONFIG = replace(TRACKER_CONFIG, lost_track_frames=30, lost_track_motion="velocity", recovery_max_run=3)

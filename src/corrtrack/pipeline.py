@@ -71,10 +71,10 @@ class PipelineConfig:
     corr_prior_sigma: float = param(
         0.0, "our choice (0 = off, the paper): network correspondences' motion prior width in grid cells"
     )
-    corr_subcell: Literal["off", "centroid", "query"] = param(
+    corr_subcell: Literal["off", "centroid"] = param(
         "off",
-        "our choice (off = the paper): network correspondences' sub-cell peak positions (centroid or query)",
-        choices=("off", "centroid", "query"),
+        "our choice (off = the paper): network correspondences' sub-cell peak positions (centroid)",
+        choices=("off", "centroid"),
     )
     tracker: TrackerName = param("corrtrack", "paper: tracking with correspondences; iou/oks are baselines")
     device: str = param("cpu", "our choice")

@@ -66,16 +66,11 @@ def test_mass_window_sums_the_map_around_the_peak():
     torch.testing.assert_close(out[0, 0, 2], torch.tensor(0.9, dtype=torch.float64))
 
 
-def test_query_mode_carries_the_query_offset_over_to_the_peak_cell():
-    maps = torch.zeros(1, 2, 16, 16, dtype=torch.float64)
-    maps[0, 0, 7, 5] = 1.0  # the query's own (nearest) cell: the joint stays exactly where it was
-    maps[0, 1, 9, 12] = 1.0  # moved by (+2, +3) cells: the offset moves with it
-    q = torch.tensor([[[5.3, 6.6], [10.2, 5.9]]], dtype=torch.float64)
-    out = map_peaks(maps, q, torch.ones(1, 2, dtype=torch.bool), subcell="query")
-    torch.testing.assert_close(out[0, 0, :2], q[0, 0])
-    torch.testing.assert_close(out[0, 1, :2], q[0, 1] + torch.tensor([2.0, 3.0], dtype=torch.float64))
+def test_an_unknown_subcell_mode_is_refused():
+    maps = torch.zeros(1, 1, 4, 4, dtype=torch.float64)
+    q = torch.zeros(1, 1, 2, dtype=torch.float64)
     try:
-        map_peaks(maps, q, torch.ones(1, 2, dtype=torch.bool), subcell="nearest")  # type: ignore[arg-type]
+        map_peaks(maps, q, torch.ones(1, 1, dtype=torch.bool), subcell="query")  # type: ignore[arg-type]
     except ValueError as e:
         assert "subcell" in str(e)
     else:

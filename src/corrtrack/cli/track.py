@@ -61,8 +61,8 @@ def track(
         ),
     ] = 0.0,
     corr_subcell: Annotated[
-        Literal["off", "centroid", "query"],
-        typer.Option(help="Network correspondences: sub-cell peak positions (off = the paper; centroid | query)."),
+        Literal["off", "centroid"],
+        typer.Option(help="Network correspondences: sub-cell peak positions (off = the paper; centroid)."),
     ] = "off",
     tracker: Annotated[TrackerName, typer.Option(help="corrtrack | iou | oks.")] = "corrtrack",
     settings: Annotated[

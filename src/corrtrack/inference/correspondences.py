@@ -121,7 +121,7 @@ class NetworkCorrespondenceConfig:
     subcell: SubcellMode = param(
         "off",
         "our choice (off = the reference's whole-cell arg-max): centroid = the centroid of the map's 3x3 "
-        "neighbourhood of the arg-max cell; query = the arg-max cell plus the query's own sub-cell offset",
+        "neighbourhood of the arg-max cell",
         choices=SUBCELL_MODES,
     )
     max_batch: int = param(32, "our choice: query sets (tracks) per refiner batch, bounds memory")

@@ -9,11 +9,11 @@ The reference takes the map's arg-max cell and its value. Two options beyond the
   query's own grid position, ``exp(-d^2 / (2 sigma^2))``: a motion prior that prefers, among
   similar-looking places, the one nearest to where the joint was. The confidence stays the
   map's own value at the chosen cell.
-* ``subcell``: how the position goes below whole cells. ``"centroid"``: the centroid of the map's
-  3x3 neighbourhood of the arg-max cell (weights = map values); ``"query"``: the arg-max cell plus
-  the query's own offset from its nearest cell, i.e. the map is read as a displacement in whole
-  cells and the sub-cell part of the source position is carried over (a joint that stays in its
-  cell keeps its exact position, as with zero motion). ``"off"``: the cell itself (the reference).
+* ``subcell``: ``"centroid"``: the position is the centroid of the map's 3x3 neighbourhood of the
+  arg-max cell (weights = map values), so it is not quantised to whole cells; ``"off"``: the cell
+  itself (the reference). (Carrying the query's own sub-cell offset over to the peak cell was
+  tried and measured worse, docs/correspondences.md: the query feature is read at the truncated
+  cell, so the map cannot know the sub-cell part.)
 
 All queries of a call are handled in one batch.
 """
@@ -27,8 +27,8 @@ import torch.nn.functional as F
 
 __all__ = ["SUBCELL_MODES", "SubcellMode", "map_peaks"]
 
-SubcellMode = Literal["off", "centroid", "query"]
-SUBCELL_MODES: tuple[str, ...] = ("off", "centroid", "query")
+SubcellMode = Literal["off", "centroid"]
+SUBCELL_MODES: tuple[str, ...] = ("off", "centroid")
 
 
 def map_peaks(
@@ -73,10 +73,6 @@ def map_peaks(
     py = torch.div(idx, w, rounding_mode="floor").to(dt)
     if subcell not in SUBCELL_MODES:
         raise ValueError(f"subcell must be one of {', '.join(SUBCELL_MODES)}, got {subcell!r}")
-    if subcell == "query":
-        q = queries.to(dev, dt)
-        px = px + torch.nan_to_num(q[..., 0] - torch.round(q[..., 0]))
-        py = py + torch.nan_to_num(q[..., 1] - torch.round(q[..., 1]))
     if subcell == "centroid":
         padded = F.pad(maps, (1, 1, 1, 1)).flatten(2)  # zeros outside the map
         centre = (py.long() + 1) * (w + 2) + px.long() + 1
