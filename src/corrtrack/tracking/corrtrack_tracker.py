@@ -470,7 +470,8 @@ class CorrTrackTracker:
         for row, t in enumerate(prev.track_ids.tolist()):
             if t not in kept:
                 velocity = self._track_velocity(t, q_xy_prev[row], q_conf_prev[row])
-                lost[t] = (pos - 1, q_xy_prev[row], q_conf_prev[row], self._prev_handle, velocity)
+                keep = None if cfg.lost_track_motion == "velocity" else self._prev_handle  # only flow needs it
+                lost[t] = (pos - 1, q_xy_prev[row], q_conf_prev[row], keep, velocity)
         self._lost = {t: v for t, v in lost.items() if t not in kept}
 
     def _match_lost_by_correspondences(
