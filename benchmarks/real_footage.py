@@ -514,7 +514,7 @@ def train_real_corr(spec: VideoSpec, detections: list[Poses], cache: Path, fine_
 
 
 # ----------------------------------------------------------------------------- stage 4: the picture
-PRIMARY = "CorrTrack, DIS flow"
+PRIMARY = "CorrTrack, lost tracks by velocity, DIS flow"
 
 
 def crossing_frames(gt: PoseSequence, count: int = 6, step: int = 4) -> list[int]:
