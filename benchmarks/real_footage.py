@@ -49,6 +49,7 @@ import numpy as np
 
 from corrtrack.config import config_to_dict
 from corrtrack.evaluate.boxes import evaluate_boxes
+from corrtrack.experiments import NETWORK_PRIOR
 from corrtrack.fileio import write_json
 from corrtrack.formats import read_mot, save_sequence
 from corrtrack.geometry import pose_nms
@@ -109,10 +110,10 @@ POOL_THRESHOLD = 0.1
 #: (a box-level benchmark must not drop a detected person because its YOLO joints are unsure)
 TRACKER_CONFIG = CorrTrackConfig(output_joint_threshold=0.0)
 NETWORK_REFINEMENT = "windowed"
-#: the network's peak options of the "+prior" rows: windowed refinement, centroid sub-cell peaks under a motion prior
-#: of 2 grid cells: the best variant on SynthTrack val video pairs 4 frames apart (PCK@0.1, docs/correspondences.md;
-#: python benchmarks/correspondence_accuracy.py --subcell centroid --priors 2 4), chosen before any real-footage run
-NETWORK_PRIOR = {"subcell": "centroid", "prior_sigma": 2.0}
+#: the network's peak options of the "+prior" rows (windowed refinement): corrtrack.experiments.NETWORK_PRIOR, centroid
+#: sub-cell peaks under a motion prior of 2 grid cells, the best variant on SynthTrack val video pairs 4 frames apart
+#: (docs/correspondences.md; python benchmarks/correspondence_accuracy.py --subcell centroid --priors 2 4), chosen
+#: before any real-footage run
 #: CorrTrack with the options beyond the paper that TUD-Stadtmitte selected (stage ``select``)
 PLUS = "CorrTrack, lost tracks by velocity"
 PLUS_CONFIG = replace(TRACKER_CONFIG, lost_track_frames=30, lost_track_motion="velocity", recovery_max_run=3)

@@ -84,7 +84,10 @@ __all__ = [
 
 ExperimentName = Literal["table1", "table2", "ablations", "baselines"]
 DetectorChoice = Literal["simulated", "synth"]
-CorrespondenceChoice = Literal["network", "zero", "flow", "oracle"]
+CorrespondenceChoice = Literal["network", "network+prior", "zero", "flow", "oracle"]
+#: the peak options of ``network+prior`` (beyond the paper): centroid sub-cell peaks under a motion prior of 2 grid
+#: cells, the best variant on SynthTrack val video pairs 4 frames apart (docs/correspondences.md)
+NETWORK_PRIOR: dict[str, Any] = {"subcell": "centroid", "prior_sigma": 2.0}
 EXPERIMENTS: tuple[str, ...] = ("table1", "table2", "ablations", "baselines")
 
 #: frame-to-frame baselines: similarity and threshold, as the pipeline's ``--tracker iou|oks``
@@ -129,6 +132,11 @@ def variants(experiment: str) -> list[Variant]:
             Variant("CorrTrack, network correspondences"),
             Variant("CorrTrack, zero motion", correspondences="zero"),
             Variant("CorrTrack, DIS flow", correspondences="flow"),
+            Variant(
+                "CorrTrack, network, windowed, motion prior (beyond the paper)",
+                correspondences="network+prior",
+                refinement="windowed",
+            ),
             Variant("frame-to-frame IoU", tracker="iou"),
             Variant("frame-to-frame OKS", tracker="oks"),
             Variant("CorrTrack, oracle correspondences (reference)", correspondences="oracle"),
@@ -375,12 +383,13 @@ def bundled_models() -> ModelFactory:
     cache: dict[str, Any] = {}
 
     def make(seq: SequenceData, kind: str, refinement: str) -> CorrespondenceModel:
-        if kind == "network":
+        if kind in ("network", "network+prior"):
             from corrtrack.inference.correspondences import NetworkCorrespondences
 
             if "net" not in cache:
                 cache["net"] = NetworkCorrespondences.from_bundled().net
-            return NetworkCorrespondences(cache["net"], refinement=refinement)
+            options = NETWORK_PRIOR if kind == "network+prior" else {}
+            return NetworkCorrespondences(cache["net"], refinement=refinement, **options)
         return simple_models()(seq, kind, refinement)
 
     return make
@@ -501,7 +510,7 @@ class ExperimentRunner:
         return CachedPoseEstimator(est, self._frames[i], self._pose_memo.setdefault(i, {}))
 
     def _correspondences(self, i: int, kind: str, refinement: str) -> CorrespondenceModel:
-        key = (i, kind, refinement if kind == "network" else "")
+        key = (i, kind, refinement if kind.startswith("network") else "")
         if not self.cache:
             return self.models(self.sequences[i], kind, refinement)
         if key not in self._models:  # one model object per kind: its own caches (flow fields) live on
@@ -657,7 +666,7 @@ def run_experiment(
 def _row_key(runner: ExperimentRunner, v: Variant) -> tuple[Any, ...]:
     """What decides a row's output: the tracker, its correspondences and its effective config."""
     corr = v.correspondences if v.tracker == "corrtrack" else None
-    refinement = v.refinement if corr == "network" else None
+    refinement = v.refinement if corr is not None and corr.startswith("network") else None
     return (v.tracker, corr, refinement, runner.config(v))
 
 
