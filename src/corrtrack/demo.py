@@ -49,7 +49,7 @@ class DemoConfig:
     correspondences: Literal["network", "flow", "zero"] = param(
         "flow",
         "our choice: dense optical flow (DIS), because the bundled correspondence net is undertrained and tracks "
-        "worse (this demo: MOTA 0.0 with it (v2 weights; v1 5.5) vs 23.0 with flow, docs/results.md); 'network' runs it",
+        "worse (this demo: MOTA 0.0 with it, v2 weights, vs 23.0 with flow; docs/results.md); 'network' runs it",
     )
     refinement: Literal["full", "windowed", "none"] = param(
         "full", "paper: the refinement module (with correspondences=network); none = Table 2 ablation"

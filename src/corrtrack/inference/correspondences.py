@@ -249,21 +249,23 @@ class NetworkCorrespondences:
             )
         fA, fB = src.features, dst.features
         cfg = self.config
-        options = {"prior_sigma": cfg.prior_sigma, "subcell": cfg.subcell}
+        prior, subcell = cfg.prior_sigma, cfg.subcell
         parts = []
         for s in range(0, n, cfg.max_batch):
             q = q_all[s : s + cfg.max_batch]
             if cfg.refinement == "full":
                 prob = torch.sigmoid(self.net.refine(fA, fB, self.net.correlate(fA, fB, q)))
                 valid = valid_queries(q.to(torch.float64), prob.shape[2], prob.shape[3])[2]
-                res = map_peaks(prob, q, valid, **options)
+                res = map_peaks(prob, q, valid, prior_sigma=prior, subcell=subcell)
             elif cfg.refinement == "windowed":
-                res, side = refine_windowed(self.net, fA, fB, q, cfg.window_margin, cfg.window_min_side, **options)
+                res, side = refine_windowed(
+                    self.net, fA, fB, q, cfg.window_margin, cfg.window_min_side, prior_sigma=prior, subcell=subcell
+                )
                 self.last_window_side = side
             else:
                 maps = self.net.correlate(fA, fB, q)
                 valid = maps.flatten(2).sum(-1) > 0
-                res = map_peaks(maps, q, valid, mass_window=cfg.unrefined_window, **options)
+                res = map_peaks(maps, q, valid, mass_window=cfg.unrefined_window, prior_sigma=prior, subcell=subcell)
             parts.append(res.double().cpu().numpy())
         if not parts:
             return np.zeros((0, k, 3))

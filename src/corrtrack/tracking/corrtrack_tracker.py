@@ -553,7 +553,7 @@ class CorrTrackTracker:
                 break
             old_xy, old_conf = (a[rows[0]] for a in self._frame_arrays[f])
             steps = last - f
-        if old_xy is None:
+        if old_xy is None or old_conf is None:
             return np.zeros(2)
         both = _at_least(conf, self.config.tau_joint) & _at_least(old_conf, self.config.tau_joint)
         if not both.any():
