@@ -149,3 +149,28 @@ def test_network_peak_options_reach_the_correspondence_model(tmp_path):
         PipelineConfig(corr_prior_sigma=-1.0)
     r = runner.invoke(app, ["track", str(tmp_path), "-o", str(tmp_path / "x"), "--corr-prior", "-1"])
     assert r.exit_code != 0 and "--corr-prior" in r.output
+
+
+def test_simulated_detector_sees_people_in_unlabelled_frames(tmp_path):
+    """On a PoseTrack-style labelled SynthTrack set the simulated detector works from every frame's people."""
+    data = tmp_path / "pt"
+    r = runner.invoke(
+        app, ["synth", str(data), "--sequences", "1", "--frames", "12", "--size", "320x192", "--labeled", "posetrack"]
+    )
+    assert r.exit_code == 0, r.output
+    from corrtrack.synth.full_truth import full_truth_for
+
+    item = find_inputs(data)[0]
+    annotated = load_sequence(item.ground_truth)
+    unlabelled = [t for t, f in enumerate(annotated.frames) if not f.is_labeled]
+    assert unlabelled and all(len(annotated.frames[t].poses) == 0 for t in unlabelled)
+    found = full_truth_for(item.ground_truth)
+    assert found is not None
+    _, full, _ = found
+    assert all(len(full.frames[t].poses) > 0 for t in unlabelled)
+    out = tmp_path / "trk"
+    args = ["track", str(data), "-o", str(out), "--detector", "simulated", "--poses", "detections"]
+    r = runner.invoke(app, [*args, "--correspondences", "zero", "--no-render"])
+    assert r.exit_code == 0, r.output
+    tracked = load_sequence(out / item.ground_truth.name)
+    assert sum(len(tracked.frames[t].poses) for t in unlabelled) > 0

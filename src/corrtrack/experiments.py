@@ -34,7 +34,6 @@ the annotated frames. Evaluation uses the annotation files as they are.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from corrtrack.inference.file_detections import DetectionFilter
 from corrtrack.interfaces import CorrespondenceModel, PersonDetector, PoseEstimator
 from corrtrack.poses import Poses, PoseSequence
 from corrtrack.synth import SimulatedDetectorConfig, simulate_detections
+from corrtrack.synth.full_truth import check_truth, resimulate, sequence_entries
 from corrtrack.tracking.baselines import FrameToFrameConfig, FrameToFrameTracker
 from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig, CorrTrackTracker
 from corrtrack.tracking.postprocess import postprocess_tracks
@@ -181,48 +181,6 @@ def _select(entries: list[dict[str, Any]], split: str, wanted: Sequence[str]) ->
     return picked
 
 
-def _entries(data: Path, split: str) -> list[dict[str, Any]]:
-    """The sequences of ``data``'s split: from ``synthtrack.json`` when present, else from the annotation files."""
-    meta = data / "synthtrack.json"
-    if meta.is_file():
-        try:
-            doc = json.loads(meta.read_text())
-            return [dict(e) for e in doc["sequences"]]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CorrtrackError(f"{meta}: not a SynthTrack description ({exc})") from None
-    files = sorted((data / "annotations" / split).glob("*.json"))
-    return [{"name": f.stem, "split": split, "preset": f.stem.rsplit("_", 1)[-1]} for f in files]
-
-
-def _resimulate(entry: dict[str, Any], frames: int) -> tuple[PoseSequence, list[np.ndarray]]:
-    """Every frame's ground truth of a SynthTrack sequence (and its distractor boxes), from its seed and settings."""
-    from corrtrack.synth.dataset import SequenceSpec, render_sequence
-
-    config = {k: tuple(v) if isinstance(v, list) else v for k, v in entry["config"].items()}
-    number = int(entry["name"][:6])
-    base = {"train": 100000, "val": 200000, "test": 300000}.get(entry["split"], 400000)
-    spec = SequenceSpec(entry["split"], number - base, entry["preset"], frames, int(entry["seed"]), "all", config)
-    if spec.name != entry["name"]:
-        raise CorrtrackError(f"{entry['name']}: cannot rebuild its SynthTrack spec (got {spec.name})")
-    r = render_sequence(spec, on_image=lambda t, image: None)
-    return r.sequence, r.distractors
-
-
-def _check_truth(name: str, full: PoseSequence, annotated: PoseSequence) -> None:
-    for t, (a, b) in enumerate(zip(full.frames, annotated.frames)):
-        if not b.is_labeled or not len(b.poses):
-            continue
-        same = len(a.poses) == len(b.poses) and np.array_equal(a.poses.track_ids, b.poses.track_ids)
-        same = same and np.allclose(
-            np.nan_to_num(a.poses.keypoints[..., :2]), np.nan_to_num(b.poses.keypoints[..., :2]), atol=0.05
-        )
-        if not same:
-            raise CorrtrackError(
-                f"{name}: the re-simulated ground truth differs from the annotations at frame {t} "
-                "(data set written by another SynthTrack version?)"
-            )
-
-
 def load_sequences(
     data: str | Path,
     split: str = "val",
@@ -242,7 +200,7 @@ def load_sequences(
         raise CorrtrackError(f"{data}: no annotations/{split} folder (make one with corrtrack synth DIR --standard)")
     if frames is not None and frames < 2:
         raise CorrtrackError(f"--frames must be at least 2, got {frames}")
-    entries = _select(_entries(data, split), split, list(sequences))
+    entries = _select(sequence_entries(data, split), split, list(sequences))
     if not entries:
         raise CorrtrackError(f"{data}: no {split} sequence matches {', '.join(sequences)}")
     out = []
@@ -263,8 +221,8 @@ def load_sequences(
         if full_truth or (full_truth is None and known):
             if not known:
                 raise CorrtrackError(f"{data}: no synthtrack.json with the sequences' seeds (needed for simulated)")
-            full, distractors = _resimulate(e, n)
-            _check_truth(e["name"], full, gt)
+            full, distractors = resimulate(e, n)
+            check_truth(e["name"], full, gt)
         out.append(SequenceData(e["name"], images, gt, full, distractors, int(e.get("seed", 0))))
     return out
 

@@ -308,9 +308,15 @@ def _detector_for(item: SequenceInput, cfg: PipelineConfig, filt: DetectionFilte
     if item.ground_truth is None:
         raise CorrtrackError(f"{item.name}: --detector simulated needs ground truth (a PoseTrack-layout data set)")
     from corrtrack.synth import SimulatedDetectorConfig, simulate_detections
+    from corrtrack.synth.full_truth import full_truth_for
 
-    gt = load_sequence(item.ground_truth)
-    sim = simulate_detections(gt, SimulatedDetectorConfig(with_poses=cfg.keeps_detector_poses), seed=0)
+    sim_cfg = SimulatedDetectorConfig(with_poses=cfg.keeps_detector_poses)
+    found = full_truth_for(item.ground_truth)
+    if found is not None:  # a SynthTrack set: every frame's people, seeded as `corrtrack synth --detections` does
+        entry, full, distractors = found
+        sim = simulate_detections(full, sim_cfg, seed=int(entry["seed"]) + 1, distractors=distractors)
+    else:  # only the annotated people (unlabelled frames of PoseTrack-style files have none)
+        sim = simulate_detections(load_sequence(item.ground_truth), sim_cfg, seed=0)
     return DetectionList([f.poses for f in sim.frames], filt)
 
 
