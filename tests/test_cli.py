@@ -218,3 +218,20 @@ def test_train_commands_are_listed_and_check_their_config(tmp_path):
     assert r.exit_code == 0 and "pose" in r.output
     r = runner.invoke(app, ["train", "pose", "--data", str(tmp_path), "--out", str(tmp_path / "o"), "--config", "x"])
     assert r.exit_code == 2 and "unknown pose-net config" in r.output
+
+
+def test_show_corr_draws_with_the_peak_options(tmp_path):
+    """`corrtrack show-corr` on a SynthTrack frame pair, windowed refinement under the motion prior."""
+    data = tmp_path / "s"
+    r = runner.invoke(app, ["synth", str(data), "--sequences", "1", "--frames", "3", "--size", "320x192"])
+    assert r.exit_code == 0, r.output
+    ann = next((data / "annotations" / "val").glob("*.json"))
+    seq = load_sequence(ann)
+    a, b = (data / seq.frames[i].file_name for i in (0, 2))
+    out = tmp_path / "c.png"
+    options = ["--refinement", "windowed", "--corr-prior", "2", "--corr-subcell", "centroid", "-o", str(out)]
+    r = runner.invoke(app, ["show-corr", str(a), str(b), "--poses", str(ann), *options])
+    assert r.exit_code == 0, r.output
+    assert out.is_file() and "correspondences at or above tau" in r.output
+    r = runner.invoke(app, ["show-corr", str(a), str(b), "--poses", str(ann), "--corr-subcell", "query"])
+    assert r.exit_code != 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import typer
 
@@ -21,6 +21,18 @@ def show_corr(
     tau: Annotated[
         float, typer.Option(help="tau_corr: correspondences below are drawn faded.", callback=finite("--tau", 0, 1))
     ] = 0.3,
+    refinement: Annotated[
+        Literal["full", "windowed", "none"], typer.Option(help="Refinement of the correspondence maps.")
+    ] = "full",
+    corr_prior: Annotated[
+        float,
+        typer.Option(
+            callback=finite("--corr-prior", 0.0, 1e6), help="Motion prior width in grid cells (0 = off, the paper)."
+        ),
+    ] = 0.0,
+    corr_subcell: Annotated[
+        Literal["off", "centroid"], typer.Option(help="Sub-cell peak positions (off = the paper; centroid).")
+    ] = "off",
 ) -> None:
     """Draw the query keypoints of frame A, their correspondences in frame B and some confidence maps."""
     import numpy as np
@@ -36,7 +48,11 @@ def show_corr(
     people = seq.frames[frame_index].poses
     if len(people) == 0:
         fail(f"{poses}: frame {frame_index} has no people to query")
-    model = NetworkCorrespondences.from_checkpoint(weights) if weights else NetworkCorrespondences.from_bundled()
+    options = {"refinement": refinement, "prior_sigma": corr_prior, "subcell": corr_subcell}
+    if weights:
+        model = NetworkCorrespondences.from_checkpoint(weights, **options)
+    else:
+        model = NetworkCorrespondences.from_bundled(**options)
     info = render_correspondences(read_image(frame_a), read_image(frame_b), people, model, out, tau=tau)
     kept = int(np.count_nonzero(info["kept"])) if np.ndim(info["kept"]) else int(info["kept"])
     total = int(np.prod(np.shape(info["correspondences"])[:2]))
