@@ -38,7 +38,7 @@ def show_corr(
     import numpy as np
 
     from corrtrack.formats import load_sequence
-    from corrtrack.inference.correspondences import NetworkCorrespondences
+    from corrtrack.inference.correspondences import NetworkCorrespondenceConfig, NetworkCorrespondences
     from corrtrack.render_correspondences import render_correspondences
     from corrtrack.video import read_image
 
@@ -48,11 +48,11 @@ def show_corr(
     people = seq.frames[frame_index].poses
     if len(people) == 0:
         fail(f"{poses}: frame {frame_index} has no people to query")
-    options = {"refinement": refinement, "prior_sigma": corr_prior, "subcell": corr_subcell}
+    config = NetworkCorrespondenceConfig(refinement=refinement, prior_sigma=corr_prior, subcell=corr_subcell)
     if weights:
-        model = NetworkCorrespondences.from_checkpoint(weights, **options)
+        model = NetworkCorrespondences.from_checkpoint(weights, config)
     else:
-        model = NetworkCorrespondences.from_bundled(**options)
+        model = NetworkCorrespondences.from_bundled(config)
     info = render_correspondences(read_image(frame_a), read_image(frame_b), people, model, out, tau=tau)
     kept = int(np.count_nonzero(info["kept"])) if np.ndim(info["kept"]) else int(info["kept"])
     total = int(np.prod(np.shape(info["correspondences"])[:2]))
