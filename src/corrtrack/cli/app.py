@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Annotated, Any, Literal, NoReturn, TypeVar
 
 import typer
 
@@ -70,3 +70,20 @@ def apply_settings(config: C, settings: list[str] | None, option: str = "--set",
         return override(config, settings or [], **kwargs)
     except ConfigError as exc:
         fail(f"{option}: {exc}")
+
+
+# options of the network correspondence model, shared by `track` and `show-corr`
+RefinementOption = Annotated[
+    Literal["full", "windowed", "none"], typer.Option(help="Refinement of the correspondence maps.")
+]
+CorrPriorOption = Annotated[
+    float,
+    typer.Option(
+        callback=finite("--corr-prior", 0.0, 1e6),
+        help="Network correspondences: motion prior width in grid cells (0 = off, the paper).",
+    ),
+]
+CorrSubcellOption = Annotated[
+    Literal["off", "centroid"],
+    typer.Option(help="Network correspondences: sub-cell peak positions (off = the paper; centroid)."),
+]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from corrtrack.cli.app import app, fail, finite
+from corrtrack.cli.app import CorrPriorOption, CorrSubcellOption, RefinementOption, app, fail, finite
 
 
 @app.command("show-corr")
@@ -21,18 +21,9 @@ def show_corr(
     tau: Annotated[
         float, typer.Option(help="tau_corr: correspondences below are drawn faded.", callback=finite("--tau", 0, 1))
     ] = 0.3,
-    refinement: Annotated[
-        Literal["full", "windowed", "none"], typer.Option(help="Refinement of the correspondence maps.")
-    ] = "full",
-    corr_prior: Annotated[
-        float,
-        typer.Option(
-            callback=finite("--corr-prior", 0.0, 1e6), help="Motion prior width in grid cells (0 = off, the paper)."
-        ),
-    ] = 0.0,
-    corr_subcell: Annotated[
-        Literal["off", "centroid"], typer.Option(help="Sub-cell peak positions (off = the paper; centroid).")
-    ] = "off",
+    refinement: RefinementOption = "full",
+    corr_prior: CorrPriorOption = 0.0,
+    corr_subcell: CorrSubcellOption = "off",
 ) -> None:
     """Draw the query keypoints of frame A, their correspondences in frame B and some confidence maps."""
     import numpy as np

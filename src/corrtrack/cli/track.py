@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from corrtrack.cli.app import app, apply_settings, fail, finite
+from corrtrack.cli.app import CorrPriorOption, CorrSubcellOption, RefinementOption, app, apply_settings, fail, finite
 from corrtrack.pipeline import CorrespondenceName, DetectorName, PoseSourceName, TrackerName
 
 
@@ -50,20 +50,9 @@ def track(
         typer.Option(help="network (bundled or --corr-weights) | authors (their file format) | flow | zero."),
     ] = "network",
     corr_weights: Annotated[Optional[Path], typer.Option(help="Correspondence weights file.")] = None,
-    refinement: Annotated[
-        Literal["full", "windowed", "none"], typer.Option(help="Refinement of the correspondence maps.")
-    ] = "full",
-    corr_prior: Annotated[
-        float,
-        typer.Option(
-            callback=finite("--corr-prior", 0.0, 1e6),
-            help="Network correspondences: motion prior width in grid cells (0 = off, the paper).",
-        ),
-    ] = 0.0,
-    corr_subcell: Annotated[
-        Literal["off", "centroid"],
-        typer.Option(help="Network correspondences: sub-cell peak positions (off = the paper; centroid)."),
-    ] = "off",
+    refinement: RefinementOption = "full",
+    corr_prior: CorrPriorOption = 0.0,
+    corr_subcell: CorrSubcellOption = "off",
     tracker: Annotated[TrackerName, typer.Option(help="corrtrack | iou | oks.")] = "corrtrack",
     settings: Annotated[
         Optional[list[str]],
