@@ -6,7 +6,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,9 @@ from corrtrack.errors import FormatError, OutputError
 __all__ = [
     "atomic_path",
     "atomic_write_text",
+    "atomic_write_texts",
+    "json_text",
+    "nan_to_null",
     "read_json",
     "remove_stale_temporaries",
     "temporary_prefix",
@@ -123,17 +126,47 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
-def write_json(path: str | Path, data: Any, indent: int | None = None) -> None:
-    """Write JSON atomically (numpy scalars and arrays allowed).
+def json_text(path: str | Path, data: Any, indent: int | None = None, allow_nan: bool = False) -> str:
+    """The JSON text of ``data`` (numpy scalars and arrays allowed); ``path`` only names the file in errors.
 
-    NaN and infinity are not JSON: a writer that has them must turn them into ``null``
-    first; here they raise :class:`OutputError` rather than write an invalid file.
+    NaN and infinity are not JSON: by default they raise :class:`OutputError` (a writer that has
+    them turns them into ``null`` first, :func:`nan_to_null`); ``allow_nan=True`` writes them as
+    Python's ``json`` module does (``NaN``, ``Infinity``), for files that must match a tool that writes them.
     """
     try:
-        text = json.dumps(data, default=_json_default, indent=indent, allow_nan=False)
+        return json.dumps(data, default=_json_default, indent=indent, allow_nan=allow_nan)
     except ValueError as exc:
         raise OutputError(path, f"the data holds a value JSON cannot express ({exc})") from None
-    atomic_write_text(path, text)
+
+
+def nan_to_null(data: Any) -> Any:
+    """``data`` with every NaN or infinite float (also in numpy arrays) replaced by ``None``."""
+    if isinstance(data, dict):
+        return {k: nan_to_null(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [nan_to_null(v) for v in data]
+    if isinstance(data, np.ndarray):
+        return nan_to_null(data.tolist())
+    if isinstance(data, (float, np.floating)):
+        return float(data) if np.isfinite(data) else None
+    return data
+
+
+def write_json(path: str | Path, data: Any, indent: int | None = None, allow_nan: bool = False) -> None:
+    """Write JSON atomically (see :func:`json_text` for NaN and infinity)."""
+    atomic_write_text(path, json_text(path, data, indent, allow_nan))
+
+
+def atomic_write_texts(files: dict[Path, str]) -> None:
+    """Write several text files all or none: each goes to a temporary sibling first, then all are moved into place.
+
+    A failure while writing the temporaries leaves none of the files; only a failure of the final
+    renames (a file system fault) can leave some.
+    """
+    with ExitStack() as stack:
+        for path, text in files.items():
+            stack.enter_context(atomic_path(path)).write_text(text, encoding="utf-8")
+        # leaving the stack moves each temporary into place (in reverse order)
 
 
 def read_json(path: str | Path) -> Any:

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, TypeVar
 
 import typer
 
 from corrtrack.config import ConfigError, override
 
-__all__ = ["app", "apply_settings", "fail", "finite", "parse_size"]
+__all__ = [
+    "app",
+    "apply_settings",
+    "check_device",
+    "check_output_file",
+    "check_output_folder",
+    "fail",
+    "finite",
+    "parse_size",
+]
 
 app = typer.Typer(
     name="corrtrack",
@@ -34,6 +44,68 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print ``error: message`` on one line and exit (2: bad input or options)."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code=code)
+
+
+def _not_writable(path: Path, problem: str) -> NoReturn:
+    # the one wording of an unusable output path, the same as corrtrack.errors.OutputError's
+    fail(f"{path}: cannot write: {problem}")
+
+
+def _folder_part_is_file(path: Path) -> bool:
+    return any(parent.exists() and not parent.is_dir() for parent in path.parents)
+
+
+def check_output_file(path: Path | None) -> None:
+    """Refuse (exit 2, before any work) an output file path that is an existing folder or lies under a file."""
+    if path is None:
+        return
+    if path.is_dir():
+        _not_writable(path, "it is an existing folder")
+    if _folder_part_is_file(path):
+        _not_writable(path, "a part of its folder is a file")
+
+
+def check_output_folder(path: Path | None) -> None:
+    """Refuse (exit 2, before any work) an output folder path that is an existing file or lies under a file."""
+    if path is None:
+        return
+    if path.exists() and not path.is_dir():
+        _not_writable(path, "it is an existing file, not a folder")
+    if _folder_part_is_file(path):
+        _not_writable(path, "a part of its folder is a file")
+
+
+def check_device(value: str) -> str:
+    """A typer callback for every ``--device`` option: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, and available.
+
+    Refused at once with a one-line error (exit 2): an unknown device string, CUDA without a CUDA
+    device (or an index beyond the devices), MPS where torch has none. Commands without a ``--device``
+    option that read a device from a config call it too (``corrtrack.cli.app.check_device``).
+    """
+    import re
+
+    text = value.strip().lower()
+    match = re.fullmatch(r"(cpu|cuda|mps)(?::(\d{1,3}))?", text)
+    if match is None:
+        raise typer.BadParameter(f"unknown device {value!r}; use cpu, cuda, cuda:N or mps")
+    kind, index = match.group(1), match.group(2)
+    if kind == "cpu":
+        if index not in (None, "0"):
+            raise typer.BadParameter(f"unknown device {value!r}; use cpu, cuda, cuda:N or mps")
+        return text
+    import torch
+
+    if kind == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise typer.BadParameter(f"{value!r} requested but torch sees no CUDA device on this machine; use cpu")
+        if index is not None and int(index) >= count:
+            raise typer.BadParameter(f"{value!r}: this machine has {count} CUDA device(s), cuda:0 .. cuda:{count - 1}")
+        return text
+    mps = getattr(torch.backends, "mps", None)
+    if mps is None or not mps.is_available() or index not in (None, "0"):
+        raise typer.BadParameter(f"{value!r} requested but torch has no MPS device here; use cpu")
+    return text
 
 
 def finite(name: str, low: float | None = None, high: float | None = None, *, strict_low: bool = False) -> Callable:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from corrtrack.cli.app import app, finite
+from corrtrack.cli.app import app, check_output_file, check_output_folder, fail, finite
 from corrtrack.evaluate.hota import KEYPOINT_SIM_SCALE
 
 
@@ -55,16 +55,23 @@ def eval_(
         ),
     ] = KEYPOINT_SIM_SCALE,
 ) -> None:
-    """Evaluate predictions: PoseTrack AP and MOTA as the official evaluator, keypoint HOTA, or box MOT metrics."""
-    from corrtrack.fileio import write_json
+    """Evaluate predictions: PoseTrack AP and MOTA as the official evaluator, keypoint HOTA, or box MOT metrics.
 
+    ``--json`` writes NaN (a metric without data, e.g. a joint no one annotated) as ``null``;
+    ``--output-dir`` writes the official evaluator's files as it writes them (``NaN``). Both are
+    encoded before anything is printed and written all or none.
+    """
+    from corrtrack.fileio import atomic_write_texts, json_text, nan_to_null
+
+    check_output_file(json_out)
+    check_output_folder(output_dir)
     if mot:
         from corrtrack.evaluate.boxes import evaluate_mot_files, format_box_metrics
 
         box = evaluate_mot_files(gt, pred)
+        box_files = {json_out: json_text(json_out, nan_to_null(box), indent=1)} if json_out else {}
         typer.echo(format_box_metrics(box))
-        if json_out:
-            write_json(json_out, box, indent=1)
+        atomic_write_texts(box_files)
         return
     from corrtrack.evaluate import evaluate_dirs
     from corrtrack.evaluate.leniency import warnings_as_lines
@@ -84,11 +91,21 @@ def eval_(
             order=order,
             progress=_progress,
         )
-    typer.echo(format_tables(result))
+    problem = result.problem()
+    if problem is not None and problem[0] == "error":
+        fail(f"{pred if problem[1] == 'pred' else gt}: {problem[2]}")
+    # every output encoded before anything is printed or written: nothing can fail after the tables
+    files: dict[Path, str] = {}
     if json_out:
-        write_json(json_out, result.to_json(), indent=1)
-        typer.echo(f"wrote {json_out}")
+        files[json_out] = json_text(json_out, nan_to_null(result.to_json()), indent=1)
     if output_dir:
         for name, doc in result.official_files().items():
-            write_json(output_dir / name, doc)
+            files[output_dir / name] = json_text(output_dir / name, doc, allow_nan=True)
+    if problem is not None:
+        typer.echo(f"warning: {pred if problem[1] == 'pred' else gt}: {problem[2]}", err=True)
+    typer.echo(format_tables(result))
+    atomic_write_texts(files)
+    if json_out:
+        typer.echo(f"wrote {json_out}")
+    if output_dir:
         typer.echo(f"wrote the official JSON files to {output_dir}")

@@ -12,6 +12,14 @@ from corrtrack.cli.app import app, apply_settings, fail, parse_size
 _FIXED = ("width", "height")  # set with --size
 
 
+def _check_split(split: str) -> None:
+    """A split is one plain path component: ``--split ../..`` must not reach outside the data set."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", split):
+        fail(f"--split must be a plain name (letters, digits, - and _), got {split!r}")
+
+
 @app.command()
 def synth(
     out: Annotated[Path, typer.Argument(help="Output folder (PoseTrack 2018 layout).")],
@@ -39,8 +47,6 @@ def synth(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Processes rendering sequences (same output).")] = 1,
 ) -> None:
     """Render a SynthTrack data set: multi-person videos with exact PoseTrack 2018 ground truth."""
-    import re
-
     from tqdm import tqdm
 
     from corrtrack.synth import (
@@ -57,8 +63,7 @@ def synth(
     overrides = {
         name: getattr(changed, name) for name in (i.partition("=")[0].strip().replace("-", "_") for i in items)
     }
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", split):
-        fail(f"--split must be a plain name (letters, digits, - and _), got {split!r}")
+    _check_split(split)
 
     presets = [p.strip() for p in preset.split(",")]
     for p in presets:
@@ -146,5 +151,6 @@ def synth_export_coco(
     """Export a SynthTrack split as one COCO keypoints file (area, iscrowd, num_keypoints) for common trainers."""
     from corrtrack.synth.training_data import export_coco
 
+    _check_split(split)
     export_coco(root, split, output, crops=crops)
     typer.echo(f"wrote {output}")

@@ -12,7 +12,7 @@ import glob
 import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +31,7 @@ __all__ = [
     "JOINT_NAMES",
     "EvalResult",
     "FileOrder",
+    "InputCounts",
     "ProgressCallback",
     "evaluate",
     "evaluate_dirs",
@@ -48,12 +49,27 @@ JOINT_NAMES = tuple("neck" if n == "head_bottom" else n for n in POSETRACK17.joi
 GROUPS = {g: [POSETRACK17.index(n) for n in names] for g, names in EVAL_GROUPS.items()}
 
 
+@dataclass(frozen=True)
+class InputCounts:
+    """What one sequence gave the evaluation: annotated GT joints and predicted joints in the evaluated frames,
+    and the predicted persons of the whole file (with and without a keypoint list)."""
+
+    gt_joints: int = 0
+    pred_joints: int = 0
+    pred_persons: int = 0
+    pred_persons_with_keypoints: int = 0
+
+    def __add__(self, other: InputCounts) -> InputCounts:
+        return InputCounts(*(a + b for a, b in zip(astuple(self), astuple(other))))
+
+
 @dataclass
 class SequenceResult:
     name: str
     num_frames: int
     ap: APResult | None
     mot: MOTCounts
+    counts: InputCounts = field(default_factory=InputCounts)
 
 
 @dataclass
@@ -67,6 +83,50 @@ class EvalResult:
     hota: Any = None
     #: one line per odd input the official tool grades (also issued as InputWarning): file and oddity
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> InputCounts:
+        """The inputs of every sequence together (:meth:`problem` reads them)."""
+        total = InputCounts()
+        for seq in self.sequences:
+            total = total + seq.counts
+        return total
+
+    def problem(self) -> tuple[str, str, str] | None:
+        """``(level, side, text)`` when the numbers cannot mean what they seem to, else None.
+
+        ``level`` is ``"error"`` or ``"warning"``, ``side`` the input at fault (``"gt"`` or ``"pred"``).
+
+        An error: no annotated ground-truth joint in any evaluated frame (every value would be NaN),
+        or predictions with boxes but no keypoints (keypoint metrics cannot use them). A warning: no
+        predicted joint in any evaluated frame (a tracker that saw nobody, or predictions of another video).
+        """
+        c = self.counts
+        if not self.sequences:
+            return None
+        if c.gt_joints == 0:
+            return "error", "gt", "no annotated ground-truth joint in any evaluated frame: nothing to evaluate"
+        if c.pred_persons and not c.pred_persons_with_keypoints:
+            return (
+                "error",
+                "pred",
+                (
+                    "the predictions have boxes but no keypoints: keypoint AP / MOTA cannot use them "
+                    "(box tracks are evaluated with `eval --mot` on MOTChallenge files)"
+                ),
+            )
+        if c.pred_joints == 0:
+            why = (
+                "the prediction files hold no person"
+                if not c.pred_persons
+                else "predicted people are only in frames without ground truth (predictions of another video?)"
+            )
+            return (
+                "warning",
+                "pred",
+                f"no predicted joint in any evaluated frame: {why}; every ground-truth joint is a miss",
+            )
+        return None
 
     @property
     def mot_metrics(self) -> dict[str, np.ndarray]:
@@ -216,6 +276,7 @@ class _SequenceStats:
     samples: APSamples | None
     mot: MOTCounts
     warnings: list[str] = field(default_factory=list)
+    counts: InputCounts = field(default_factory=InputCounts)
 
 
 @dataclass
@@ -238,10 +299,25 @@ class _Job:
         if isinstance(pred, Path):
             pred, _ = _load(pred)
         seq = prepare_sequence(gt, pred, self.gt_source, self.pred_source, self.frames, head_format)
+        if len(gt) == 1:
+            warnings.warn(
+                InputWarning(
+                    f"{self.gt_source}: a one-frame sequence; the official evaluator fails on it "
+                    "(its MOT step needs two frames), corrtrack grades it"
+                ),
+                stacklevel=2,
+            )
         pairs = sequence_pairs(seq)
         samples = ap_samples(seq, pairs) if self.pose_estimation else None
         counts = mot_counts(seq, pairs) if self.tracking else MOTCounts()
-        return _SequenceStats(gt.name, seq.num_frames, samples, counts)
+        persons = [f.poses.has_keypoints for f in pred.frames]
+        inputs = InputCounts(
+            int(seq.gt_has.sum()),
+            int(seq.pr_has.sum()),
+            sum(len(p) for p in persons),
+            sum(int(p.sum()) for p in persons),
+        )
+        return _SequenceStats(gt.name, seq.num_frames, samples, counts, counts=inputs)
 
 
 @contextlib.contextmanager
@@ -275,7 +351,7 @@ def _combine(stats: list[_SequenceStats], pose_estimation: bool, tracking: bool,
         if total_mot is not None:
             total_mot += st.mot
         ap = compute_ap(st.samples) if st.samples is not None else None
-        seq_results.append(SequenceResult(st.name, st.num_frames, ap, st.mot))
+        seq_results.append(SequenceResult(st.name, st.num_frames, ap, st.mot, st.counts))
     total_ap = compute_ap([st.samples for st in stats if st.samples is not None]) if pose_estimation else None
     return EvalResult(total_ap, total_mot, motp, seq_results, warnings=notes)
 

@@ -85,10 +85,24 @@ def evaluate_boxes(gt: PoseSequence, pred: PoseSequence) -> dict[str, Any]:
 
 
 def evaluate_mot_files(gt_path: str | Path, pred_path: str | Path) -> dict[str, Any]:
+    """Box metrics of a MOTChallenge tracking result against a MOTChallenge ground truth file.
+
+    A prediction row without an identity (track id -1, as in a MOTChallenge ``det.txt``)
+    is refused with a :class:`FormatError` naming the prediction file: detections are not
+    tracks.
+    """
+    from corrtrack.errors import FormatError
     from corrtrack.formats import read_mot
 
     gt = read_mot(gt_path)
     pred = read_mot(pred_path, num_frames=max(len(gt), 0) or None) if Path(pred_path).exists() else read_mot(pred_path)
+    for t, frame in enumerate(pred.frames):
+        if len(frame.poses) and (frame.poses.track_ids < 0).any():
+            raise FormatError(
+                pred_path,
+                f"frame {t + 1} has a box with track id -1 (no identity): this is a detection file, "
+                "not tracking results; every predicted box needs a track id >= 0",
+            )
     return evaluate_boxes(gt, pred)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from corrtrack.errors import FormatError
 from corrtrack.evaluate.leniency import InputWarning, official_view
 from corrtrack.evaluate.prepare import HeadFormat
 from corrtrack.keypoints import POSETRACK18
@@ -57,7 +58,15 @@ def read_for_evaluation(path: Path) -> tuple[PoseSequence, HeadFormat]:
         if seq is not None:
             return seq, "posetrack18"
     fmt = detect_json_format(data)
-    return parse_document(data, str(path), fmt), "posetrack17" if fmt == "posetrack17" else "posetrack18"
+    seq = parse_document(data, str(path), fmt)
+    if seq.layout.name == "coco17":
+        # poseval maps joints by name and asserts every PoseTrack joint is there: COCO eyes are no head joints
+        raise FormatError(
+            path,
+            "its joints are COCO-17's (eyes, no head_bottom / head_top); the official evaluator refuses it "
+            "(Landmark `head_bottom` not found): give PoseTrack 2018 keypoints",
+        )
+    return seq, "posetrack17" if fmt == "posetrack17" else "posetrack18"
 
 
 def _numbers(lists: list[Any], length: int) -> np.ndarray | None:

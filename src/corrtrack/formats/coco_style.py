@@ -67,6 +67,9 @@ def parse_coco_style(data: Any, source: str, flavor: Flavor, name: str | None = 
         ann = ck.mapping(ann, rec)
         image_id = ck.integer(ck.key(ann, "image_id", rec), rec, "image_id")
         if image_id not in frame_of_image:
+            no_id = next((j for j, meta in enumerate(frames_meta) if meta[1] is None), None)
+            if no_id is not None:  # the image is at fault, not the annotation
+                raise ck.fail(f"image {no_id}", f"missing required field 'id' (annotation {i} refers to {image_id})")
             raise ck.fail(rec, f"image_id {image_id} is not in 'images'")
         per_frame[frame_of_image[image_id]].append((i, ann))
 
@@ -106,10 +109,15 @@ def _layout_from_categories(ck: Checker, categories: list, flavor: Flavor) -> tu
     names = ck.sequence(person[0]["keypoints"], "categories[0]", "keypoints")
     if not all(isinstance(n, str) for n in names):
         raise ck.fail("categories[0]", "'keypoints' must be a list of joint names")
+    canonical = ["head_bottom" if n == "neck" else n for n in names]
+    repeated = sorted({n for n in canonical if canonical.count(n) > 1})
+    if repeated:
+        spelled = [sorted({m for m in names if (m if m != "neck" else "head_bottom") == n}) for n in repeated]
+        what = "; ".join(" and ".join(repr(m) for m in group) for group in spelled)
+        raise ck.fail("categories[0]", f"'keypoints' names one joint twice ({what}): which one is meant is unclear")
     layout = names_to_layout(names)
     if layout is not None:
         return layout, _identity(layout.num_joints)
-    canonical = ["head_bottom" if n == "neck" else n for n in names]
     missing = [n for n in POSETRACK17.joints if n not in canonical]
     if missing:
         raise ck.fail("categories[0]", f"keypoint names lack {missing}; expected the PoseTrack 2018 or COCO names")
