@@ -189,7 +189,7 @@ def video_pairs(
     rec: Records,
     picture: str | None = None,
 ) -> dict[str, float]:
-    split = STANDARD_SPLITS["synthtrack-v2"]["val"]
+    split = STANDARD_SPLITS["synthtrack-v2.1"]["val"]
     specs = make_specs("val", split["presets"], split["sequences"], split["frames"], split["seed"], split["labeled"])[
         :sequences
     ]

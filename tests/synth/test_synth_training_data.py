@@ -78,12 +78,14 @@ def test_coco_export_reads_in_pycocotools(tmp_path):
         export_coco(out, "val", tmp_path / "x.json")
 
 
-def test_standard_v2_is_bigger_than_v1_and_v1_is_retired(tmp_path):
-    v2 = STANDARD_SPLITS["synthtrack-v2"]
+def test_standard_v2_1_is_bigger_than_v1_and_v1_v2_are_retired(tmp_path):
+    v2 = STANDARD_SPLITS["synthtrack-v2.1"]
     assert v2["train"]["sequences"] * v2["train"]["frames"] >= 1440  # v1's train split
     assert v2["train"]["sequences"] > 24  # one world and one cast of people per sequence
     with pytest.raises(CorrtrackError, match="retired"):
         generate_standard(tmp_path / "v1", "synthtrack-v1")
+    with pytest.raises(CorrtrackError, match="16e81de"):  # v2 is reproduced by checking out its commit
+        generate_standard(tmp_path / "v2", "synthtrack-v2")
 
 
 def test_two_worker_processes_write_the_same_data_set(tmp_path):

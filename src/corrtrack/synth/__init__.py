@@ -4,6 +4,7 @@ from corrtrack.synth.config import PRESETS, SynthConfig, parse_knobs, preset
 from corrtrack.synth.dataset import (
     RETIRED_SPLITS,
     STANDARD_SPLITS,
+    SYNTHTRACK_VERSION,
     RenderedSequence,
     SequenceSpec,
     generate_dataset,
@@ -20,6 +21,7 @@ __all__ = [
     "PRESETS",
     "RETIRED_SPLITS",
     "STANDARD_SPLITS",
+    "SYNTHTRACK_VERSION",
     "RenderedSequence",
     "SequenceSpec",
     "SimulatedDetectorConfig",

@@ -71,27 +71,34 @@ class Agent:
     state: str = "walk"
     timer: int = 0
     duration: int = 1
-    gesture: int = 0
-    gesture_arm: int = 0
-    gesture_kind: str = "wave"
+    #: per arm (left, right): frames left of the current gesture, its kind and its blend weight; each arm
+    #: blends on its own, and a new gesture starts only on an arm that is at rest (no snap between gestures)
+    gesture: list[int] = field(default_factory=lambda: [0, 0])
+    gesture_kind: list[str] = field(default_factory=lambda: ["wave", "wave"])
+    gesture_w: list[float] = field(default_factory=lambda: [0.0, 0.0])
     t: int = 0
     look_group: int = 0
     lookalike_of: int | None = None
     target_heading: float = 0.0
     velocity: float = 0.0  # current displacement per frame / body height
     gait_w: float = 1.0
-    gesture_w: float = 0.0
     action_w: dict[str, float] = field(default_factory=dict)
+    #: per action: the frame it started and its length (an action fading out keeps its last pose)
+    action_clock: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: a companion walking beside this person (the leader), and on which side; hand in hand if ``holding``
     leader: Agent | None = None
     side: float = 1.0
     holding: bool = False
+    holding_w: float = 0.0
+    #: the depth band (world y) this person walks in; None: the annotated floor (bystanders keep their own)
+    floor: tuple[float, float] | None = None
     #: out of view and decided to turn around and come back
     returning: bool = False
     coming_back: bool = False
 
     def __post_init__(self) -> None:
         self.target_heading = self.heading
+        self.holding_w = 1.0 if self.holding else 0.0
 
     @property
     def bend(self) -> float:
@@ -124,12 +131,17 @@ class Agent:
             elif u < stop + bend + action + turn:
                 self.target_heading = self.heading + rng.choice([-1, 1]) * rng.uniform(math.pi / 4, math.pi)
             self.duration = max(1, self.timer)
-        if self.gesture > 0:
-            self.gesture -= 1
-        elif self.state in ("walk", "stop") and rng.random() < cfg.gesture_rate * per_frame:
-            self.gesture = int(rng.uniform(1.0, 2.0) * cfg.fps)
-            self.gesture_arm = int(rng.integers(2))
-            self.gesture_kind = str(rng.choice(["wave", "point", "phone"]))
+            if self.state in ACTIONS and self.timer > 0:
+                self.action_clock[self.state] = (self.t, self.duration)
+        for arm in (0, 1):
+            if self.gesture[arm] > 0:
+                self.gesture[arm] -= 1
+        if self.state in ("walk", "stop") and rng.random() < cfg.gesture_rate * per_frame:
+            arm = int(rng.integers(2))
+            kind = str(rng.choice(["wave", "point", "phone"]))
+            duration = int(rng.uniform(1.0, 2.0) * cfg.fps)
+            if self.gesture[arm] == 0 and self.gesture_w[arm] == 0.0:  # only an arm at rest starts a gesture
+                self.gesture[arm], self.gesture_kind[arm] = duration, kind
 
     def step(self, ground: Ground, cfg: SynthConfig, rng: np.random.Generator) -> None:
         """Advance one frame: behaviour changes, blended weights, motion, gait phase, body orientation."""
@@ -141,7 +153,9 @@ class Agent:
             self.target_heading, self.state = lead.target_heading, lead.state if lead.state == "stop" else "walk"
         walking = self.state == "walk"
         self.gait_w += _clip((1.0 if walking else 0.0) - self.gait_w, -rate, rate)
-        self.gesture_w += _clip((1.0 if self.gesture > 0 else 0.0) - self.gesture_w, -rate, rate)
+        for arm in (0, 1):
+            self.gesture_w[arm] += _clip((1.0 if self.gesture[arm] > 0 else 0.0) - self.gesture_w[arm], -rate, rate)
+        self.holding_w += _clip((1.0 if self.holding else 0.0) - self.holding_w, -rate, rate)
         for name in ACTIONS:
             w = self.action_w.get(name, 0.0)
             w += _clip((1.0 if self.state == name else 0.0) - w, -rate, rate)
@@ -151,9 +165,10 @@ class Agent:
                 self.action_w.pop(name, None)
         height = self.body_height(ground)
         # keep to the floor: head back in depth before reaching its edge (a turn, not a bounce)
-        margin = 0.08 * (ground.y_max - ground.y_min)
-        if (self.y < ground.y_min + margin and math.sin(self.target_heading) < 0) or (
-            self.y > ground.y_max - margin and math.sin(self.target_heading) > 0
+        lo, hi = self.floor if self.floor is not None else (ground.y_min, ground.y_max)
+        margin = 0.08 * (hi - lo)
+        if (self.y < lo + margin and math.sin(self.target_heading) < 0) or (
+            self.y > hi - margin and math.sin(self.target_heading) > 0
         ):
             self.target_heading = -self.target_heading
         cruise = self.speed * (RUN_FACTOR if self.running else 1.0)
@@ -168,12 +183,12 @@ class Agent:
         self.heading += _clip(turn_left, -omega, omega)
         disp = self.velocity * height
         self.x += disp * math.cos(self.heading)
-        self.y = _clip(self.y + 0.45 * disp * math.sin(self.heading), ground.y_min, ground.y_max)
+        self.y = _clip(self.y + 0.45 * disp * math.sin(self.heading), lo, hi)
         if self.leader is not None:  # stay beside the leader (soft spring; no jumps)
             lead = self.leader
             gap = self.side * 0.42 * lead.body_height(ground)
             want_x = lead.x - gap * math.sin(lead.heading)
-            want_y = _clip(lead.y + 0.45 * gap * math.cos(lead.heading), ground.y_min, ground.y_max)
+            want_y = _clip(lead.y + 0.45 * gap * math.cos(lead.heading), lo, hi)
             self.x += 0.15 * (want_x - self.x)
             self.y += 0.15 * (want_y - self.y)
             self.phase += 0.1 * _wrap(lead.phase - self.phase)
@@ -217,7 +232,8 @@ class Agent:
             p.left_arm = p.right_arm = -0.45
             p.left_arm_raise = p.right_arm_raise = 0.3
         elif name == "jump":
-            u = 1.0 - self.timer / max(1, self.duration)
+            start, duration = self.action_clock.get(name, (self.t - self.duration + self.timer, self.duration))
+            u = _clip((self.t - start) / max(1, duration), 0.0, 1.0)
             s = math.sin(math.pi * _clip((u - 0.15) / 0.7, 0, 1))
             p.airborne = 0.18 * max(0.0, math.sin(math.pi * (u - 0.3) / 0.4)) if 0.3 < u < 0.7 else 0.0
             p.left_knee = p.right_knee = 0.9 * (1 - s) + 0.1
@@ -243,23 +259,27 @@ class Agent:
         p = blend(idle, self._gait(), self.gait_w)
         for name, w in self.action_w.items():
             p = blend(p, self._action(name), w)
-        if self.holding:  # the inner hand reaches for the companion
-            if self.side > 0:
-                p.left_arm_raise, p.left_elbow = 0.35, 0.15
-            else:
-                p.right_arm_raise, p.right_elbow = 0.35, 0.15
-        if self.gesture_w > 0:
+        if self.holding_w > 0:  # the inner hand reaches for the companion (blended in and out)
             g = PoseParams.from_array(p.as_array())
-            kind = self.gesture_kind
+            if self.side > 0:
+                g.left_arm_raise, g.left_elbow = 0.35, 0.15
+            else:
+                g.right_arm_raise, g.right_elbow = 0.35, 0.15
+            p = blend(p, g, self.holding_w)
+        for arm in (0, 1):  # each arm's gesture blends on its own
+            if self.gesture_w[arm] <= 0:
+                continue
+            g = PoseParams.from_array(p.as_array())
+            kind = self.gesture_kind[arm]
             if kind == "wave":
                 raise_, elbow, swing = 2.4, 0.5 + 0.45 * math.sin(self.t * 0.9), 0.2
             elif kind == "point":
                 raise_, elbow, swing = 0.4, 0.1, 1.45
             else:  # phone at the ear
                 raise_, elbow, swing = 0.3, 2.5, 0.35
-            if self.gesture_arm == 0:
+            if arm == 0:
                 g.left_arm_raise, g.left_elbow, g.left_arm = raise_, elbow, swing
             else:
                 g.right_arm_raise, g.right_elbow, g.right_arm = raise_, elbow, swing
-            p = blend(p, g, self.gesture_w)
+            p = blend(p, g, self.gesture_w[arm])
         return p

@@ -173,14 +173,17 @@ def body_points(shape: BodyShape, p: PoseParams) -> np.ndarray:
 
 
 def project(
-    points: np.ndarray, yaw: float, foot_xy: tuple[float, float], height_px: float
+    points: np.ndarray, yaw: float, foot_xy: tuple[float, float], height_px: float, pitch: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Image coordinates (N, 2) and depth toward the camera (N,) of body points.
 
     The ground point under the hips lands on ``foot_xy``; ``height_px`` is the body height in pixels.
+    ``pitch`` (radians) is how far the camera looks down at the person: heights are foreshortened by
+    its cosine and points nearer the camera drop lower in the image (a person seen from above).
     """
     c, s = np.cos(yaw), np.sin(yaw)
     x = points[:, 0] * c + points[:, 2] * s
     z = -points[:, 0] * s + points[:, 2] * c
-    xy = np.stack([foot_xy[0] + height_px * x, foot_xy[1] - height_px * points[:, 1]], axis=1)
+    up = points[:, 1] * np.cos(pitch) - z * np.sin(pitch) if pitch else points[:, 1]
+    xy = np.stack([foot_xy[0] + height_px * x, foot_xy[1] - height_px * up], axis=1)
     return xy, z

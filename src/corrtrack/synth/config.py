@@ -55,6 +55,17 @@ class SynthConfig:
     scale_range: tuple[float, float] = param(
         (0.6, 0.75), "our choice: body height at the bottom of the frame / frame height (closer is larger)"
     )
+    camera_height: tuple[float, float] = param(
+        (1.0, 2.6),
+        "our choice: camera height range in body heights (1.7-4.4 m for a 1.7 m person): eye level to the "
+        "first-floor and tripod views of PoseTrack's street and sports videos",
+    )
+    max_tilt: float = param(
+        35.0, "our choice: steepest downward camera tilt in degrees (a higher camera is lowered to keep to it)"
+    )
+    focal_length: float = param(
+        1.0, "our choice: focal length / frame width (a 53 degree horizontal field of view, a usual camcorder one)"
+    )
     shadows: float = param(0.35, "our choice: darkening of the cast shadow under a person (0 = none)")
     photo_textures: float = param(
         0.3, "our choice: fraction of clothes and walls textured with detail from real photographs"
@@ -76,6 +87,10 @@ class SynthConfig:
             raise ValueError(f"people must be (min, max) with 0 <= min <= max, got {self.people}")
         if not 0 < self.scale_range[0] <= self.scale_range[1]:
             raise ValueError(f"scale_range must be (low, high) with 0 < low <= high, got {self.scale_range}")
+        if not 0.3 <= self.camera_height[0] <= self.camera_height[1]:
+            raise ValueError(f"camera_height must be (low, high) with 0.3 <= low <= high, got {self.camera_height}")
+        if not 0 <= self.max_tilt <= 80:
+            raise ValueError(f"max_tilt must be within 0..80 degrees, got {self.max_tilt}")
         if not 1 <= self.jpeg_quality[0] <= self.jpeg_quality[1] <= 100:
             raise ValueError(f"jpeg_quality must be (low, high) within 1..100, got {self.jpeg_quality}")
         for name in (
@@ -89,7 +104,7 @@ class SynthConfig:
         ):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be within 0..1, got {getattr(self, name)}")
-        for name in ("speed", "turn_radius", "blend_seconds", "occluder_size"):
+        for name in ("speed", "turn_radius", "blend_seconds", "occluder_size", "focal_length"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         # upper limits: a setting may not ask for unbounded work or memory (docs/synthtrack.md)
@@ -129,6 +144,8 @@ _LIMITS: dict[str, float] = {
     "clutter": 500,
     "background_people": 500,
     "scale_range": 20,
+    "camera_height": 50,
+    "focal_length": 20,
     "optics_blur": 50,
     "motion_blur": 10,
     "lighting": 1,

@@ -6,7 +6,7 @@ Usage::
 
 Each ``--real`` is an image or a video (its middle frame is taken); real frames are
 centre-cropped to the synthetic frames' 16:9 and shown in the first row; the rows below show
-SynthTrack v2 frames of every preset. Nothing of the real data is stored but this figure.
+SynthTrack frames (the current renderer, v2.1) of every preset. Nothing of the real data is stored but this figure.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from corrtrack.synth.config import preset
+from corrtrack.synth.dataset import SYNTHTRACK_VERSION
 from corrtrack.synth.scene import SyntheticScene
 
 __all__ = ["comparison_sheet", "main"]
@@ -65,7 +66,7 @@ def comparison_sheet(
         cfg = preset(name)
         fr = next(iter(SyntheticScene(cfg, seed).frames(1, start=frame)))
         images.append(fr.image)
-        titles.append(f"SynthTrack v2 {name} (seed {seed})")
+        titles.append(f"SynthTrack v{SYNTHTRACK_VERSION} {name} (seed {seed})")
     if not images:
         raise ValueError("nothing to show")
     save_grid(out, images, cols=4, titles=titles, cell_width=cell_width)

@@ -32,6 +32,7 @@ from corrtrack.synth.simulated_detections import SimulatedDetectorConfig, simula
 __all__ = [
     "RETIRED_SPLITS",
     "STANDARD_SPLITS",
+    "SYNTHTRACK_VERSION",
     "RenderedSequence",
     "SequenceSpec",
     "SequenceStats",
@@ -43,6 +44,8 @@ __all__ = [
     "render_sequence_frames",
 ]
 
+#: the renderer's version, written to ``synthtrack.json`` (older versions: RETIRED_SPLITS' commits)
+SYNTHTRACK_VERSION = "2.1"
 _SPLIT_BASE = {"train": 100000, "val": 200000, "test": 300000}
 LONG_GAP = 10  # frames; a track absent this long defeats frame-to-frame association
 
@@ -100,6 +103,9 @@ class SequenceStats:
     gap_frames: int = 0
     long_gaps: int = 0  # gaps of at least LONG_GAP frames
     looks: int = 0  # distinct outfit groups among the annotated tracks
+    #: per sequence: camera height (body heights) and downward tilt (degrees)
+    camera_heights: list[float] = field(default_factory=list)
+    camera_tilts: list[float] = field(default_factory=list)
     _last_seen: dict[int, int] = field(default_factory=dict, repr=False)
 
     def add_frame(self, fr: SceneFrame, prev: SceneFrame | None) -> None:
@@ -132,7 +138,7 @@ class SequenceStats:
             self.crossings += int(np.triu(flip & overlap, 1).sum())
 
     @staticmethod
-    def summary(stats: list[SequenceStats]) -> dict[str, float]:
+    def summary(stats: list[SequenceStats]) -> dict[str, Any]:
         tot = SequenceStats()
         for s in stats:
             for k in tot.__dataclass_fields__:
@@ -152,7 +158,16 @@ class SequenceStats:
             "gaps_per_100_tracks": 100 * tot.gaps / max(1, tot.tracks),
             "mean_gap_frames": tot.gap_frames / max(1, tot.gaps),
             f"gaps_of_{LONG_GAP}_frames_or_more_per_100_tracks": 100 * tot.long_gaps / max(1, tot.tracks),
+            "camera_height_body_heights": _spread(tot.camera_heights),
+            "camera_tilt_degrees": _spread(tot.camera_tilts),
         }
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    v = np.asarray(values)
+    return {"min": float(v.min()), "median": float(np.median(v)), "max": float(v.max())}
 
 
 @dataclass
@@ -222,6 +237,7 @@ def render_sequence(spec: SequenceSpec, on_image: Callable[[int, np.ndarray], No
             on_image(t, fr.image)
         distractors.append(fr.distractor_boxes)
         cameras.append(fr.camera)
+    stats.camera_heights, stats.camera_tilts = [scene.camera_height], [scene.camera_tilt]
     stats.tracks = len(lookalike)
     stats.lookalike_tracks = sum(lookalike.values())
     stats.looks = len(set(groups.values()))
@@ -341,6 +357,7 @@ def generate_dataset(
         write_json(
             tmp / "synthtrack.json",
             {
+                "version": SYNTHTRACK_VERSION,
                 "description": description or {},
                 "sequences": [
                     {
@@ -398,11 +415,12 @@ def make_specs(
     ]
 
 
-#: Standard splits. ``synthtrack-v2`` has many short training sequences (many distinct people and
+#: Standard splits. ``synthtrack-v2.1`` has many short training sequences (many distinct people and
 #: backgrounds: each sequence has its own world and its own people) so small models train on it in
-#: well under an hour on a 2-core CPU, and writing it takes a few minutes (``workers=2``).
+#: well under an hour on a 2-core CPU, and writing it takes a few minutes (``workers=2``). Its layout
+#: (sequences, frames, seeds) is v2's; the renderer is SynthTrack 2.1.
 STANDARD_SPLITS: dict[str, dict[str, dict[str, Any]]] = {
-    "synthtrack-v2": {
+    "synthtrack-v2.1": {
         "train": {"presets": ["easy", "medium", "hard"], "sequences": 96, "frames": 40, "seed": 1, "labeled": "all"},
         "val": {
             "presets": ["easy", "medium", "hard"],
@@ -421,16 +439,17 @@ STANDARD_SPLITS: dict[str, dict[str, dict[str, Any]]] = {
     }
 }
 #: retired standard splits and the corrtrack commit that still renders them
-RETIRED_SPLITS = {"synthtrack-v1": "ab90c35"}
+RETIRED_SPLITS = {"synthtrack-v1": "ab90c35", "synthtrack-v2": "16e81de"}
+CURRENT_STANDARD = "synthtrack-v2.1"
 
 
 def generate_standard(
-    out: str | Path, name: str = "synthtrack-v2", splits: tuple[str, ...] | None = None, **kwargs: Any
+    out: str | Path, name: str = CURRENT_STANDARD, splits: tuple[str, ...] | None = None, **kwargs: Any
 ) -> dict[str, Any]:
     if name in RETIRED_SPLITS:
         raise CorrtrackError(
-            f"{name} was rendered by SynthTrack v1, which is retired; check out corrtrack commit "
-            f"{RETIRED_SPLITS[name]} to reproduce it, or use synthtrack-v2"
+            f"{name} was rendered by an older SynthTrack, which is retired; check out corrtrack commit "
+            f"{RETIRED_SPLITS[name]} to reproduce it, or use {CURRENT_STANDARD}"
         )
     try:
         definition = STANDARD_SPLITS[name]
@@ -440,4 +459,5 @@ def generate_standard(
     for split, d in definition.items():
         if splits is None or split in splits:
             specs += make_specs(split, d["presets"], d["sequences"], d["frames"], d["seed"], d["labeled"])
-    return generate_dataset(out, specs, description={"standard": name, "splits": definition}, **kwargs)
+    description = {"standard": name, "version": SYNTHTRACK_VERSION, "splits": definition}
+    return generate_dataset(out, specs, description=description, **kwargs)

@@ -2,7 +2,9 @@
 
 Parts are painted far to near (by depth), each as a capsule or polygon into a
 small crop around the person; the crop is then composited onto the frame and
-into an id buffer, from which joint visibility is read.
+into an id buffer, from which joint visibility is read. Clothing textures are
+mapped in each part's own frame (along and across the limb, from its first joint),
+so a pattern moves with the limb it is on.
 """
 
 from __future__ import annotations
@@ -77,25 +79,37 @@ def render_person(
     scale = 1 << shift
     pts = np.round((xy - [x0, y0]) * scale).astype(np.int32)
     label = np.zeros((ch, cw), np.uint8)
+    part = np.zeros((ch, cw), np.uint8)  # which part (1-based index into _parts) owns a pixel
     shade = np.zeros((ch, cw), np.float32)
     H = height_px
 
-    def cap(a: int, b: int, width: float, cls: int) -> None:
+    def cap(a: int, b: int, width: float, cls: int, k: int) -> None:
         w = max(1, round(width * H * girth))
         pa, pb = tuple(map(int, pts[a])), tuple(map(int, pts[b]))
         cv2.line(label, pa, pb, cls, w, cv2.LINE_8, shift)
+        cv2.line(part, pa, pb, k, w, cv2.LINE_8, shift)
         cv2.line(shade, pa, pb, 0.62, w, cv2.LINE_8, shift)
         cv2.line(shade, pa, pb, 0.92, max(1, int(w * 0.6)), cv2.LINE_8, shift)
         cv2.line(shade, pa, pb, 1.08, max(1, int(w * 0.22)), cv2.LINE_8, shift)
 
+    parts = _parts(app, yaw)
+    # each part's texture frame: an origin and a unit axis along the part (image pixels)
+    origin = np.zeros((len(parts) + 1, 2))
+    axis = np.tile([0.0, 1.0], (len(parts) + 1, 1))
     order = []
-    for kind, idx, width, cls in _parts(app, yaw):
-        order.append((float(np.mean(depth[list(idx)])), kind, idx, width, cls))
+    for k, (kind, idx, width, cls) in enumerate(parts, 1):
+        order.append((float(np.mean(depth[list(idx)])), kind, idx, width, cls, k))
+        a, b = (xy[HIPC], xy[SHOC]) if kind == "torso" else (xy[idx[0]], xy[idx[-1]])
+        d = b - a
+        n = float(np.hypot(*d))
+        origin[k] = a
+        if n > 1e-6:
+            axis[k] = d / n
     order.sort(key=lambda t: t[0])
     facing = np.cos(yaw)
-    for _, kind, idx, width, cls in order:
+    for _, kind, idx, width, cls, k in order:
         if kind == "cap":
-            cap(idx[0], idx[1], width, cls)
+            cap(idx[0], idx[1], width, cls, k)
         elif kind == "dot":
             r = max(1, int(width * H * scale))
             cv2.circle(label, tuple(map(int, pts[idx[0]])), r, cls, -1, cv2.LINE_8, shift)
@@ -105,6 +119,8 @@ def render_person(
             w = max(1, int(width * H * girth))
             cv2.fillPoly(label, [poly], cls, cv2.LINE_8, shift)
             cv2.polylines(label, [poly], True, cls, w, cv2.LINE_8, shift)
+            cv2.fillPoly(part, [poly], k, cv2.LINE_8, shift)
+            cv2.polylines(part, [poly], True, k, w, cv2.LINE_8, shift)
             cv2.fillPoly(shade, [poly], 0.95, cv2.LINE_8, shift)
             cv2.polylines(shade, [poly], True, 0.7, w, cv2.LINE_8, shift)
             # a darker centre line suggests the torso's roundness in profile
@@ -157,9 +173,13 @@ def render_person(
     yy, xx = np.nonzero(mask)
     classes = sub[yy, xx]
     tile = app.shirt.shape[0]
-    k = tile / max(4.0, 0.18 * H)
-    ty = ((yy + cy0 - xy[HIPC, 1]) * k).astype(np.int64) % tile
-    tx = ((xx + cx0 - xy[HIPC, 0]) * k).astype(np.int64) % tile
+    scale_tex = tile / max(4.0, 0.18 * H)
+    owner = part[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0][yy, xx]
+    rx, ry = xx + cx0 - origin[owner, 0], yy + cy0 - origin[owner, 1]
+    ax_x, ax_y = axis[owner, 0], axis[owner, 1]
+    # along the part (texture rows) and across it (texture columns)
+    ty = np.floor((rx * ax_x + ry * ax_y) * scale_tex).astype(np.int64) % tile
+    tx = np.floor((ry * ax_x - rx * ax_y) * scale_tex).astype(np.int64) % tile
     # plain parts from a table by class; shirt and trousers from their textures (one gather for both)
     table = np.zeros((FACE + 1, 3))
     table[SKIN], table[HAIR], table[SHOES], table[FACE] = app.skin, app.hair, app.shoes, app.skin * 0.35

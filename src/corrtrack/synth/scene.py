@@ -66,8 +66,10 @@ def silhouette_polygons(
     ``mask`` is a crop whose top-left pixel is ``origin`` (x, y). The mask is dilated by one
     pixel so its pixel centres lie strictly inside; a point of ``avoid`` that falls inside (in
     a hole, or in the one-pixel rim) is cut out with a one-pixel channel to the crop's edge,
-    the way that crosses the fewest silhouette pixels. Uses
-    the evaluator's test (``shapely.contains_xy``).
+    the way that crosses the fewest silhouette pixels (the point's own 3x3 pixels are cleared
+    too, so a point off a pixel centre gets out). Uses the evaluator's test
+    (``shapely.contains_xy``). A region is never dropped: a point still inside after
+    ``max_cuts`` rounds is cut out of the polygons themselves (a thin slit to the outside).
     """
     import shapely
 
@@ -102,17 +104,43 @@ def silhouette_polygons(
             return polys
         for px, py in np.round(local[bad]).astype(int):
             _cut_channel(m, int(px), int(py))
-    keep = []
-    for poly in polys:
-        if not shapely.contains_xy(shapely.Polygon(poly), avoid[:, 0], avoid[:, 1]).any():
-            keep.append(poly)
-    return keep
+    return _slit(polys, avoid)
+
+
+def _slit(polys: list[np.ndarray], avoid: np.ndarray) -> list[np.ndarray]:
+    """Cut every point of ``avoid`` out of the polygons with a 0.5-pixel slit to the outside (nothing dropped)."""
+    import shapely
+
+    out = [shapely.Polygon(p) for p in polys]
+    for _ in range(4 * len(avoid) + 4):
+        hit = None
+        for i, poly in enumerate(out):
+            inside = shapely.contains_xy(poly, avoid[:, 0], avoid[:, 1])
+            if inside.any():
+                hit = (i, avoid[int(np.flatnonzero(inside)[0])])
+                break
+        if hit is None:
+            break
+        i, (px, py) = hit
+        x0, y0, x1, y1 = out[i].bounds
+        slits = (  # to each side of the bounds; keep the cut that loses the least area
+            shapely.box(px - 0.25, py - 0.25, px + 0.25, y1 + 1),
+            shapely.box(px - 0.25, y0 - 1, px + 0.25, py + 0.25),
+            shapely.box(px - 0.25, py - 0.25, x1 + 1, py + 0.25),
+            shapely.box(x0 - 1, py - 0.25, px + 0.25, py + 0.25),
+        )
+        cut = max((out[i].difference(s) for s in slits), key=lambda g: g.area)
+        parts = [g for g in getattr(cut, "geoms", [cut]) if isinstance(g, shapely.Polygon) and g.area > 0]
+        # a polygon is stored by its outline only: drop holes (a point in a hole is found again and slit out)
+        out[i : i + 1] = [shapely.Polygon(g.exterior) for g in parts]
+    return [np.asarray(p.exterior.coords)[:-1] for p in out if p.area > 0]
 
 
 def _cut_channel(m: np.ndarray, px: int, py: int) -> None:
     """Clear a one-pixel channel from (px, py) to the crop's edge, the way that crosses the fewest mask pixels."""
     h, w = m.shape
     px, py = min(max(px, 0), w - 1), min(max(py, 0), h - 1)
+    m[max(py - 1, 0) : py + 2, max(px - 1, 0) : px + 2] = 0
     rays = (
         (slice(py, None), slice(px, px + 1)),  # down
         (slice(0, py + 1), slice(px, px + 1)),  # up
@@ -138,8 +166,12 @@ def _detail_layer(rng: np.random.Generator, h: int, w: int, zoom_range: tuple[fl
     return big[y : y + h, x : x + w]
 
 
-def _world_image(rng: np.random.Generator, w: int, h: int, horizon: int, photo: float) -> np.ndarray:
-    """A street-like world: facades with windows and doors above the horizon, paved ground below."""
+def _world_image(rng: np.random.Generator, w: int, h: int, true_horizon: float, photo: float) -> np.ndarray:
+    """A street-like world: facades with windows and doors above the horizon, paved ground below.
+
+    ``true_horizon`` (world y) may lie above the world's top edge: a camera that looks down sees only ground.
+    """
+    horizon = int(min(max(true_horizon, 0), h - 1))
     img = np.zeros((h, w, 3), np.float32)
     img[:] = rng.uniform(170, 230) + rng.uniform(-15, 15, 3) * np.array([1.0, 1.0, 1.5])  # pale sky
     x = 0
@@ -159,7 +191,7 @@ def _world_image(rng: np.random.Generator, w: int, h: int, horizon: int, photo: 
             dx = x + int(rng.uniform(0, max(1, bw - dw)))
             img[horizon - int(0.12 * h) : horizon, dx : dx + dw] = rng.uniform(15, 70, 3)
         x += bw
-    if photo > 0:  # real photographic grain on walls
+    if photo > 0 and horizon > 0:  # real photographic grain on walls
         img[:horizon] *= 1 + 0.12 * photo * _detail_layer(rng, horizon, w)[..., None]
     ground = rng.uniform(75, 160) + rng.uniform(-12, 12, 3)  # grey or brownish paving
     img[horizon:] = ground
@@ -173,20 +205,62 @@ def _world_image(rng: np.random.Generator, w: int, h: int, horizon: int, photo: 
     tile = int(rng.uniform(30, 70))
     for gy in range(horizon, h, tile // 2):  # paving joints, denser toward the horizon
         cv2.line(img, (0, gy), (w, gy), (ground * 0.75).tolist(), 1)
+    vanish = int(max(true_horizon, -4 * h))  # the paving's lines converge at the (true) horizon
     for gx in range(-w, 2 * w, tile):
-        cv2.line(img, (w // 2 + (gx - w // 2) // 3, horizon), (gx, h), (ground * 0.8).tolist(), 1)
-    for _ in range(int(rng.integers(3, 9))):  # bushes and trees along the horizon
+        cv2.line(img, (w // 2 + (gx - w // 2) // 3, vanish), (gx, h), (ground * 0.8).tolist(), 1)
+    for _ in range(int(rng.integers(3, 9)) if horizon > 0 else 0):  # bushes and trees along the horizon
         c = (int(rng.uniform(0, w)), int(horizon - rng.uniform(0, 0.1) * h))
         r = int(rng.uniform(0.03, 0.08) * h)
         cv2.circle(img, c, r, rng.uniform(20, 110, 3).tolist() * np.array([0.6, 1.0, 0.5]), -1)
     return img
 
 
-def _draw_prop(img: np.ndarray, rng: np.random.Generator, kind: str, x: float, y: float, h: float) -> np.ndarray:
-    """Paint a static prop standing at ground point (x, y); ``h`` is a person's height there. Returns its box."""
+@dataclass
+class Prop:
+    """A static prop (bin, bollard, bench, lamp, poster, planter) standing at world point (x, y).
+
+    It is a sprite drawn in depth order with the people (a person behind it is hidden by it, and
+    its pixels count as an occluder's), not paint on the background.
+    """
+
+    x: float
+    y: float
+    kind: str
+    sprite: np.ndarray  # (h, w, 3) float32 RGB at world scale
+    mask: np.ndarray  # (h, w) float32, 1 on the prop
+    anchor: tuple[float, float]  # the sprite pixel that stands on (x, y)
+    box: np.ndarray  # (4,) x, y, w, h relative to (x, y) at world scale
+    _cache: tuple = ()
+
+
+def _make_prop(world: np.ndarray, rng: np.random.Generator, kind: str, x: float, y: float, h: float) -> Prop:
+    """A prop standing at world point (x, y) (``h``: a person's height there); its shadow is painted on ``world``."""
+    cw, ch = int(1.0 * h) + 8, int(2.0 * h) + 8
+    ax, ay = cw / 2, ch - 4.0
+    canvas = np.full((ch, cw, 3), -1.0, np.float32)  # -1: not the prop
+    box = _draw_prop(canvas, world, rng, kind, ax, ay, x, y, h)
+    canvas[..., 0] = np.where((canvas >= 0).all(-1), canvas[..., 0], -1.0)
+    mask = (canvas[..., 0] >= 0).astype(np.float32)
+    sprite = np.clip(canvas, 0, 255)
+    box = box - np.array([ax, ay, 0.0, 0.0])
+    return Prop(x, y, kind, sprite, mask, (ax, ay), box)
+
+
+def _draw_prop(
+    img: np.ndarray,
+    world: np.ndarray,
+    rng: np.random.Generator,
+    kind: str,
+    x: float,
+    y: float,
+    wx: float,
+    wy: float,
+    h: float,
+) -> np.ndarray:
+    """Draw a prop standing at (x, y) of ``img`` and its cast shadow at world point (wx, wy). Returns its box."""
     dark = rng.uniform(25, 90, 3)
-    shadow = (0.55 * img[int(min(y, img.shape[0] - 1)), int(np.clip(x, 0, img.shape[1] - 1))]).tolist()
-    cv2.ellipse(img, (int(x + 0.1 * h), int(y)), (int(0.25 * h) + 1, int(0.04 * h) + 1), 0, 0, 360, shadow, -1)
+    shadow = (0.55 * world[int(np.clip(wy, 0, world.shape[0] - 1)), int(np.clip(wx, 0, world.shape[1] - 1))]).tolist()
+    cv2.ellipse(world, (int(wx + 0.1 * h), int(wy)), (int(0.25 * h) + 1, int(0.04 * h) + 1), 0, 0, 360, shadow, -1)
     if kind == "bin":
         w, t = 0.22 * h, 0.5 * h
         cv2.rectangle(img, (int(x - w / 2), int(y - t)), (int(x + w / 2), int(y)), dark.tolist(), -1)
@@ -215,6 +289,7 @@ def _draw_prop(img: np.ndarray, rng: np.random.Generator, kind: str, x: float, y
     elif kind == "poster":  # a standing board with a photographic print: person-like texture
         w, t = 0.45 * h, 0.9 * h
         patch = rng.uniform(60, 200, 3)[None, None] * (1 + 0.35 * _detail_layer(rng, int(t) + 1, int(w) + 1)[..., None])
+        patch = np.clip(patch, 0, 255)
         x0, y0 = int(x - w / 2), int(y - t)
         ys, xs = (
             slice(max(0, y0), max(0, min(img.shape[0], y0 + patch.shape[0]))),
@@ -253,25 +328,40 @@ class SyntheticScene:
         W, H = cfg.width, cfg.height
         self.world_w = int(W * 2.2)
         self.world_h = int(H * 1.25)
-        self.horizon = int(self.world_h * rng.uniform(0.28, 0.38))
-        world = _world_image(rng, self.world_w, self.world_h, self.horizon, cfg.photo_textures)
         near = self.world_h * 0.96
         ref = H * rng.uniform(*cfg.scale_range)
-        # the far edge of the walkable floor: the smallest person there, at the widest zoom, is still annotated
+        cam_y = self.world_h / 2 + rng.uniform(-0.05, 0.05) * H
+        # a pinhole camera over a ground plane: a person of scale 1 standing at world y is
+        # (y - horizon) / camera_height pixels tall (camera height in body heights). The height is drawn
+        # per sequence and lowered where the framing (scale_range) would tilt the camera down more than
+        # max_tilt; the tilt follows from where the horizon lies against the image centre.
+        self.focal = cfg.focal_length * W
+        highest = (near - (cam_y - self.focal * math.tan(math.radians(cfg.max_tilt)))) / ref
+        self.camera_height = float(min(rng.uniform(*cfg.camera_height), highest))
+        self.horizon = float(near - self.camera_height * ref)
+        self.camera_tilt = float(math.degrees(math.atan2(cam_y - self.horizon, self.focal)))
+        world = _world_image(rng, self.world_w, self.world_h, self.horizon, cfg.photo_textures)
+        # the far edge of the walkable floor: the smallest person there, at the widest zoom, is still
+        # annotated; and it lies inside the view (a camera looking down sees no far floor)
         smallest = _SCALE_RANGE[0] * (1 - cfg.zoom_amplitude)
         y_min = self.horizon + cfg.min_height * 1.08 * H / (ref * smallest) * (near - self.horizon)
         y_min = min(y_min, self.horizon + 0.8 * (near - self.horizon))
+        view_top = cam_y - H / 2
+        y_min = max(y_min, view_top + 0.15 * H)
         self.ground = Ground(self.horizon, near, ref, y_min, near)
+        # bystanders keep to a band of their own behind the annotated floor (feet inside the view)
+        far = max(self.horizon + 2, view_top + 0.02 * H)
+        self.bystander_floor = (min(far, y_min - 1 - 0.05 * H), y_min - 1)
         self.shadow_dir = rng.uniform(-0.4, 0.4)
-        self.prop_boxes = []
-        for _ in range(cfg.clutter):  # props stand in the back half of the floor: people pass in front of them
-            y = rng.uniform(self.horizon + 4, self.horizon + 0.55 * (near - self.horizon))
+        self.props: list[Prop] = []
+        for _ in range(cfg.clutter):  # props stand in the back half of the floor: people pass in front and behind
+            lo = max(self.horizon + 4, view_top + 0.1 * H)
+            y = rng.uniform(lo, max(lo + 1, self.horizon + 0.55 * (near - self.horizon)))
             kind = str(rng.choice(["bin", "bollard", "bench", "lamp", "poster", "planter"]))
-            self.prop_boxes.append(
-                _draw_prop(world, rng, kind, rng.uniform(0, self.world_w), y, float(self.ground.height(y)))
-            )
+            x = rng.uniform(0, self.world_w)
+            self.props.append(_make_prop(world, rng, kind, x, y, float(self.ground.height(y))))
         self.world = np.clip(world, 0, 255).astype(np.uint8)
-        self.cam = np.array([self.world_w / 2, self.world_h / 2 + rng.uniform(-0.05, 0.05) * H])
+        self.cam = np.array([self.world_w / 2, cam_y])
         self.cam_phase = rng.uniform(0, 2 * math.pi, 3)
         # smooth handheld shake: three slow sinusoids per axis (0.3-2 Hz), scaled to std ``shake``
         freqs = rng.uniform(0.3, 2.0, (2, 3))
@@ -293,11 +383,12 @@ class SyntheticScene:
         for i in range(cfg.background_people):
             a = self._new_agent(
                 self.rng.uniform(0, self.world_w),
-                self.rng.uniform(self.horizon + 2, y_min - 1),
+                self.rng.uniform(*self.bystander_floor),
                 rng.choice([0.0, math.pi]),
                 bystander=True,
             )
             a.pid = -100 - i
+            a.floor = self.bystander_floor
             if rng.random() < 0.4:  # some bystanders just stand (a crowd waiting)
                 a.state, a.timer, a.gait_w, a.velocity = "stop", 10**9, 0.0, 0.0
             self.background.append(a)
@@ -426,6 +517,7 @@ class SyntheticScene:
             mate.leader, mate.side, mate.running = leader, side, leader.running
             mate.speed, mate.velocity, mate.phase = leader.speed, leader.velocity, leader.phase
             mate.holding = leader.holding = bool(rng.random() < 0.5)
+            mate.holding_w = leader.holding_w = float(mate.holding)
             leader.side = -side
             self.agents.append(mate)
 
@@ -445,7 +537,9 @@ class SyntheticScene:
     def _update_agents(self) -> None:
         cfg = self.cfg
         for a in self.agents + self.background:
+            x, y = a.x, a.y
             a.step(self.ground, cfg, self.rng)
+            self._no_walking_through(a, x, y)
         left, right = self._view_x()
         margin = 0.3 * (right - left)
         for a in self.agents:  # out of view: some turn around (with their turning radius) and come back later
@@ -468,14 +562,25 @@ class SyntheticScene:
         for a in self.agents:
             if a.leader is not None and id(a.leader) not in alive:
                 a.leader, a.holding = None, False
-        for a in self.background:
-            a.y = float(np.clip(a.y, self.horizon + 2, self.ground.y_min - 1))
+        for a in self.background:  # out of view on one side: walks in on the other (depth kept)
             if not left - margin < a.x < right + margin:
                 a.x = right + margin * 0.5 if a.x < left else left - margin * 0.5
         while len(self.agents) < cfg.people[0]:
             self._spawn(inside=False)
         if len(self.agents) < cfg.people[1] and self.rng.random() < 0.02:
             self._spawn(inside=False)
+
+    def _no_walking_through(self, a: Agent, x: float, y: float) -> None:
+        """Occluders and props have a footprint: a person does not cross one's depth inside its width (slides along)."""
+        half = 0.12 * a.body_height(self.ground)
+        for ox, oy, ow in self._footprints:
+            if (y - oy) * (a.y - oy) <= 0 and a.y != y and abs(a.x - ox) < ow / 2 + half:
+                a.y = y
+                return
+
+    @property
+    def _footprints(self) -> list[tuple[float, float, float]]:
+        return [(o.x, o.y, o.width) for o in self.occluders] + [(p.x, p.y, float(p.box[2])) for p in self.props]
 
     def _shadow(self, image: np.ndarray, foot: tuple[float, float], h_px: float, lift: float) -> None:
         strength = self.cfg.shadows * max(0.0, 1 - 3 * lift)
@@ -515,20 +620,28 @@ class SyntheticScene:
             image = cv2.warpAffine(self.world, M, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
             id_buffer = np.zeros((H, W), np.int32)
             light = 1 + cfg.lighting * math.sin(2 * math.pi * t / self.light_period)
-            entities: list[tuple[float, Agent | Occluder]] = [(a.y, a) for a in self.agents + self.background]
+            # far to near: people, occluders and props hide what stands behind them
+            entities: list[tuple[float, Agent | Occluder | Prop]] = [(a.y, a) for a in self.agents + self.background]
             entities += [(o.y, o) for o in self.occluders]
+            entities += [(p.y, p) for p in self.props]
             entities.sort(key=lambda e: e[0])
             projected = {}
-            distractors = [self._image_box(b, zoom, offset) for b in self.prop_boxes]
+            distractors = []
             for _, ent in entities:
                 if isinstance(ent, Occluder):
                     distractors.append(self._draw_occluder(image, id_buffer, ent, zoom, offset))
+                    continue
+                if isinstance(ent, Prop):
+                    box = self._draw_prop_sprite(image, id_buffer, ent, zoom, offset)
+                    if box is not None:
+                        distractors.append(box)
                     continue
                 h_px = ent.body_height(self.ground) * zoom
                 foot = (zoom * ent.x + offset[0], zoom * ent.y + offset[1])
                 pose = ent.pose()
                 pts = body_points(ent.shape, pose)
-                xy, depth = project(pts, ent.yaw, foot, h_px)
+                pitch = self.pitch(ent.y, ent.body_height(self.ground))
+                xy, depth = project(pts, ent.yaw, foot, h_px, pitch)
                 self._shadow(image, foot, h_px, pose.airborne)
                 bid = ent.pid + 1 if ent.pid >= 0 else ent.pid
                 render_person(image, id_buffer, bid, xy, depth, ent.yaw, h_px, ent.app, girth=ent.shape.girth)
@@ -537,16 +650,47 @@ class SyntheticScene:
             prev_offset = offset
             yield self._annotate(image, id_buffer, projected, np.array(distractors).reshape(-1, 4), offset, zoom)
 
-    @staticmethod
-    def _image_box(box: np.ndarray, zoom: float, offset: np.ndarray) -> np.ndarray:
-        return np.array([zoom * box[0] + offset[0], zoom * box[1] + offset[1], zoom * box[2], zoom * box[3]])
+    def pitch(self, y: float, height: float) -> float:
+        """How far the camera looks down (radians) at something ``height`` tall standing at world y (its middle)."""
+        return float(np.clip(math.atan2(y - self.horizon - 0.55 * height, self.focal), -0.3, 1.2))
+
+    def _draw_prop_sprite(
+        self, image: np.ndarray, id_buffer: np.ndarray, prop: Prop, zoom: float, offset: np.ndarray
+    ) -> np.ndarray | None:
+        """Composite a prop (foreshortened like a person there), mark its pixels as an occluder's; its image box."""
+        fore = math.cos(self.pitch(prop.y, float(self.ground.height(prop.y))))
+        sx, sy = zoom, zoom * fore
+        key = (round(sx, 4), round(sy, 4))
+        if prop._cache and prop._cache[0] == key:
+            sprite, mask = prop._cache[1], prop._cache[2]
+        else:
+            h, w = prop.mask.shape
+            size = (max(1, round(w * sx)), max(1, round(h * sy)))
+            sprite = cv2.resize(prop.sprite, size, interpolation=cv2.INTER_LINEAR)
+            mask = cv2.resize(prop.mask, size, interpolation=cv2.INTER_LINEAR) > 0.5
+            prop._cache = (key, sprite, mask)
+        fx, fy = zoom * prop.x + offset[0], zoom * prop.y + offset[1]
+        x0, y0 = round(fx - prop.anchor[0] * sx), round(fy - prop.anchor[1] * sy)
+        H, W = image.shape[:2]
+        cx0, cy0 = max(x0, 0), max(y0, 0)
+        cx1, cy1 = min(x0 + mask.shape[1], W), min(y0 + mask.shape[0], H)
+        bx, by, bw, bh = prop.box
+        box = np.array([fx + sx * bx, fy + sy * by, sx * bw, sy * bh])
+        if cx1 <= cx0 or cy1 <= cy0:
+            return box
+        m = mask[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0]
+        region = image[cy0:cy1, cx0:cx1]
+        region[m] = sprite[cy0 - y0 : cy1 - y0, cx0 - x0 : cx1 - x0][m].astype(np.uint8)
+        id_buffer[cy0:cy1, cx0:cx1][m] = OCCLUDER_ID
+        return box
 
     def _draw_occluder(
         self, image: np.ndarray, id_buffer: np.ndarray, o: Occluder, zoom: float, offset: np.ndarray
     ) -> np.ndarray:
         """Paint a static occluder (shaded boxes), mark its pixels in the id buffer, return its image box."""
         bx, by = zoom * o.x + offset[0], zoom * o.y + offset[1]
-        w, h = zoom * o.width, zoom * o.height
+        fore = math.cos(self.pitch(o.y, float(self.ground.height(o.y))))  # foreshortened like a person there
+        w, h = zoom * o.width, zoom * o.height * fore
         if o.kind == "sign":  # a pole and a board
             pole = max(2.0, 0.06 * w)
             boxes = [

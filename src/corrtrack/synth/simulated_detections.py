@@ -8,8 +8,13 @@ optionally poses) with the habits of a real detector:
 * **jitter correlated along a track** (an AR(1) process per track, not fresh noise per frame);
 * **merged boxes**: two strongly overlapping people sometimes come out as one box around both;
 * **false positives on person-like structure**: bystanders (the ground truth's ignore regions)
-  and, when the caller knows them, occluders and props fire with realistic scores; a detection
-  on a body part; and a few low-scored background boxes that a threshold removes;
+  and, when the caller knows them, occluders and props fire; a detection on a body part; and a
+  few low-scored background boxes that a threshold removes. Their scores overlap the true
+  detections' as a real detector's do (shapes measured on the public Faster R-CNN detections of
+  PETS09-S2L1 and TUD-Stadtmitte, ``python -m corrtrack.synth.score_shapes``): an unannotated
+  person scores like an annotated one, structure follows a Beta fitted to TUD-Stadtmitte's
+  false positives (half of them above 0.75), so no threshold removes the false positives
+  without removing many true detections;
 * with poses, **all 17 joints**: hidden joints (which a ground truth does not give) are
   hallucinated from a body template fitted to the visible ones, with confidences that depend
   on occlusion but overlap between visible and hidden joints (no visibility leak); occasional
@@ -56,6 +61,18 @@ class SimulatedDetectorConfig:
         0.15, "our choice: per-frame probability that a bystander, occluder or prop fires a false positive"
     )
     part_rate: float = param(0.02, "our choice: per-person probability of an extra box on the upper body")
+    structure_beta: tuple[float, float] = param(
+        (1.3, 1.1),
+        "measured: scores of false positives on structure are 0.3 + 0.7 * Beta(a, b), fitted to the quantiles "
+        "above 0.5 of the public Faster R-CNN false positives on TUD-Stadtmitte (python -m "
+        "corrtrack.synth.score_shapes ../shared/data/TUD-Stadtmitte --fit ../shared/data/TUD-Stadtmitte)",
+    )
+    bystander_occlusion: float = param(
+        0.6,
+        "our choice, after a measurement: an unannotated person (ignore region) scores like an annotated one with "
+        "an occluded fraction drawn from 0..this (on PETS09-S2L1 the detections on unannotated people score "
+        "median 0.95, like the true ones, python -m corrtrack.synth.score_shapes)",
+    )
     flip_rate: float = param(0.03, "our choice: probability that a pose starts coming out left-right flipped")
     pull_rate: float = param(0.15, "our choice: probability that a joint near another person's joint lands on it")
 
@@ -67,6 +84,10 @@ class SimulatedDetectorConfig:
         for name, high in (("jitter", 10.0), ("false_positives", 1000.0), ("keypoint_noise", 10.0)):
             if getattr(self, name) > high:
                 raise ValueError(f"{name} must be at most {high}, got {getattr(self, name)}")
+        if not (0 < self.structure_beta[0] <= 100 and 0 < self.structure_beta[1] <= 100):
+            raise ValueError(f"structure_beta must be two positive shapes (at most 100), got {self.structure_beta}")
+        if not 0 <= self.bystander_occlusion <= 1:
+            raise ValueError(f"bystander_occlusion must be within 0..1, got {self.bystander_occlusion}")
         if not 0 <= self.jitter_correlation < 1:
             raise ValueError(f"jitter_correlation must be within 0..1 (exclusive), got {self.jitter_correlation}")
 
@@ -199,13 +220,20 @@ def simulate_detections(
             extra_scores.append(rng.uniform(0.3, 0.6))
             extra_src.append(-1)
             extra_kind.append(2)
-        structure = [r[:, :2].min(0).tolist() + np.ptp(r[:, :2], 0).tolist() for r in (frame.ignore_regions or [])]
+        # person-like structure: unannotated people (ignore regions) score like people, the rest like
+        # a real detector's false positives on structure (see the module docstring)
+        people = [r[:, :2].min(0).tolist() + np.ptp(r[:, :2], 0).tolist() for r in (frame.ignore_regions or [])]
+        structure = [(box, True) for box in people]
         if distractors is not None and len(distractors[t]):
-            structure += np.asarray(distractors[t], np.float64).reshape(-1, 4).tolist()
-        for box in structure:
+            structure += [(box, False) for box in np.asarray(distractors[t], np.float64).reshape(-1, 4).tolist()]
+        for box, person in structure:
             if box[2] > 2 and box[3] > 4 and rng.random() < cfg.distractor_rate:
                 extra_boxes.append(np.array(box) + rng.normal(0, 0.05, 4) * np.tile(box[2:], 2))
-                extra_scores.append(rng.uniform(0.3, 0.75))
+                if person:
+                    hidden = rng.uniform(0, cfg.bystander_occlusion)
+                    extra_scores.append(float(np.clip(0.95 - 0.45 * hidden + rng.normal(0, 0.05), 0.3, 1.0)))
+                else:
+                    extra_scores.append(0.3 + 0.7 * rng.beta(*cfg.structure_beta))
                 extra_src.append(-1)
                 extra_kind.append(3)
         for _ in range(rng.poisson(cfg.false_positives)):
