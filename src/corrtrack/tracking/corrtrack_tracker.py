@@ -462,6 +462,7 @@ class CorrTrackTracker:
             for r, c in zip(rows.tolist(), cols.tolist()):
                 ids[new[c]] = tids[r]
                 self._resumed.add(tids[r])
+                self._drop_merge_pairs_of(tids[r])
                 self.counts["new_tracks"] -= 1
                 self.counts["resumed"] = self.counts.get("resumed", 0) + 1
                 del lost[tids[r]]
@@ -599,6 +600,11 @@ class CorrTrackTracker:
         for f in [f for f in self._handles if f < lo and f not in needed]:
             del self._handles[f]
 
+    def _drop_merge_pairs_of(self, tid: int) -> None:
+        """Forget the merge pairs with ``tid`` as the earlier track: it resumed, so it did not end there (#21)."""
+        self._merge_pairs = [m[m[:, 0] != tid] for m in self._merge_pairs]
+        self._merge_pairs = [m for m in self._merge_pairs if len(m)]
+
     def _rows_of(self, f: int, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """Rows of frame ``f``'s output holding track ``ids`` (each id is in the frame)."""
         tid = self._frames[f].track_ids
@@ -644,7 +650,12 @@ class CorrTrackTracker:
         if cfg.merging and self._merge_pairs:
             pairs = np.concatenate(self._merge_pairs)
             q, p, start = (pairs[:, i].astype(np.int64) for i in (0, 1, 3))
-            self.merges = resolve_merges(q, p, pairs[:, 2], cfg.merge_threshold, cfg.merge_order, start)
+            occupied: dict[int, list[int]] = {}
+            for f, poses in enumerate(frames):
+                for t in poses.track_ids.tolist():
+                    occupied.setdefault(int(t), []).append(f)
+            spans = {t: np.asarray(v, np.int64) for t, v in occupied.items()}
+            self.merges = resolve_merges(q, p, pairs[:, 2], cfg.merge_threshold, cfg.merge_order, start, spans)
             frames = remap_track_ids(frames, self.merges)
         frames = postprocess_tracks(frames, cfg.min_track_length, cfg.output_joint_threshold, cfg.renumber)
         frames = interpolate_gaps(frames, cfg.interpolate_gaps)

@@ -13,6 +13,7 @@ listed in docs/tracker.md.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
@@ -57,6 +58,7 @@ def resolve_merges(
     threshold: float,
     order: MergeOrder = "best_first",
     later_start: np.ndarray | None = None,
+    frames: Mapping[int, np.ndarray] | None = None,
 ) -> dict[int, int]:
     """``{later id: id it takes}`` for the accepted merges, chains followed to the earliest id.
 
@@ -64,8 +66,10 @@ def resolve_merges(
     one by one, each track at most once as the earlier and once as the later side.
     ``best_first`` takes the highest score first; ``chronological`` takes the later tracks in
     order of ``later_start`` (then score), each joining its best still-free earlier track.
-    Pairs must already be free of temporal overlap (the tracker only pairs a track with
-    tracks that ended before it started), so chains never overlap either.
+    The tracker only pairs a track with tracks that ended before it started; ``frames`` (track
+    id -> the frames it has poses in) makes that a guarantee: a pair is refused when the merged
+    chains of its two tracks would share a frame (two poses with one id in one frame), e.g.
+    after the earlier track was resumed as a lost track (issue #21).
     """
     earlier = np.asarray(earlier, np.int64)
     later = np.asarray(later, np.int64)
@@ -82,10 +86,28 @@ def resolve_merges(
         raise ValueError(f"unknown merge order {order!r} (best_first or chronological)")
     successor_taken: set[int] = set()
     parent: dict[int, int] = {}
+    # frames occupied by each chain (by its root), for the overlap guard
+    occupied: dict[int, np.ndarray] = {}
+
+    def root_of(t: int) -> int:
+        while t in parent:
+            t = parent[t]
+        return t
+
     for i in idx.tolist():
         q, p = int(earlier[i]), int(later[i])
         if q in successor_taken or p in parent or q == p:
             continue
+        if frames is not None:
+            rq, rp = root_of(q), root_of(p)
+            if rq == rp:
+                continue
+            fq = occupied.get(rq, np.asarray(frames.get(rq, ()), np.int64))
+            fp = occupied.get(rp, np.asarray(frames.get(rp, ()), np.int64))
+            if np.intersect1d(fq, fp).size:
+                continue
+            occupied[rq] = np.union1d(fq, fp)
+            occupied.pop(rp, None)
         successor_taken.add(q)
         parent[p] = q
     resolved: dict[int, int] = {}
