@@ -8,7 +8,11 @@ after the tracker's offline post-processing has fixed the final ids.
 
 Outputs per sequence, written atomically: ``<name>.json`` (PoseTrack 2018), ``<name>.txt``
 (MOTChallenge boxes), ``<name>.mp4`` (rendered, optional); and for the run ``config.json``
-(every config used) and ``timings.json`` (seconds per stage and frames per second).
+(every config used, written first), ``timings.json`` (seconds per stage and frames per second)
+and, last, ``manifest.json`` (``manifest-I-of-N.json`` for shard I of N): every output of the
+run with its size and SHA-256. A run is finished exactly when its manifest exists. A rerun
+into the same folder with the same settings resumes: sequences whose outputs all exist are
+kept, the others tracked again; other settings are refused (:func:`sequences_to_do`).
 
 Components are chosen by name (:class:`PipelineConfig`) so the command line can select them;
 the tracker only sees the interfaces of :mod:`corrtrack.interfaces`.
@@ -37,9 +41,20 @@ from corrtrack.poses import Frame, Poses, PoseSequence
 from corrtrack.render import draw_poses
 from corrtrack.tracking import FrameToFrameConfig, FrameToFrameTracker
 from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig, CorrTrackTracker
-from corrtrack.video import FrameSource, VideoWriter, read_image
+from corrtrack.video import FrameSource, VideoWriter, same_size_images
 
-__all__ = ["PipelineConfig", "SequenceInput", "TrackResult", "find_inputs", "shard", "track_sequence"]
+__all__ = [
+    "PipelineConfig",
+    "SequenceInput",
+    "TrackResult",
+    "find_inputs",
+    "manifest_name",
+    "sequence_outputs",
+    "sequences_to_do",
+    "shard",
+    "track_sequence",
+    "write_manifest",
+]
 
 DetectorName = Literal["synth", "file", "simulated", "yolo"]
 PoseSourceName = Literal["bundled", "checkpoint", "authors", "detections", "yolo"]
@@ -118,7 +133,7 @@ class SequenceInput:
     def open(self) -> tuple[Iterator[np.ndarray], int, float]:
         """An iterator over the RGB frames, their number and the frame rate."""
         if self.frame_files is not None:
-            return (read_image(p) for p in self.frame_files), len(self.frame_files), 25.0
+            return same_size_images(self.frame_files), len(self.frame_files), 25.0
         source = FrameSource(self.frames)
         return iter(source), len(source), source.fps
 
@@ -179,7 +194,15 @@ def shard_from_environment() -> tuple[int, int]:
     """(rank, world size) that torchrun or a job array sets, else (0, 1)."""
     for rank_key, size_key in (("RANK", "WORLD_SIZE"), ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT")):
         if rank_key in os.environ and size_key in os.environ:
-            return int(os.environ[rank_key]), int(os.environ[size_key])
+            values = []
+            for key in (rank_key, size_key):
+                text = os.environ[key].strip()
+                if not text.isdigit() or len(text) > 9:
+                    raise CorrtrackError(
+                        f"environment variable {key}={os.environ[key]!r} is not a non-negative integer"
+                    )
+                values.append(int(text))
+            return values[0], values[1]
     return 0, 1
 
 
@@ -304,7 +327,14 @@ def _detector_for(item: SequenceInput, cfg: PipelineConfig, filt: DetectionFilte
     if cfg.detector == "file":
         if item.detections is None:
             raise CorrtrackError(f"{item.name}: --detector file needs --detections FILE (or a folder of them)")
-        return FileDetections(item.detections, filt, num_frames=num_frames)
+        from_file = FileDetections(item.detections, filt, num_frames=num_frames)
+        if cfg.keeps_detector_poses and not any(_has_joints(p) for p in from_file.frames):
+            raise CorrtrackError(
+                f"{item.detections}: the detections have boxes but no keypoints, and --poses {cfg.poses} keeps the "
+                "detector's keypoints as the poses; estimate poses with a network instead (--poses bundled, "
+                "checkpoint or authors)"
+            )
+        return from_file
     if item.ground_truth is None:
         raise CorrtrackError(f"{item.name}: --detector simulated needs ground truth (a PoseTrack-layout data set)")
     from corrtrack.synth import SimulatedDetectorConfig, simulate_detections
@@ -318,6 +348,11 @@ def _detector_for(item: SequenceInput, cfg: PipelineConfig, filt: DetectionFilte
     else:  # only the annotated people (unlabelled frames of PoseTrack-style files have none)
         sim = simulate_detections(load_sequence(item.ground_truth), sim_cfg, seed=0)
     return DetectionList([f.poses for f in sim.frames], filt)
+
+
+def _has_joints(p: Poses) -> bool:
+    """Some person of ``p`` has a keypoint list with a located joint."""
+    return bool(len(p) and (p.has_keypoints[:, None] & (p.keypoints[..., 2] > 0)).any())
 
 
 def track_sequence(
@@ -354,28 +389,30 @@ def track_sequence(
         from tqdm import tqdm
 
         bar = tqdm(total=num_frames, desc=f"track {item.name}", unit="frame", leave=False)
-    for t, image in enumerate(frames):
-        t0 = time.perf_counter()
-        detected = detector.detect([image])[0]
-        t1 = time.perf_counter()
-        if estimator is not None and len(detected):
-            poses = estimator.estimate(image, detected.box_or_keypoint_box())
-            poses = poses.replace(scores=np.where(np.isnan(detected.scores), poses.scores, detected.scores))
-        else:
-            poses = detected
-        if len(poses):
-            poses = poses[pose_nms(poses.xy, poses.confidences)]
-        t2 = time.perf_counter()
-        tracker.step(t, image, poses)
-        t3 = time.perf_counter()
-        seconds["detection"] += t1 - t0
-        seconds["pose"] += t2 - t1
-        seconds["tracking"] += t3 - t2
-        names.append(f"{t:06d}.jpg" if item.frame_files is None else item.frame_files[t].name)
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+    try:
+        for t, image in enumerate(frames):
+            t0 = time.perf_counter()
+            detected = detector.detect([image])[0]
+            t1 = time.perf_counter()
+            if estimator is not None and len(detected):
+                poses = estimator.estimate(image, detected.box_or_keypoint_box())
+                poses = poses.replace(scores=np.where(np.isnan(detected.scores), poses.scores, detected.scores))
+            else:
+                poses = detected
+            if len(poses):
+                poses = poses[pose_nms(poses.xy, poses.confidences)]
+            t2 = time.perf_counter()
+            tracker.step(t, image, poses)
+            t3 = time.perf_counter()
+            seconds["detection"] += t1 - t0
+            seconds["pose"] += t2 - t1
+            seconds["tracking"] += t3 - t2
+            names.append(f"{t:06d}.jpg" if item.frame_files is None else item.frame_files[t].name)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:  # cleared first, so that an error line is a line of its own
+            bar.close()
     t0 = time.perf_counter()
     tracked = tracker.finish()
     seconds["finish"] = time.perf_counter() - t0
@@ -421,8 +458,106 @@ def _with_boxes(p: Poses) -> Poses:
     return p.replace(boxes=boxes)[np.flatnonzero(keep)] if missing.any() else p.replace(boxes=boxes)
 
 
-def write_run_files(out_dir: Path, results: list[TrackResult], configs: dict[str, Any]) -> None:
-    """``config.json`` and ``timings.json`` beside the outputs."""
+def manifest_name(index: int = 0, count: int = 1) -> str:
+    """The manifest of a run (``manifest.json``), or of shard ``index`` of ``count``."""
+    return "manifest.json" if count == 1 else f"manifest-{index}-of-{count}.json"
+
+
+def sequence_outputs(out_dir: Path, item: SequenceInput, cfg: PipelineConfig) -> list[Path]:
+    """The files ``track_sequence`` writes for ``item``."""
+    names = [f"{item.name}.json", f"{item.name}.txt"] + ([f"{item.name}.mp4"] if cfg.render else [])
+    return [out_dir / n for n in names]
+
+
+def _config_values(doc: Any) -> Any:
+    """The values of a ``config.json`` document (the ``sources`` texts may change between versions)."""
+    if isinstance(doc, dict):
+        return {k: _config_values(v) for k, v in doc.items() if k not in ("sources", "type")}
+    return doc
+
+
+def sequences_to_do(
+    out_dir: Path, items: Sequence[SequenceInput], cfg: PipelineConfig, configs: dict[str, Any]
+) -> list[SequenceInput]:
+    """The sequences a run into ``out_dir`` still has to track; refuses a folder it cannot resume.
+
+    A folder without ``config.json``: every sequence, unless an output of one already exists (a
+    file that is not corrtrack's to replace: refused). With ``config.json``: the settings must
+    be the same (else refused); sequences whose outputs all exist are done.
+    """
+    from corrtrack.fileio import read_json
+
+    config_path = out_dir / "config.json"
+    if not config_path.exists():
+        existing = [p for it in items for p in sequence_outputs(out_dir, it, cfg) if p.exists()]
+        if existing:
+            raise CorrtrackError(
+                f"{existing[0]}: exists, and {out_dir} holds no config.json of a corrtrack run to resume; "
+                "remove the file or choose another --out"
+            )
+        return list(items)
+    try:
+        old = _config_values(read_json(config_path))
+    except CorrtrackError:
+        old = None
+    new = _config_values(json.loads(json.dumps({k: config_to_dict(v) for k, v in configs.items()})))
+    if old != new:
+        differ = sorted(
+            f"{group}.{key}"
+            for group, values in (new or {}).items()
+            for key in (values.get("values", {}) if isinstance(values, dict) else {})
+            if not isinstance(old, dict) or _lookup(old, group, key) != values["values"][key]
+        )
+        what = f" ({', '.join(differ[:3])} differ)" if differ else ""
+        raise CorrtrackError(
+            f"{out_dir}: holds a run with other settings{what}; remove the folder or choose another --out "
+            "(a rerun with the same settings resumes it)"
+        )
+    return [it for it in items if not all(p.is_file() for p in sequence_outputs(out_dir, it, cfg))]
+
+
+def _lookup(doc: dict, group: str, key: str) -> Any:
+    values = doc.get(group, {})
+    return values.get("values", {}).get(key, _MISSING) if isinstance(values, dict) else _MISSING
+
+
+_MISSING = object()
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(
+    out_dir: Path, items: Sequence[SequenceInput], cfg: PipelineConfig, index: int = 0, count: int = 1
+) -> Path:
+    """Write the run's manifest last: ``config.json``, ``timings.json`` and every sequence output, size and SHA-256."""
+    files = [out_dir / "config.json", out_dir / "timings.json"]
+    files += [p for it in items for p in sequence_outputs(out_dir, it, cfg)]
+    missing = [p for p in files if not p.is_file()]
+    if missing:
+        raise CorrtrackError(f"{missing[0]}: is missing at the end of the run; the run is not finished")
+    doc = {
+        "finished": True,
+        "shard": [index, count],
+        "sequences": [it.name for it in items],
+        "files": [{"path": p.name, "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in files],
+    }
+    path = out_dir / manifest_name(index, count)
+    write_json(path, doc, indent=1)
+    return path
+
+
+def write_run_files(
+    out_dir: Path, results: list[TrackResult], configs: dict[str, Any], resumed: Sequence[str] = ()
+) -> None:
+    """``config.json`` and ``timings.json`` beside the outputs (``resumed``: sequences done by an earlier run)."""
     write_json(out_dir / "config.json", {k: config_to_dict(v) for k, v in configs.items()}, indent=1)
     frames = sum(r.frames for r in results)
     total: dict[str, float] = {}
@@ -435,5 +570,6 @@ def write_run_files(out_dir: Path, results: list[TrackResult], configs: dict[str
         "seconds": total,
         "frames_per_second": frames / wall if wall > 0 else None,
         "sequences": {r.name: {"frames": r.frames, "seconds": r.seconds} for r in results},
+        "resumed": list(resumed),
     }
     write_json(out_dir / "timings.json", json.loads(json.dumps(doc)), indent=1)

@@ -17,7 +17,17 @@ import numpy as np
 from corrtrack.errors import CorrtrackError
 from corrtrack.fileio import atomic_path
 
-__all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "FrameSource", "VideoWriter", "read_image", "write_image"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_IMAGE_PIXELS",
+    "VIDEO_SUFFIXES",
+    "FrameSource",
+    "VideoWriter",
+    "declared_size",
+    "read_image",
+    "same_size_images",
+    "write_image",
+]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -27,15 +37,70 @@ def _natural_key(path: Path) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", path.name))
 
 
+#: the largest image read (8192 x 8192 pixels): a header declaring more is refused before decoding
+MAX_IMAGE_PIXELS = 8192 * 8192
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) that a PNG, JPEG or BMP header declares, None for other data or an unreadable header."""
+    import struct
+
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        w, h = struct.unpack(">II", data[16:24])
+        return int(w), int(h)
+    if data[:2] == b"BM" and len(data) >= 26:
+        w, h = struct.unpack("<ii", data[18:26])
+        return abs(int(w)), abs(int(h))
+    if data[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 <= len(data):
+            if data[i] != 0xFF:
+                return None
+            marker = data[i + 1]
+            if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+                i += 2
+                continue
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start of frame
+                h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+                return int(w), int(h)
+            i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
+    return None
+
+
 def read_image(path: str | Path) -> np.ndarray:
-    """Read one image as RGB uint8; a clear error if it cannot be decoded."""
+    """Read one image as RGB uint8; a clear error if it cannot be decoded or declares more than 8192 x 8192 pixels."""
     import cv2
 
     data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    if data is not None:
+        size = declared_size(data[:65536].tobytes())
+        if size is not None and size[0] * size[1] > MAX_IMAGE_PIXELS:
+            raise CorrtrackError(
+                f"{path}: the image declares {size[0]} x {size[1]} pixels, beyond the limit of 8192 x 8192"
+            )
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
+    except cv2.error:  # e.g. a header OpenCV refuses (its own pixel limit)
+        image = None
     if image is None:
         raise CorrtrackError(f"{path}: cannot read image (missing or not a supported image file)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def same_size_images(paths: Sequence[Path]) -> Iterator[np.ndarray]:
+    """The images of ``paths`` in order; one whose size differs from the first image's is a clear error."""
+    first: tuple[int, int] | None = None
+    for path in paths:
+        image = read_image(path)
+        if first is None:
+            first = image.shape[:2]
+        elif image.shape[:2] != first:
+            h, w = image.shape[:2]
+            raise CorrtrackError(
+                f"{path}: the image is {w} x {h} but the sequence's first image, {paths[0]}, is "
+                f"{first[1]} x {first[0]}; the frames of one sequence must have one size"
+            )
+        yield image
 
 
 def write_image(path: str | Path, image: np.ndarray, quality: int = 95) -> None:
@@ -121,8 +186,7 @@ class FrameSource:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if self._paths is not None:
-            for p in self._paths:
-                yield read_image(p)
+            yield from same_size_images(self._paths)
             return
         import av
 

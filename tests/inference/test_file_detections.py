@@ -19,7 +19,7 @@ def test_real_mot_det_file_is_served_frame_by_frame():
     rows = np.loadtxt(det_path, delimiter=",")
     det = FileDetections(det_path, DetectionFilter(score_threshold=0.0, nms_iou=1.0))
     assert isinstance(det, PersonDetector)
-    frames = [np.zeros((4, 4, 3), np.uint8)] * 3
+    frames = [np.zeros((480, 640, 3), np.uint8)] * 3
     first = det.detect(frames)
     second = det.detect(frames[:1])
     assert [len(p) for p in first + second] == [int((rows[:, 0] == f).sum()) for f in (1, 2, 3, 4)]

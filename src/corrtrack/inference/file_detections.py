@@ -119,7 +119,12 @@ class DetectionList:
 
 
 class FileDetections(DetectionList):
-    """A detector that reads its boxes (and keypoints, if the file has them) from a file."""
+    """A detector that reads its boxes (and keypoints, if the file has them) from a file.
+
+    Detections that cannot belong to the input are refused (:class:`FormatError` naming the
+    file): detections for frames beyond ``num_frames``, and a box that lies wholly outside
+    the frame grown by its own size on each side (``detect`` sees the frame's size).
+    """
 
     def __init__(
         self,
@@ -133,11 +138,38 @@ class FileDetections(DetectionList):
         seq = load_sequence(self.path, fmt)
         super().__init__(self._frames(seq, fmt, num_frames, first_image_id), config)
 
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Poses]:
+        for offset, image in enumerate(frames):
+            index = self._next + offset
+            if 0 <= index < len(self.frames) and len(self.frames[index]):
+                self._check_inside(index, image.shape[1], image.shape[0])
+        return super().detect(frames)
+
+    def _check_inside(self, index: int, width: int, height: int) -> None:
+        boxes = self.frames[index].box_or_keypoint_box()
+        x, y, w, h = boxes.T
+        with np.errstate(invalid="ignore", over="ignore"):
+            outside = (x + w < -width) | (x > 2 * width) | (y + h < -height) | (y > 2 * height)
+        if outside.any():
+            row = int(np.flatnonzero(outside)[0])
+            box = ", ".join(f"{v:.6g}" for v in boxes[row])
+            raise FormatError(
+                self.path,
+                f"frame index {index}: the box [{box}] lies far outside the {width} x {height} frame: "
+                "detections of another video, or in other units?",
+            )
+
     def _frames(self, seq: PoseSequence, fmt: str, num_frames: int | None, first_image_id: int | None) -> list[Poses]:
         per_frame = [f.poses for f in seq.frames]
         if fmt != "coco-results":
             if num_frames is not None and num_frames > len(per_frame):
                 per_frame += [Poses.empty(seq.layout.num_joints)] * (num_frames - len(per_frame))
+            beyond = [i for i in range(num_frames or len(per_frame), len(per_frame)) if len(per_frame[i])]
+            if beyond:
+                frame = f"frame {beyond[0] + 1}" if fmt == "mot" else f"image {beyond[0]} of 'images'"
+                raise FormatError(
+                    self.path, f"{frame} has detections, but the input has only {num_frames} frames: another video's?"
+                )
             return per_frame
         ids = np.array([f.image_id if f.image_id is not None else -1 for f in seq.frames], dtype=np.int64)
         if (ids < 0).any():
