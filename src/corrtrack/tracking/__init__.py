@@ -1,6 +1,8 @@
 """Tracking on plain arrays: similarity and assignment, baseline trackers, the correspondence tracker."""
 
 from corrtrack.tracking.baselines import (
+    ByteTrackConfig,
+    ByteTrackTracker,
     FrameToFrameConfig,
     FrameToFrameTracker,
     associate_frame_to_frame,
@@ -10,6 +12,8 @@ from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig, CorrTrackTrack
 from corrtrack.tracking.matching import assign, iou_similarity, oks_similarity
 
 __all__ = [
+    "ByteTrackConfig",
+    "ByteTrackTracker",
     "CorrTrackConfig",
     "CorrTrackTracker",
     "FrameToFrameConfig",
