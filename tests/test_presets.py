@@ -1,0 +1,44 @@
+"""Presets: valid overrides of the three configs; `paper` is the reference rule; `auto` picks by the extra."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from corrtrack.inference.file_detections import DetectionFilter
+from corrtrack.pipeline import PipelineConfig
+from corrtrack.presets import PRESETS, resolve_preset
+from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_preset_overrides_are_fields_that_build(name: str) -> None:
+    p = PRESETS[name]
+    for cls, values in (
+        (PipelineConfig, p.pipeline),
+        (CorrTrackConfig, p.tracker),
+        (DetectionFilter, p.detection_filter),
+    ):
+        names = {f.name for f in dataclasses.fields(cls)}
+        assert set(values) <= names, f"{name}: not fields of {cls.__name__}: {set(values) - names}"
+        built = cls(**values)
+        assert all(getattr(built, k) == v for k, v in values.items())
+    assert p.source and p.summary
+
+
+def test_paper_preset_is_the_reference_rule() -> None:
+    p = PRESETS["paper"]
+    assert not p.tracker and not p.detection_filter  # every tracker threshold at its documented default
+    assert PipelineConfig(**p.pipeline).correspondences == "network"
+    assert PipelineConfig(**p.pipeline).refinement == "full"
+
+
+def test_auto_picks_real_with_the_extra_and_says_why_not_without() -> None:
+    preset, note = resolve_preset("auto", yolo_available=lambda: True)
+    assert preset.name == "real" and note is None
+    preset, note = resolve_preset("auto", yolo_available=lambda: False)
+    assert preset.name == "synthtrack"
+    assert note is not None and "yolo" in note and "SynthTrack" in note and "\n" not in note
+    with pytest.raises(ValueError, match="unknown preset"):
+        resolve_preset("best")
