@@ -18,6 +18,7 @@ from corrtrack.models.correspondence_net import CorrespondenceNet, correspondenc
 from corrtrack.poses import Frame, Poses, PoseSequence
 from corrtrack.training.corr_data import CorrPairDataset, PairConfig, RecordStills, estimated_records, make_pair
 from corrtrack.training.corr_train import affinity_loss, export_bundled, init_from, refined_loss, train_corr
+from corrtrack.training.metadata import validate_weights_metadata
 from corrtrack.training.pose_data import load_records
 from corrtrack.video import write_image
 
@@ -161,7 +162,8 @@ def test_two_phase_training_freezes_the_embedding_and_exports(tmp_path: Path) ->
     a = m.embed(textured(90, 100, 0))
     assert m.propagate(a, a, np.full((1, 17, 2), 40.0)).shape == (1, 17, 3)
     doc = export_bundled(out / "corr.pt", tmp_path / "w.pt", tmp_path / "w.json", wall_time_s=1.0)
-    assert doc["training"]["wall_time_s"] == 1.0 and doc["normalization"] == "l2"
+    assert doc["wall_time_s"] == 1.0 and doc["config"]["values"]["normalization"] == "l2"
+    validate_weights_metadata(tmp_path / "w.json")
     NetworkCorrespondences.from_checkpoint(tmp_path / "w.pt")
 
 

@@ -20,6 +20,7 @@ from corrtrack.training.detector_train import (
     train_detector,
 )
 from corrtrack.training.loop import load_checkpoint
+from corrtrack.training.metadata import validate_weights_metadata
 
 torch.set_num_threads(1)
 
@@ -93,7 +94,8 @@ def test_train_outputs_and_exact_resume(tiny_data: Path, tmp_path: Path) -> None
     doc = export_detector_weights(
         tmp_path / "full" / "detector.pt", tmp_path / "w.pt", tmp_path / "w.json", command="x"
     )
-    assert doc["training"]["command"] == "x" and doc["input_size"] == {"width": 64, "height": 64}
+    validate_weights_metadata(tmp_path / "w.json")
+    assert doc["command"] == "x" and doc["input_size"] == {"width": 64, "height": 64}
     CenterNetDetector.from_checkpoint(tmp_path / "w.pt")
 
 

@@ -20,6 +20,7 @@ from corrtrack.inference.pose_estimator import load_pose_weights
 from corrtrack.keypoints import COCO17, POSETRACK18
 from corrtrack.poses import Frame, Poses, PoseSequence
 from corrtrack.training.loop import LoopConfig, load_checkpoint
+from corrtrack.training.metadata import validate_weights_metadata
 from corrtrack.training.pose_data import (
     AugmentConfig,
     PoseCropDataset,
@@ -226,8 +227,9 @@ def test_train_pose_writes_outputs_and_resumes_exactly(tmp_path: Path) -> None:
     model, meta = load_pose_weights(tmp_path / "full" / "pose.pt")
     assert meta["steps"] == 4 and model.cfg.name == "tiny"
     doc = export_weights(tmp_path / "full" / "pose.pt", tmp_path / "w16.pt", tmp_path / "w16.json", command="test")
-    assert doc["sha256"] == hashlib.sha256((tmp_path / "w16.pt").read_bytes()).hexdigest()
-    assert json.loads((tmp_path / "w16.json").read_text())["training"]["command"] == "test"
+    assert doc["sha256_file"] == hashlib.sha256((tmp_path / "w16.pt").read_bytes()).hexdigest()
+    assert json.loads((tmp_path / "w16.json").read_text())["command"] == "test"
+    validate_weights_metadata(tmp_path / "w16.json")
     assert doc["input_size"] == {"width": 96, "height": 128} and doc["joint_layout"]["joints"][1] == "head_bottom"
     assert (
         torch.load(tmp_path / "w16.pt", weights_only=False)["state_dict"]["conv1_7x7_s2.weight"].dtype == torch.float16

@@ -34,7 +34,6 @@ At the end ``OUT/corr.pt`` holds the weights in our checkpoint format (loadable 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import shlex
 import sys
 import time
@@ -67,6 +66,7 @@ from corrtrack.training.corr_data import (
     estimated_records,
 )
 from corrtrack.training.loop import LoopConfig, TrainResult, train_loop, training_configs
+from corrtrack.training.metadata import weights_metadata, write_weights_metadata
 from corrtrack.training.pose_data import load_records
 
 __all__ = [
@@ -381,7 +381,11 @@ def run_train_corr(config: str, data: str | Path, out: str | Path, settings: Ite
 
 
 def export_bundled(source: str | Path, weights: str | Path, metadata: str | Path, **info: Any) -> dict[str, Any]:
-    """Write ``source`` (a ``corr.pt``) as float16 weights plus a JSON metadata file (the bundled form)."""
+    """Write ``source`` (a ``corr.pt``) as float16 weights plus its metadata JSON (:mod:`corrtrack.training.metadata`).
+
+    ``info`` may give ``training_data``, ``command``, ``wall_time_s`` and ``device``; every other
+    entry goes under ``training``.
+    """
     model = model_from_checkpoint(source)
     if not isinstance(model, CorrespondenceNet):
         raise CorrtrackError(f"{source}: not a full correspondence network")
@@ -390,22 +394,23 @@ def export_bundled(source: str | Path, weights: str | Path, metadata: str | Path
     _, meta = load_checkpoint(source)
     meta = {**meta, **info}
     meta.pop("sha256", None)
-    digest = save_checkpoint(weights, model, meta, half=True)
-    file_sha = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
+    save_checkpoint(weights, model, meta, half=True)
     cfg = model.cfg
-    doc = {
-        "weights": Path(weights).name,
-        "sha256_tensors": digest,
-        "sha256_file": file_sha,
-        "bytes": Path(weights).stat().st_size,
-        "dtype": "float16 (loaded as float32)",
-        "config": config_to_dict(cfg),
-        "parameters": model.num_parameters(),
-        "input_size": [cfg.input_size, cfg.input_size],
-        "grid_size": cfg.grid_size,
-        "normalization": cfg.normalization,
-        "input": "whole frame letter-boxed (docs/method.md §3.1), RGB in [0, 1], no mean/std",
-        "training": {k: v for k, v in meta.items() if k not in ("config", "config_type")},
-    }
-    write_json(metadata, doc, indent=1)
-    return doc
+    skip = {"config", "config_type", "config_name", "dtype", "joint_layout", "input_size", "normalization"}
+    doc = weights_metadata(
+        "correspondence",
+        model,
+        weights,
+        input_size=(cfg.input_size, cfg.input_size),
+        normalisation=f"RGB / 255 in [0, 1], no mean/std (embedding normalization: {cfg.normalization})",
+        training_data=str(meta.pop("training_data", "unknown")),
+        command=str(meta.pop("command", "unknown")),
+        wall_time_s=float(meta.pop("wall_time_s", meta.get("wall_time_s_last_call", 0.0)) or 1e-3),
+        device=str(meta.pop("device", "unknown")),
+        training={k: v for k, v in meta.items() if k not in skip},
+        notes={
+            "input": "whole frame letter-boxed (docs/method.md §3.1), RGB in [0, 1], no mean/std",
+            "grid_size": cfg.grid_size,
+        },
+    )
+    return write_weights_metadata(metadata, doc)

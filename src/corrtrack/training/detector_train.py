@@ -33,7 +33,6 @@ from typing import Any
 import torch
 
 from corrtrack.config import config_to_dict, param
-from corrtrack.fileio import write_json
 from corrtrack.models.detector_net import (
     NORMALISATION,
     DetectorNet,
@@ -44,6 +43,7 @@ from corrtrack.models.detector_net import (
 )
 from corrtrack.training.detector_data import DetectorAugmentConfig, DetectorDataset, box_records
 from corrtrack.training.loop import LoopConfig, TrainResult, train_loop, training_configs
+from corrtrack.training.metadata import weights_metadata, write_weights_metadata
 
 __all__ = ["DetectorTrainConfig", "detector_loss", "export_detector_weights", "run_train_detector", "train_detector"]
 
@@ -166,26 +166,29 @@ def run_train_detector(config: str, data: str | Path, out: str | Path, settings:
 def export_detector_weights(
     source: str | Path, weights: str | Path, metadata: str | Path, **info: Any
 ) -> dict[str, Any]:
-    """Write ``source`` (a ``detector.pt`` or a trusted checkpoint) as float16 weights plus a JSON metadata file.
+    """Write ``source`` (a ``detector.pt`` or a trusted checkpoint) as float16 weights plus its metadata JSON.
 
-    The JSON records the network config, input size, normalisation, the sha256 of the weights file
-    and every ``info`` entry (training data, command, wall time, ...).
+    The JSON follows :mod:`corrtrack.training.metadata`; ``info`` may give ``training_data``,
+    ``command``, ``wall_time_s`` and ``device``; every other entry goes under ``training``.
     """
     model, meta = load_detector_weights(source, trusted=True)
-    digest = save_detector_weights(weights, model, {**meta, **info}, half=True)
+    merged = {**meta, **info}
+    save_detector_weights(weights, model, merged, half=True)
     cfg = model.cfg
-    doc = {
-        "weights": Path(weights).name,
-        "sha256": digest,
-        "bytes": Path(weights).stat().st_size,
-        "dtype": "float16 (loaded as float32)",
-        "net_config": config_to_dict(cfg),
-        "parameters": model.num_parameters(),
-        "input_size": {"width": cfg.input_width, "height": cfg.input_height},
-        "normalisation": NORMALISATION,
-        "letterbox": "aspect kept, image at the top-left, grey (114) padding",
-        "output": "stride 4: centre heatmap logit, log(w/4), log(h/4), centre offset in cells",
-        "training": {**meta, **info},
-    }
-    write_json(metadata, doc, indent=1)
-    return doc
+    doc = weights_metadata(
+        "detector",
+        model,
+        weights,
+        input_size=(cfg.input_width, cfg.input_height),
+        normalisation=NORMALISATION,
+        training_data=str(merged.pop("training_data", "unknown")),
+        command=str(merged.pop("command", "unknown")),
+        wall_time_s=float(merged.pop("wall_time_s", merged.get("wall_time_s_last_run", 0.0)) or 1e-3),
+        device=str(merged.pop("device", "unknown")),
+        training=merged,
+        notes={
+            "letterbox": "aspect kept, image at the top-left, grey (114) padding",
+            "output": "stride 4: centre heatmap logit, log(w/4), log(h/4), centre offset in cells",
+        },
+    )
+    return write_weights_metadata(metadata, doc)

@@ -18,7 +18,6 @@ the weights with their metadata, loadable with ``corrtrack.inference.pose_estima
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,13 +27,12 @@ from typing import Any, Literal
 import torch
 
 from corrtrack.config import config_to_dict, param
-from corrtrack.fileio import write_json
 from corrtrack.inference.pose_estimator import NORMALISATION, load_pose_weights, save_pose_weights
-from corrtrack.keypoints import POSETRACK18
 from corrtrack.models.heatmap_codec import CodecConfig, encode
 from corrtrack.models.pose_losses import PoseLossConfig, pose_loss
 from corrtrack.models.pose_net import PoseNet, PoseNetConfig, pose_config
 from corrtrack.training.loop import LoopConfig, TrainResult, train_loop, training_configs
+from corrtrack.training.metadata import weights_metadata, write_weights_metadata
 from corrtrack.training.pose_data import AugmentConfig, PoseCropDataset, load_records
 
 __all__ = [
@@ -156,29 +154,28 @@ def run_train_pose(config: str, data: str | Path, out: str | Path, settings: Ite
 
 
 def export_weights(source: str | Path, weights: str | Path, metadata: str | Path, **info: Any) -> dict[str, Any]:
-    """Write ``source`` (a ``pose.pt`` or checkpoint) as float16 weights plus a JSON metadata file.
+    """Write ``source`` (a ``pose.pt`` or checkpoint) as float16 weights plus its metadata JSON (one schema).
 
     The weights file is in corrtrack's checkpoint format (its own metadata: config, input size, joint
-    layout, training data, command, sha256 of the tensors); the JSON repeats that and adds the sha256
-    and size of the file, the normalisation and every ``info`` entry (training data, command, wall time...).
+    layout, training data, command, sha256 of the tensors); the JSON follows
+    :mod:`corrtrack.training.metadata`. ``info`` may give ``training_data``, ``command``,
+    ``wall_time_s`` and ``device``; every other entry goes under ``training``.
     """
     model, meta = load_pose_weights(source)
-    tensors_sha = save_pose_weights(weights, model, {**meta, **info}, half=True)
-    cfg = model.cfg
-    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()
-    doc = {
-        "weights": Path(weights).name,
-        "sha256": digest,
-        "tensors_sha256": tensors_sha,
-        "bytes": Path(weights).stat().st_size,
-        "dtype": "float16 (loaded as float32)",
-        "net_config": config_to_dict(cfg),
-        "parameters": model.num_parameters(),
-        "input_size": {"width": cfg.input_width, "height": cfg.input_height},
-        "normalisation": NORMALISATION,
-        "joint_layout": {"name": POSETRACK18.name, "joints": list(POSETRACK18.joints)},
-        "output": "per stage: 17 heatmap logits, 17 x offsets, 17 y offsets (input pixels) at stride 4",
-        "training": {k: v for k, v in {**meta, **info}.items() if k not in ("config", "sha256", "dtype")},
-    }
-    write_json(metadata, doc, indent=1)
-    return doc
+    merged = {**meta, **info}
+    save_pose_weights(weights, model, merged, half=True)
+    skip = {"config", "config_type", "config_name", "sha256", "dtype", "joint_layout", "input_size", "normalization"}
+    doc = weights_metadata(
+        "pose",
+        model,
+        weights,
+        input_size=(model.cfg.input_width, model.cfg.input_height),
+        normalisation=NORMALISATION,
+        training_data=str(merged.pop("training_data", "unknown")),
+        command=str(merged.pop("command", "unknown")),
+        wall_time_s=float(merged.pop("wall_time_s", merged.get("wall_time_s_last_run", 0.0)) or 1e-3),
+        device=str(merged.pop("device", "unknown")),
+        training={k: v for k, v in merged.items() if k not in skip},
+        notes={"output": "per stage: 17 heatmap logits, 17 x offsets, 17 y offsets (input pixels) at stride 4"},
+    )
+    return write_weights_metadata(metadata, doc)
