@@ -379,3 +379,57 @@ def test_interpolated_gaps_fill_the_frames_a_resumed_track_skipped():
     assert len(ids_of(short, gt, 1)) == 10  # the gap of 4 frames is longer than 3: left empty
     with pytest.raises(ValueError, match="interpolate_gaps"):
         CorrTrackConfig(interpolate_gaps=-1)
+
+
+class GuessingEstimator:
+    """The ground-truth pose where a box covers a person; elsewhere a confident guess: a small upside-down figure."""
+
+    def __init__(self, gt: PoseSequence, images: list[np.ndarray]) -> None:
+        self.oracle = OraclePoseEstimator(gt, images)
+
+    def estimate(self, image: np.ndarray, boxes: np.ndarray) -> Poses:
+        p = self.oracle.estimate(image, boxes)
+        boxes = np.asarray(boxes, float).reshape(-1, 4)
+        kps, scores = p.keypoints.copy(), p.keypoint_scores.copy()
+        empty = scores.sum(1) == 0
+        centre = boxes[:, :2] + boxes[:, 2:] / 2
+        guess = centre[:, None] - 0.5 * TEMPLATE[None]
+        kps[empty, :, :2] = guess[empty]
+        kps[empty, :, 2] = 1
+        scores[empty] = 0.6
+        return p.replace(keypoints=kps, keypoint_scores=scores)
+
+
+def test_the_agreement_rule_keeps_true_recoveries_and_drops_guesses_in_empty_boxes():
+    """Person 0 leaves after frame 3 (gone from the ground truth); person 1 is missed in frames 6-8."""
+    gt = walkers(12, [(200, 180), (450, 180)], [(0, 0), (-3, 0)])
+    gt = remove(gt, 0, range(4, 12))
+    images = frame_images(12)
+    det = remove(detections_from(gt), 1, range(6, 9), gt)
+
+    def recovered(rule: str) -> tuple[int, int, CorrTrackTracker]:
+        cfg = CorrTrackConfig(merging=False, recovery_rule=rule)  # type: ignore[arg-type]
+        tracker = CorrTrackTracker(ZeroMotionCorrespondences(), GuessingEstimator(gt, images), cfg)
+        tracker.log_recovery = True
+        out = run_tracker(tracker, images, det)
+        rec = [
+            (t, p.xy[i, 0, 0])
+            for t, f in enumerate(out.frames)
+            for i, p in [(i, f.poses) for i in range(len(f.poses))]
+            if p.extras[i].get("recovered")
+        ]
+        ghosts = sum(t >= 4 and abs(x - 200) < 60 for t, x in rec)
+        return ghosts, len(rec) - ghosts, tracker
+
+    ghosts, true, paper = recovered("paper")
+    assert ghosts > 0 and true == 3  # the paper's filters keep the confident guesses where person 0 was
+    ghosts, true, agreeing = recovered("agreement")
+    assert ghosts == 0 and true == 3
+    log = agreeing.recovery_log
+    assert sum(c.accepted for c in log) == agreeing.counts["recovered"]
+    assert min(c.agreement for c in log if c.accepted) >= 0.5
+    assert sum(c.agreement < 0.5 for c in log) == 1  # the guess of frame 4; person 0's track ends there
+    assert all(c.correspondence == 1.0 for c in log)  # zero motion: every joint 'found'
+    assert CorrTrackTracker(ZeroMotionCorrespondences()).recovery_log == []
+    with pytest.raises(ValueError, match="recovery_min_agreement"):
+        CorrTrackConfig(recovery_min_agreement=2.0)

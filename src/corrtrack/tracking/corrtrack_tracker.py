@@ -51,7 +51,7 @@ from corrtrack.tracking.merging import MergeOrder, merge_scores, resolve_merges
 from corrtrack.tracking.postprocess import interpolate_gaps, postprocess_tracks, remap_track_ids
 from corrtrack.tracking.recovery import explained_by_detections, filter_recovered, recovery_boxes
 
-__all__ = ["CorrTrackConfig", "CorrTrackTracker", "run_tracker"]
+__all__ = ["CorrTrackConfig", "CorrTrackTracker", "RecoveryCandidate", "run_tracker"]
 
 MODEL_STAGES = ("embed", "propagate", "estimate", "merge_propagate")
 
@@ -87,6 +87,16 @@ class CorrTrackConfig:
         0.0,
         "our choice (0 = off, as the reference): a re-estimated pose needs this mean score over its joints "
         ">= tau_joint (a weak pose net scores joints in empty boxes; docs/tracker.md)",
+    )
+    recovery_rule: Literal["paper", "agreement"] = param(
+        "paper",
+        "paper: the reference's filters only; agreement (beyond the paper, issue #23): a re-estimated pose "
+        "must also agree with the propagated pose it was asked for (OKS >= recovery_min_agreement over the "
+        "joints both have), so an empty box's guess is not kept (docs/tracker.md)",
+        choices=("paper", "agreement"),
+    )
+    recovery_min_agreement: float = param(
+        0.5, "our choice (agreement rule): OKS between the propagated and the re-estimated pose"
     )
     # association (Stage B)
     tau_corr: float = param(0.3, "supplement §B, Table 1 (reference code run_corrtrack.py --corr_threshold)")
@@ -152,6 +162,7 @@ class CorrTrackConfig:
             "tau_corr",
             "tau_oks",
             "recovery_min_mean_score",
+            "recovery_min_agreement",
             "lost_track_iou",
         ):
             v = getattr(self, name)
@@ -172,6 +183,19 @@ class CorrTrackConfig:
             raise ValueError(f"merge_max_gap must be >= 0, got {self.merge_max_gap}")
         if self.corr_map_sigma <= 0:
             raise ValueError(f"corr_map_sigma must be positive, got {self.corr_map_sigma}")
+
+
+@dataclass(frozen=True)
+class RecoveryCandidate:
+    """One re-estimated pose of recovery and the signals measured on it (issue #23 point 3)."""
+
+    frame: int  #: position of the frame in the tracked sequence
+    row: int  #: row of the propagated pose (the previous frame's output) it was asked for
+    box: np.ndarray  #: the recovery box, ``[x, y, w, h]``
+    correspondence: float  #: mean correspondence confidence of the propagated joints that made the box
+    score: float  #: mean joint score of the re-estimated pose (joints >= tau_joint)
+    agreement: float  #: OKS between the propagated and the re-estimated pose
+    accepted: bool  #: kept by the recovery filters (before pose NMS)
 
 
 def _arrays(poses: Poses) -> tuple[np.ndarray, np.ndarray]:
@@ -231,6 +255,10 @@ class CorrTrackTracker:
         self._first_new_id = 0
         self._frame_arrays: list[tuple[np.ndarray, np.ndarray]] = []
         self.merges: dict[int, int] = {}
+        #: with ``log_recovery`` (off: memory stays flat on long videos), every re-estimation: the signals a
+        #: recovery rule can use and whether it was kept (experiments label them against ground truth)
+        self.log_recovery = False
+        self.recovery_log: list[RecoveryCandidate] = []
         self.timings: dict[str, float] = dict.fromkeys((*MODEL_STAGES, "tracker"), 0.0)
         self.own_seconds: list[float] = []
         self.counts: dict[str, int] = dict.fromkeys(
@@ -373,10 +401,27 @@ class CorrTrackTracker:
             max_oks_all=cfg.recovery_max_oks_all,
             max_oks_detections=cfg.recovery_max_oks_detections,
         )
+        kept = _at_least(e_conf, cfg.tau_joint)
+        mean = np.where(kept, e_conf, 0.0).sum(-1) / np.maximum(kept.sum(-1), 1)
         if cfg.recovery_min_mean_score > 0:
-            kept = _at_least(e_conf, cfg.tau_joint)
-            mean = np.where(kept, e_conf, 0.0).sum(-1) / np.maximum(kept.sum(-1), 1)
             accept &= mean >= cfg.recovery_min_mean_score
+        p_ok = keep[idx]
+        agreement = np.diagonal(oks_matrix(pxy[idx], p_ok.astype(np.float64), e_xy, e_conf, cfg.tau_joint, self.sigmas))
+        if cfg.recovery_rule == "agreement":
+            accept &= agreement >= cfg.recovery_min_agreement
+        corr = np.where(p_ok, pconf[idx], 0.0).sum(-1) / np.maximum(p_ok.sum(-1), 1)
+        for j, i in enumerate(idx.tolist() if self.log_recovery else ()):
+            self.recovery_log.append(
+                RecoveryCandidate(
+                    len(self._frames),
+                    int(i),
+                    boxes[i].copy(),
+                    float(corr[j]),
+                    float(mean[j]),
+                    float(agreement[j]),
+                    bool(accept[j]),
+                )
+            )
         rec = est[accept]
         self.counts["recovered"] += len(rec)
         extras = [{**e, "recovered": True} for e in rec.extras]
