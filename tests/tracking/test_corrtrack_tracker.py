@@ -421,7 +421,7 @@ def test_the_agreement_rule_keeps_true_recoveries_and_drops_guesses_in_empty_box
         ghosts = sum(t >= 4 and abs(x - 200) < 60 for t, x in rec)
         return ghosts, len(rec) - ghosts, tracker
 
-    ghosts, true, paper = recovered("paper")
+    ghosts, true, _ = recovered("paper")
     assert ghosts > 0 and true == 3  # the paper's filters keep the confident guesses where person 0 was
     ghosts, true, agreeing = recovered("agreement")
     assert ghosts == 0 and true == 3
