@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import torch
 
@@ -130,7 +130,7 @@ def weights_metadata(
         "sha256_tensors": state_dict_sha256(tensors),
         "dtype": stored + (" (loaded as float32)" if stored != "float32" else ""),
         "parameters": int(sum(p.numel() for p in model.parameters())),
-        "config": config_to_dict(model.cfg),  # type: ignore[arg-type]
+        "config": config_to_dict(model.cfg),
         "input_size": {"width": int(input_size[0]), "height": int(input_size[1])},
         "normalisation": normalisation,
         "joint_layout": _joint_layout(network),
@@ -158,17 +158,20 @@ def validate_weights_metadata(
 
     Raises :class:`CorrtrackError` with one line naming the file and the first problem.
     """
-    if not isinstance(doc, Mapping):
+    if isinstance(doc, Mapping):
+        loaded: Any = doc
+    else:
         source = source or str(doc)
         weights = weights if weights is not None else Path(doc).with_suffix(".pt")
-        doc = read_json(doc)
+        loaded = read_json(doc)
     where = source or "metadata"
 
-    def fail(problem: str) -> None:
+    def fail(problem: str) -> NoReturn:
         raise CorrtrackError(f"{where}: {problem}")
 
-    if not isinstance(doc, Mapping):
+    if not isinstance(loaded, Mapping):
         fail("not a JSON object")
+    doc = loaded
     missing = [k for k in REQUIRED_FIELDS if k not in doc]
     if missing:
         fail(f"missing fields: {', '.join(missing)}")
