@@ -66,10 +66,10 @@ def silhouette_polygons(
     ``mask`` is a crop whose top-left pixel is ``origin`` (x, y). The mask is dilated by one
     pixel so its pixel centres lie strictly inside; a point of ``avoid`` that falls inside (in
     a hole, or in the one-pixel rim) is cut out with a one-pixel channel to the crop's edge,
-    the way that crosses the fewest silhouette pixels (the point's own 3x3 pixels are cleared
-    too, so a point off a pixel centre gets out). Uses the evaluator's test
+    the way that crosses the fewest silhouette pixels. Uses the evaluator's test
     (``shapely.contains_xy``). A region is never dropped: a point still inside after
-    ``max_cuts`` rounds is cut out of the polygons themselves (a thin slit to the outside).
+    ``max_cuts`` rounds (one off its pixel centre can stay inside the channel's diagonal
+    corners) is cut out of the polygons themselves with a thin slit to the outside.
     """
     import shapely
 
@@ -140,7 +140,6 @@ def _cut_channel(m: np.ndarray, px: int, py: int) -> None:
     """Clear a one-pixel channel from (px, py) to the crop's edge, the way that crosses the fewest mask pixels."""
     h, w = m.shape
     px, py = min(max(px, 0), w - 1), min(max(py, 0), h - 1)
-    m[max(py - 1, 0) : py + 2, max(px - 1, 0) : px + 2] = 0
     rays = (
         (slice(py, None), slice(px, px + 1)),  # down
         (slice(0, py + 1), slice(px, px + 1)),  # up
