@@ -388,7 +388,7 @@ def track_sequence(
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=num_frames, desc=f"track {item.name}", unit="frame", leave=False)
+        bar = tqdm(total=num_frames, desc=f"track {item.name}", unit="frame", leave=False, disable=None)
     try:
         for t, image in enumerate(frames):
             t0 = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import colorsys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -139,17 +140,26 @@ def render_sequence(
     """Draw every frame of ``seq`` onto its image and write an mp4 (or a PNG/JPG for a one-frame output)."""
     output = Path(output)
     images, source_fps = frames_for_sequence(seq, frames)
-    skeleton = seq.layout.skeleton_index
     items = zip(seq.frames, images)
     if progress:
         from tqdm import tqdm
 
-        items = tqdm(items, total=len(seq), desc=f"render {seq.name}", unit="frame")
+        # no bar when stderr is not a terminal; closed (cleared) before an error line is printed
+        bar = tqdm(items, total=len(seq), desc=f"render {seq.name}", unit="frame", leave=False, disable=None)
+        try:
+            return _render(seq, frames, output, bar, fps or source_fps, min_confidence)
+        finally:
+            bar.close()
+    return _render(seq, frames, output, items, fps or source_fps, min_confidence)
+
+
+def _render(seq: PoseSequence, frames: str | Path, output: Path, items: Any, fps: float, min_confidence: float) -> Path:
+    skeleton = seq.layout.skeleton_index
     if output.suffix.lower() in IMAGE_SUFFIXES:
         drawn = [draw_poses(draw_ignore_regions(img, fr), fr.poses, skeleton, min_confidence) for fr, img in items]
         write_image(output, image_grid(drawn) if len(drawn) > 1 else drawn[0])
         return output
-    with VideoWriter(output, fps or source_fps) as writer:
+    with VideoWriter(output, fps) as writer:
         drawn_count = 0
         for fr, img in items:
             writer.write(draw_poses(draw_ignore_regions(img, fr), fr.poses, skeleton, min_confidence))

@@ -39,6 +39,14 @@ def _points(poses: Poses | np.ndarray) -> np.ndarray:
     return pts
 
 
+def usable_queries(poses: Poses | np.ndarray, width: int, height: int) -> np.ndarray:
+    """(N, 17) bool: query joints that are present and inside a ``width`` x ``height`` frame A."""
+    pts = _points(poses)
+    with np.errstate(invalid="ignore"):
+        inside = (pts[..., 0] >= 0) & (pts[..., 0] < width) & (pts[..., 1] >= 0) & (pts[..., 1] < height)
+    return np.isfinite(pts).all(-1) & inside
+
+
 def render_correspondences(
     image_a: np.ndarray,
     image_b: np.ndarray,
@@ -63,6 +71,11 @@ def render_correspondences(
     pts = _points(poses)
     if not len(pts):
         raise CorrtrackError("no query poses to draw")
+    if not usable_queries(poses, image_a.shape[1], image_a.shape[0]).any():
+        raise CorrtrackError(
+            f"no usable query keypoint: every joint is absent or outside frame A ({image_a.shape[1]} x "
+            f"{image_a.shape[0]})"
+        )
     bad = [j for j in joints if not 0 <= j < 17]
     if bad:
         raise CorrtrackError(f"joint indices must be in 0..16, got {bad}")

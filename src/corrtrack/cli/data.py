@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from corrtrack.cli.app import app, fail, finite
+from corrtrack.cli.app import app, check_output_file, fail, finite
 
 Format = Literal["posetrack18", "posetrack17", "coco", "coco-results", "mot"]
 _SUFFIX = {"posetrack18": ".json", "posetrack17": ".json", "coco": ".json", "coco-results": ".json", "mot": ".txt"}
@@ -36,7 +36,7 @@ def convert(
     else:
         pairs = [(source, output)]
     written = 0
-    for src, dst in tqdm(pairs, desc="convert", unit="file", disable=len(pairs) < 2):
+    for src, dst in tqdm(pairs, desc="convert", unit="file", leave=False, disable=True if len(pairs) < 2 else None):
         seq = load_sequence(src, from_)
         if split:
             parts = split_videos(seq)
@@ -68,6 +68,7 @@ def render(
     from corrtrack.formats import load_sequence
     from corrtrack.render import render_sequence
 
+    check_output_file(output)
     seq = load_sequence(annotations)
     out = render_sequence(seq, frames, output, fps=fps, min_confidence=min_confidence, progress=True)
     typer.echo(f"wrote {out}")

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from corrtrack.cli.app import app, apply_settings
+from corrtrack.cli.app import app, apply_settings, check_output_folder
 from corrtrack.demo import DemoConfig
 
 
@@ -24,6 +24,7 @@ def demo(
     """The main job on bundled defaults: SynthTrack clip -> detection -> poses -> CorrTrack -> evaluation -> video."""
     from corrtrack.demo import run_demo
 
+    check_output_folder(out)
     given = {"preset": preset, "frames": frames, "seed": seed}
     items = list(settings or []) + [f"{k}={v}" for k, v in given.items() if v is not None]
     cfg = apply_settings(DemoConfig(), items)

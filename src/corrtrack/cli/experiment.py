@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from corrtrack.cli.app import app, apply_settings, fail
+from corrtrack.cli.app import app, apply_settings, check_output_folder, fail
 
 
 @app.command()
@@ -16,8 +16,9 @@ def experiment(
         str,
         typer.Argument(
             help="table1 (tau_corr 0.1..0.5) | table2 (full, no refinement, no duplicate removal) | "
-            "ablations (no recovery, no merging, Hungarian) | baselines (IoU, OKS, zero motion, DIS flow, oracle) "
-            "| all (the four, sharing one cache); several as a comma-separated list."
+            "ablations (no recovery, no merging, Hungarian) | baselines (IoU, OKS, ByteTrack-class, zero motion, "
+            "DIS flow, oracle) | recovery (paper rule, none, agreement rule) | reid (merging and lost tracks on/off) "
+            "| all (every one, sharing one cache); several as a comma-separated list."
         ),
     ],
     data: Annotated[Path, typer.Option(help="A SynthTrack data set (corrtrack synth DIR --standard synthtrack-v2).")],
@@ -66,6 +67,7 @@ def experiment(
     from corrtrack.synth import SimulatedDetectorConfig
     from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig
 
+    check_output_folder(out)
     torch.set_num_threads(threads)
     picked = tuple(s.strip() for s in sequences.split(",") if s.strip())
     if not picked:

@@ -7,7 +7,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from corrtrack.cli.app import CorrPriorOption, CorrSubcellOption, RefinementOption, app, fail, finite
+from corrtrack.cli.app import (
+    CorrPriorOption,
+    CorrSubcellOption,
+    RefinementOption,
+    app,
+    check_output_file,
+    fail,
+    finite,
+)
 
 
 @app.command("show-corr")
@@ -30,21 +38,28 @@ def show_corr(
 
     from corrtrack.formats import load_sequence
     from corrtrack.inference.correspondences import NetworkCorrespondenceConfig, NetworkCorrespondences
-    from corrtrack.render_correspondences import render_correspondences
+    from corrtrack.render_correspondences import render_correspondences, usable_queries
     from corrtrack.video import read_image
 
+    check_output_file(out)
     seq = load_sequence(poses)
     if frame_index >= len(seq):
         fail(f"{poses}: has {len(seq)} frames, --frame-index {frame_index} is beyond")
     people = seq.frames[frame_index].poses
     if len(people) == 0:
         fail(f"{poses}: frame {frame_index} has no people to query")
+    image_a, image_b = read_image(frame_a), read_image(frame_b)
+    if not usable_queries(people, image_a.shape[1], image_a.shape[0]).any():
+        fail(
+            f"{poses}: frame {frame_index} has no usable query keypoint: every joint is absent or outside "
+            f"{frame_a} ({image_a.shape[1]} x {image_a.shape[0]})"
+        )
     config = NetworkCorrespondenceConfig(refinement=refinement, prior_sigma=corr_prior, subcell=corr_subcell)
     if weights:
         model = NetworkCorrespondences.from_checkpoint(weights, config)
     else:
         model = NetworkCorrespondences.from_bundled(config)
-    info = render_correspondences(read_image(frame_a), read_image(frame_b), people, model, out, tau=tau)
+    info = render_correspondences(image_a, image_b, people, model, out, tau=tau)
     kept = int(np.count_nonzero(info["kept"])) if np.ndim(info["kept"]) else int(info["kept"])
     total = int(np.prod(np.shape(info["correspondences"])[:2]))
     typer.echo(f"wrote {info['path']}: {kept} of {total} correspondences at or above tau {tau}")

@@ -7,7 +7,7 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from corrtrack.cli.app import app, apply_settings, fail, parse_size
+from corrtrack.cli.app import app, apply_settings, check_output_file, check_output_folder, fail, parse_size
 
 _FIXED = ("width", "height")  # set with --size
 
@@ -64,6 +64,7 @@ def synth(
         name: getattr(changed, name) for name in (i.partition("=")[0].strip().replace("-", "_") for i in items)
     }
     _check_split(split)
+    check_output_folder(out)
 
     presets = [p.strip() for p in preset.split(",")]
     for p in presets:
@@ -71,7 +72,7 @@ def synth(
             fail(f"unknown preset {p!r}; choose from {', '.join(PRESETS)}")
     w, h = parse_size(size)
     det = SimulatedDetectorConfig() if detections else None
-    bar = tqdm(desc="synth", unit="seq", leave=False)
+    bar = tqdm(desc="synth", unit="seq", leave=False, disable=None)  # no bar unless stderr is a terminal
 
     def progress(done: int, total: int) -> None:
         bar.total = total
@@ -126,6 +127,7 @@ def simulate_detections_cmd(
     from corrtrack.formats import load_sequence, save_sequence
     from corrtrack.synth import SimulatedDetectorConfig, simulate_detections
 
+    check_output_folder(out)
     cfg = apply_settings(SimulatedDetectorConfig(), settings)
     if poses:
         cfg = replace(cfg, with_poses=True)
@@ -152,5 +154,7 @@ def synth_export_coco(
     from corrtrack.synth.training_data import export_coco
 
     _check_split(split)
+    check_output_file(output)
+    check_output_folder(crops)
     export_coco(root, split, output, crops=crops)
     typer.echo(f"wrote {output}")
