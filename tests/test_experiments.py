@@ -16,6 +16,7 @@ from corrtrack.experiments import (
     Variant,
     detector_factory,
     load_sequences,
+    markdown,
     run_experiment,
     run_experiments,
     simple_models,
@@ -178,3 +179,22 @@ def test_command_runs_with_the_bundled_networks(tiny_set: Path, tmp_path: Path) 
     assert doc["frames"] == 4 and (tmp_path / "table2-simulated.png").is_file()
     bad = CliRunner().invoke(app, [*args, "--set", "tau_corr=2"])
     assert bad.exit_code == 2 and "tau_corr" in bad.output
+
+
+def test_recovery_and_reid_rows_count_what_the_tracker_did(sequences: list[SequenceData]) -> None:
+    runner = _runner(sequences)
+    rec, reid, base = run_experiments(["recovery", "reid", "baselines"], runner, settings={"detector": "simulated"})
+    by_name = {r["name"]: r for r in rec.rows}
+    assert by_name["without recovery"]["counts"]["recovered_tp"] == 0
+    assert by_name["without recovery"]["counts"]["recovered_fp"] == 0
+    paper = by_name["recovery, paper rule"]["counts"]
+    assert paper["recovered_tp"] + paper["recovered_fp"] <= paper["recovered"]  # output poses <= kept re-estimates
+    for r in reid.rows:
+        c = r["counts"]
+        assert 0 <= c["merges_correct"] <= c["merges_accepted"] <= c["merges_proposed"]
+        assert 0 <= c["resumes_correct"] <= c["resumes"]
+        if "merging off" in r["name"]:
+            assert c["merges_proposed"] == 0
+    assert "merges proposed" in markdown(reid) and "recovered TP" in markdown(rec)
+    byte = next(r for r in base.rows if r["variant"]["tracker"] == "bytetrack")
+    assert np.isfinite(byte["MOTA"]) and byte["counts"]["new_tracks"] > 0

@@ -5,8 +5,13 @@
 * ``table1``: the correspondence threshold tau_corr = 0.1 ... 0.5 (paper, Table 1);
 * ``table2``: the full system, without refinement, without duplicate removal (paper, Table 2);
 * ``ablations``: without recovery, without track merging, greedy vs Hungarian assignment;
-* ``baselines``: frame-to-frame IoU and OKS, and CorrTrack with zero-motion, DIS-flow and
-  (for reference) oracle correspondences, against CorrTrack with the network;
+* ``baselines``: frame-to-frame IoU and OKS, a ByteTrack-class tracker (Kalman motion, lost-track
+  buffer, two-stage association), and CorrTrack with zero-motion, DIS-flow and (for reference)
+  oracle correspondences, against CorrTrack with the network;
+* ``recovery`` (issue #23): the paper's recovery rule, no recovery, and the agreement rule; each row
+  counts its recovered poses that match a ground-truth person (TP) and those that do not (FP);
+* ``reid`` (issue #23): merging and lost-track matching on and off; each row counts merges
+  proposed / accepted / correct and lost tracks resumed / correct against the ground-truth identities;
 
 on the sequences of a SynthTrack data set (``corrtrack synth DIR --standard synthtrack-v2``),
 with the SIMULATED detector (boxes derived from ground truth) or the bundled detector
@@ -34,6 +39,7 @@ the annotated frames. Evaluation uses the annotation files as they are.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,13 +52,13 @@ from corrtrack.config import config_to_dict, override, param
 from corrtrack.errors import CorrtrackError
 from corrtrack.fileio import atomic_path, atomic_write_text, write_json
 from corrtrack.formats import load_sequence
-from corrtrack.geometry import pose_nms
+from corrtrack.geometry import box_iou, pose_nms
 from corrtrack.inference.file_detections import DetectionFilter
 from corrtrack.interfaces import CorrespondenceModel, PersonDetector, PoseEstimator
 from corrtrack.poses import Poses, PoseSequence
 from corrtrack.synth import SimulatedDetectorConfig, simulate_detections
 from corrtrack.synth.full_truth import check_truth, resimulate, sequence_entries
-from corrtrack.tracking.baselines import FrameToFrameConfig, FrameToFrameTracker
+from corrtrack.tracking.baselines import ByteTrackTracker, FrameToFrameConfig, FrameToFrameTracker
 from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig, CorrTrackTracker
 from corrtrack.tracking.postprocess import postprocess_tracks
 
@@ -82,13 +88,13 @@ __all__ = [
     "write_outputs",
 ]
 
-ExperimentName = Literal["table1", "table2", "ablations", "baselines"]
+ExperimentName = Literal["table1", "table2", "ablations", "baselines", "recovery", "reid"]
 DetectorChoice = Literal["simulated", "synth"]
 CorrespondenceChoice = Literal["network", "network+prior", "zero", "flow", "oracle"]
 #: the peak options of ``network+prior`` (beyond the paper): centroid sub-cell peaks under a motion prior of 2 grid
 #: cells, the best variant on SynthTrack val video pairs 4 frames apart (docs/correspondences.md)
 NETWORK_PRIOR: dict[str, Any] = {"subcell": "centroid", "prior_sigma": 2.0}
-EXPERIMENTS: tuple[str, ...] = ("table1", "table2", "ablations", "baselines")
+EXPERIMENTS: tuple[str, ...] = ("table1", "table2", "ablations", "baselines", "recovery", "reid")
 
 #: frame-to-frame baselines: similarity and threshold, as the pipeline's ``--tracker iou|oks``
 F2F_THRESHOLDS = {"iou": 0.3, "oks": 0.2}
@@ -100,7 +106,7 @@ class Variant:
     """One row of an experiment: which tracker, which correspondences and which tracker settings."""
 
     name: str
-    tracker: Literal["corrtrack", "iou", "oks"] = "corrtrack"
+    tracker: Literal["corrtrack", "iou", "oks", "bytetrack"] = "corrtrack"
     correspondences: CorrespondenceChoice = "network"
     refinement: Literal["full", "windowed", "none"] = "full"
     #: CorrTrackConfig overrides (``name=value``) on top of the experiment's base config
@@ -139,7 +145,30 @@ def variants(experiment: str) -> list[Variant]:
             ),
             Variant("frame-to-frame IoU", tracker="iou"),
             Variant("frame-to-frame OKS", tracker="oks"),
+            Variant("ByteTrack-class (Kalman, lost buffer 30, two-stage)", tracker="bytetrack"),
             Variant("CorrTrack, oracle correspondences (reference)", correspondences="oracle"),
+        ]
+    if experiment == "recovery":
+        return [
+            Variant("recovery, paper rule", settings=("recovery_rule=paper",)),
+            Variant("without recovery", settings=("recovery=false",)),
+            Variant("recovery, agreement rule (OKS >= 0.5)", settings=("recovery_rule=agreement",)),
+            Variant(
+                "recovery, agreement rule (OKS >= 0.7)",
+                settings=("recovery_rule=agreement", "recovery_min_agreement=0.7"),
+            ),
+        ]
+    if experiment == "reid":
+        lost = ("lost_track_frames=10",)
+        return [
+            Variant("merging on, lost tracks off", settings=("merging=true", "lost_track_frames=0")),
+            Variant("merging off, lost tracks off", settings=("merging=false", "lost_track_frames=0")),
+            Variant("merging off, lost tracks by correspondences", settings=("merging=false", *lost)),
+            Variant("merging on, lost tracks by correspondences", settings=("merging=true", *lost)),
+            Variant(
+                "merging on, lost tracks by velocity",
+                settings=("merging=true", *lost, "lost_track_motion=velocity"),
+            ),
         ]
     raise CorrtrackError(f"unknown experiment {experiment!r}; choose one of {', '.join(EXPERIMENTS)}")
 
@@ -486,7 +515,12 @@ class ExperimentRunner:
         cfg = self.config(variant)
         dets = self.detections(i)
         counts: dict[str, float] = {}
-        if variant.tracker in F2F_THRESHOLDS:
+        if variant.tracker == "bytetrack":
+            bt = ByteTrackTracker()
+            tracked = [bt.step(t, None, p) for t, p in enumerate(dets)]
+            frames = postprocess_tracks(tracked, cfg.min_track_length, cfg.output_joint_threshold, cfg.renumber)
+            counts = {k: float(v) for k, v in bt.counts.items()}
+        elif variant.tracker in F2F_THRESHOLDS:
             sim = variant.tracker
             f2f = FrameToFrameTracker(FrameToFrameConfig(similarity=sim, threshold=F2F_THRESHOLDS[sim]))  # type: ignore[arg-type]
             tracked = [f2f.step(t, None, p) for t, p in enumerate(dets)]
@@ -499,6 +533,8 @@ class ExperimentRunner:
             frames = [f.poses for f in tracker.finish().frames]
             counts = {k: float(v) for k, v in tracker.counts.items()}
             counts |= {f"seconds.{k}": float(v) for k, v in tracker.timings.items()}
+            if seq.full_truth is not None:
+                counts |= identity_counts(tracker, frames, seq.full_truth)
         return seq.ground_truth.with_poses(frames), counts
 
     def run(self, variant: Variant, indices: Sequence[int] | None = None) -> RowResult:
@@ -511,6 +547,57 @@ class ExperimentRunner:
             for k, v in c.items():
                 counts[k] = counts.get(k, 0.0) + v
         return RowResult(variant, preds, time.perf_counter() - t0, counts)
+
+
+# ------------------------------------------------------------------------- what the tracker did
+def _truth_ids(poses: Poses, truth: Poses, min_iou: float = 0.5) -> np.ndarray:
+    """(N,) the ground-truth track id of each pose (box IoU >= ``min_iou``, one-to-one), -1 where none."""
+    from corrtrack.tracking.matching import assign
+
+    out = np.full(len(poses), -1, np.int64)
+    if len(poses) and len(truth):
+        iou = box_iou(poses.keypoint_boxes(), truth.keypoint_boxes())
+        rows, cols = assign(np.where(iou >= min_iou, iou, np.nan), min_iou, "hungarian")
+        out[rows] = truth.track_ids[cols]
+    return out
+
+
+def identity_counts(tracker: CorrTrackTracker, output: Sequence[Poses], truth: PoseSequence) -> dict[str, float]:
+    """Recovered poses that are / are not a ground-truth person, merges and lost-track resumes that are correct.
+
+    ``output``: the tracker's final frames (what is scored). A merge is correct when the two online
+    tracks' majority ground-truth identities agree; a resume when the poses just before and just
+    after the gap are the same ground-truth person. ``truth``: every frame's ground truth.
+    """
+    counts = {"recovered_tp": 0.0, "recovered_fp": 0.0}
+    for poses, gt in zip(output, truth.frames):
+        rec = np.array([bool(e.get("recovered")) for e in poses.extras], bool)
+        if rec.any():
+            hit = _truth_ids(poses[rec], gt.poses) >= 0
+            counts["recovered_tp"] += float(hit.sum())
+            counts["recovered_fp"] += float((~hit).sum())
+    # online ids (before merging) -> ground-truth ids per frame
+    seen: dict[int, list[tuple[int, int]]] = {}
+    for f, (poses, gt) in enumerate(zip(tracker.online_frames, truth.frames)):
+        for tid, g in zip(poses.track_ids.tolist(), _truth_ids(poses, gt.poses).tolist()):
+            seen.setdefault(int(tid), []).append((f, int(g)))
+
+    def majority(tid: int) -> int:
+        ids = [g for _, g in seen.get(tid, []) if g >= 0]
+        return max(set(ids), key=ids.count) if ids else -1
+
+    counts["merges_proposed"] = float(len(tracker.merge_candidates))
+    counts["merges_accepted"] = float(len(tracker.merges))
+    counts["merges_correct"] = float(sum(majority(p) == majority(q) >= 0 for p, q in tracker.merges.items()))
+    resumed = correct = 0
+    for track in seen.values():
+        for (f0, g0), (f1, g1) in itertools.pairwise(track):
+            if f1 - f0 > 1:
+                resumed += 1
+                correct += int(g0 == g1 >= 0)
+    counts["resumes"] = float(resumed)
+    counts["resumes_correct"] = float(correct)
+    return counts
 
 
 # ------------------------------------------------------------------------------------ scoring
@@ -687,7 +774,20 @@ TITLES = {
     "table1": "Table 1: correspondence threshold tau_corr",
     "table2": "Table 2: refinement and duplicate removal",
     "ablations": "Ablations: recovery, merging, assignment",
-    "baselines": "Baselines: frame-to-frame trackers and other correspondences",
+    "baselines": "Baselines: frame-to-frame trackers, a ByteTrack-class tracker and other correspondences",
+    "recovery": "Recovery rules: recovered poses that are people (TP) and ghosts (FP)",
+    "reid": "Re-identification: merging and lost-track matching",
+}
+#: per experiment, the tracker counts shown beside the scores (count name -> column title)
+COUNT_COLUMNS: dict[str, dict[str, str]] = {
+    "recovery": {"recovered_tp": "recovered TP", "recovered_fp": "recovered FP", "reestimated": "re-estimated"},
+    "reid": {
+        "merges_proposed": "merges proposed",
+        "merges_accepted": "accepted",
+        "merges_correct": "correct",
+        "resumes": "lost resumed",
+        "resumes_correct": "correct",
+    },
 }
 
 
@@ -697,11 +797,16 @@ def markdown(result: ExperimentResult) -> str:
         f"{TITLES.get(result.experiment, result.experiment)} — detector `{result.detector}`, "
         f"{len(result.sequences)} sequences ({', '.join(result.sequences)}), {result.frames} frames\n\n"
     )
-    lines = ["| row | MOTA | IDSW | mAP | HOTA | FN | FP | seconds |", "|---|---|---|---|---|---|---|---|"]
+    extra = COUNT_COLUMNS.get(result.experiment, {})
+    lines = [
+        "| row | MOTA | IDSW | mAP | HOTA | FN | FP | " + "".join(f"{t} | " for t in extra.values()) + "seconds |",
+        "|---|---|---|---|---|---|---|" + "---|" * len(extra) + "---|",
+    ]
     for r in result.rows:
+        cells = "".join(f"{r['counts'].get(k, float('nan')):.0f} | " for k in extra)
         lines.append(
             f"| {r['name']} | {r['MOTA']:.1f} | {r['IDSW']:.0f} | {r['mAP']:.1f} | {r['HOTA']:.1f} | "
-            f"{r['FN']:.0f} | {r['FP']:.0f} | {r['seconds']:.0f} |"
+            f"{r['FN']:.0f} | {r['FP']:.0f} | {cells}{r['seconds']:.0f} |"
         )
     s = result.seconds
     foot = "\n\nshared work (seconds): " + ", ".join(f"{k} {v:.0f}" for k, v in s.items()) + "\n"

@@ -681,6 +681,11 @@ class CorrTrackTracker:
 
     # offline -------------------------------------------------------------------
     @property
+    def online_frames(self) -> list[Poses]:
+        """Every frame's output as :meth:`step` returned it (online ids, before merging and post-processing)."""
+        return list(self._frames)
+
+    @property
     def merge_candidates(self) -> list[tuple[int, int, float, int]]:
         """``(earlier id, later id, S_match, later start)`` of every pair scored so far (online ids)."""
         if not self._merge_pairs:
