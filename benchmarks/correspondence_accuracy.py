@@ -27,12 +27,14 @@ Metrics: PCK at 0.05 / 0.1 / 0.2 body heights, mean error (body heights), and fo
 0.1..0.5 the fraction of correspondences with confidence >= tau that are correct (error <= 0.1
 body heights) together with the fraction of queries kept. Also the mean confidence of joints that
 are hidden in the destination frame (video) or under the occluder (affine), beside that of visible
-ones.
+ones, and the AUROC of the confidence separating visible from hidden target joints (issue #23 point
+2: 1 = the confidence always says when a joint is gone, 0.5 = it says nothing). ``--presets hard``
+restricts the video pairs to the val split's sequences of those presets.
 
 Usage::
 
     python benchmarks/correspondence_accuracy.py [--weights corr.pt] [--sequences 3] [--frames 24]
-        [--affine 150] [--json out.json] [--picture docs/show-corr.png]
+        [--affine 150] [--presets hard] [--json out.json] [--picture docs/show-corr.png]
 """
 
 from __future__ import annotations
@@ -188,11 +190,13 @@ def video_pairs(
     gaps: tuple[int, ...],
     rec: Records,
     picture: str | None = None,
+    presets: tuple[str, ...] = (),
 ) -> dict[str, float]:
     split = STANDARD_SPLITS["synthtrack-v2.1"]["val"]
-    specs = make_specs("val", split["presets"], split["sequences"], split["frames"], split["seed"], split["labeled"])[
-        :sequences
-    ]
+    specs = make_specs("val", split["presets"], split["sequences"], split["frames"], split["seed"], split["labeled"])
+    if presets:
+        specs = [s for s in specs if s.preset in presets]
+    specs = specs[:sequences]
     timing: dict[str, float] = defaultdict(float)
     for k, spec in enumerate(specs):
         scene = SyntheticScene(spec.config(), spec.seed)
@@ -236,6 +240,17 @@ def video_pairs(
     return dict(timing)
 
 
+def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(a positive scores above a negative), ties counted half (the Mann-Whitney statistic); NaN if a side is empty."""
+    from scipy.stats import rankdata
+
+    n_p, n_n = len(positive), len(negative)
+    if not n_p or not n_n:
+        return float("nan")
+    ranks = rankdata(np.concatenate([positive, negative]))
+    return float((ranks[:n_p].sum() - n_p * (n_p + 1) / 2) / (n_p * n_n))
+
+
 def fmt(v: float) -> str:
     return "–" if not np.isfinite(v) else f"{v:.3f}"
 
@@ -258,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--priors", type=float, nargs="*", default=[], help="and each of those under a motion prior (grid cells)"
     )
+    ap.add_argument("--presets", nargs="*", default=[], help="video pairs of these presets only (e.g. hard)")
     ap.add_argument("--json", default=None)
     ap.add_argument("--picture", default=None, help="also draw the show-corr picture of a val pair to this PNG")
     args = ap.parse_args(argv)
@@ -267,13 +283,16 @@ def main(argv: list[str] | None = None) -> int:
     size = models["network (full refinement)"].size  # type: ignore[attr-defined]
     rec = Records()
     affine_pairs(models, args.affine, size, rec, args.seed)
-    timing = video_pairs(models, args.sequences, args.frames, (1, 4), rec, args.picture)
+    timing = video_pairs(models, args.sequences, args.frames, (1, 4), rec, args.picture, tuple(args.presets))
     rows = rec.table()
     hidden = {
         k: {
             "hidden": float(np.mean(np.concatenate(v))) if sum(map(len, v)) else float("nan"),
             "visible": float(np.mean(np.concatenate(rec.visible_conf[k]))),
             "hidden_count": int(sum(map(len, v))),
+            "auroc": auroc(np.concatenate(rec.visible_conf[k]), np.concatenate(v))
+            if sum(map(len, v))
+            else float("nan"),
         }
         for k, v in rec.hidden.items()
     }
@@ -284,10 +303,13 @@ def main(argv: list[str] | None = None) -> int:
     for row in sorted(rows, key=lambda r: (r["split"], r["method"])):
         cells = [str(row[c]) if c == "queries" else fmt(row[c]) for c in cols]
         print(f"| {row['split']} | {row['method']} | " + " | ".join(cells) + " |")
-    print("\n| method / set | mean confidence, visible | mean confidence, hidden in destination | hidden joints |")
-    print("|---|---|---|---|")
+    print(
+        "\n| method / set | mean confidence, visible | mean confidence, hidden in destination | hidden joints "
+        "| AUROC visible vs hidden |"
+    )
+    print("|---|---|---|---|---|")
     for k, v in sorted(hidden.items()):
-        print(f"| {k} | {fmt(v['visible'])} | {fmt(v['hidden'])} | {v['hidden_count']} |")
+        print(f"| {k} | {fmt(v['visible'])} | {fmt(v['hidden'])} | {v['hidden_count']} | {fmt(v['auroc'])} |")
     print(
         "\nkept fraction at tau (video gap 1/all): "
         + ", ".join(
