@@ -1,7 +1,7 @@
 """SynthTrack generation speed: frames per second at 640x360 per preset (rendering only, no disk).
 
 Usage: python benchmarks/bench_synth_speed.py [--frames 50] [--repeats 3]
-       python benchmarks/bench_synth_speed.py --standard synthtrack-v2 --workers 2 --out /tmp/v2
+       python benchmarks/bench_synth_speed.py --standard synthtrack-v2.1 --workers 2 --out /tmp/v21
 
 The first form reports the median over repeats (each a fresh sequence with its own seed), in
 frames per wall-clock second and per CPU second of this process (the second does not depend on

@@ -93,18 +93,17 @@ def render_person(
         cv2.line(shade, pa, pb, 1.08, max(1, int(w * 0.22)), cv2.LINE_8, shift)
 
     parts = _parts(app, yaw)
-    # each part's texture frame: an origin and a unit axis along the part (image pixels)
-    origin = np.zeros((len(parts) + 1, 2))
-    axis = np.tile([0.0, 1.0], (len(parts) + 1, 1))
-    order = []
-    for k, (kind, idx, width, cls) in enumerate(parts, 1):
-        order.append((float(np.mean(depth[list(idx)])), kind, idx, width, cls, k))
-        a, b = (xy[HIPC], xy[SHOC]) if kind == "torso" else (xy[idx[0]], xy[idx[-1]])
-        d = b - a
-        n = float(np.hypot(*d))
-        origin[k] = a
-        if n > 1e-6:
-            axis[k] = d / n
+    # each part's texture frame: an origin and a unit axis along the part (image pixels); row 0: no part
+    ends = np.array([(0, 0)] + [(HIPC, SHOC) if kind == "torso" else (idx[0], idx[-1]) for kind, idx, _, _ in parts])
+    origin = xy[ends[:, 0]]
+    d = xy[ends[:, 1]] - origin
+    n = np.hypot(d[:, 0], d[:, 1])[:, None]
+    axis = np.where(n > 1e-6, d / np.maximum(n, 1e-6), [0.0, 1.0])
+    z = depth.tolist()
+    order = [
+        (sum(z[i] for i in idx) / len(idx), kind, idx, width, cls, k)
+        for k, (kind, idx, width, cls) in enumerate(parts, 1)
+    ]
     order.sort(key=lambda t: t[0])
     facing = np.cos(yaw)
     for _, kind, idx, width, cls, k in order:

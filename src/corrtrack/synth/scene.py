@@ -651,7 +651,7 @@ class SyntheticScene:
 
     def pitch(self, y: float, height: float) -> float:
         """How far the camera looks down (radians) at something ``height`` tall standing at world y (its middle)."""
-        return float(np.clip(math.atan2(y - self.horizon - 0.55 * height, self.focal), -0.3, 1.2))
+        return min(max(math.atan2(y - self.horizon - 0.55 * height, self.focal), -0.3), 1.2)
 
     def _draw_prop_sprite(
         self, image: np.ndarray, id_buffer: np.ndarray, prop: Prop, zoom: float, offset: np.ndarray
@@ -764,10 +764,11 @@ class SyntheticScene:
             xy, h_px = projected[a.pid]
             bid = a.pid + 1 if a.pid >= 0 else a.pid
             margin = 0.2 * h_px + 3
-            x0 = int(np.clip(np.floor(xy[:, 0].min() - margin), 0, W))
-            x1 = int(np.clip(np.ceil(xy[:, 0].max() + margin), 0, W))
-            y0 = int(np.clip(np.floor(xy[:, 1].min() - margin), 0, H))
-            y1 = int(np.clip(np.ceil(xy[:, 1].max() + margin), 0, H))
+            (lx, ly), (hx, hy) = xy.min(0).tolist(), xy.max(0).tolist()
+            x0 = min(max(math.floor(lx - margin), 0), W)
+            x1 = min(max(math.ceil(hx + margin), 0), W)
+            y0 = min(max(math.floor(ly - margin), 0), H)
+            y1 = min(max(math.ceil(hy + margin), 0), H)
             crop = id_buffer[y0:y1, x0:x1] == bid
             area = int(crop.sum())
             if area == 0:
