@@ -169,6 +169,14 @@ def variants(experiment: str) -> list[Variant]:
                 "merging on, lost tracks by velocity",
                 settings=("merging=true", *lost, "lost_track_motion=velocity"),
             ),
+            Variant(
+                "merging on, lost tracks by person descriptor (beyond the paper)",
+                settings=("merging=true", *lost, "lost_track_motion=descriptor"),
+            ),
+            Variant(
+                "merging with person descriptor (w = 0.5), lost tracks off (beyond the paper)",
+                settings=("merging=true", "lost_track_frames=0", "merge_descriptor_weight=0.5"),
+            ),
         ]
     raise CorrtrackError(f"unknown experiment {experiment!r}; choose one of {', '.join(EXPERIMENTS)}")
 
@@ -302,6 +310,13 @@ class CachedCorrespondences:
             self.handles[t] = self.model.embed(image)
             self.calls["embed"] += 1
         return _Handle(t)
+
+    def describe(self, handle: _Handle, points: np.ndarray) -> np.ndarray:
+        """The inner model's person descriptors (not memoised: a lookup in the embedding)."""
+        describe = getattr(self.model, "describe", None)
+        if describe is None:
+            raise ValueError(f"{type(self.model).__name__} gives no person descriptors (describe)")
+        return np.asarray(describe(self.handles[handle.frame], points), dtype=np.float64)
 
     def propagate(self, src: _Handle, dst: _Handle, points: np.ndarray) -> np.ndarray:
         pts = np.ascontiguousarray(points, dtype=np.float64)

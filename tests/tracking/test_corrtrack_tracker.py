@@ -10,7 +10,7 @@ from corrtrack.evaluate import evaluate
 from corrtrack.geometry import pose_nms
 from corrtrack.poses import Frame, Poses, PoseSequence
 from corrtrack.synth import SimulatedDetectorConfig, make_specs, render_sequence_frames, simulate_detections
-from corrtrack.testing import OracleCorrespondences, OraclePoseEstimator, ZeroMotionCorrespondences
+from corrtrack.testing import FrameIndex, OracleCorrespondences, OraclePoseEstimator, ZeroMotionCorrespondences
 from corrtrack.tracking.baselines import FrameToFrameConfig, FrameToFrameTracker
 from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig, CorrTrackTracker, run_tracker
 from corrtrack.tracking.postprocess import postprocess_tracks
@@ -433,3 +433,58 @@ def test_the_agreement_rule_keeps_true_recoveries_and_drops_guesses_in_empty_box
     assert CorrTrackTracker(ZeroMotionCorrespondences()).recovery_log == []
     with pytest.raises(ValueError, match="recovery_min_agreement"):
         CorrTrackConfig(recovery_min_agreement=2.0)
+
+
+class DescribingZeroMotion(ZeroMotionCorrespondences):
+    """Zero motion that also describes a person: the one-hot of its ground-truth identity (an oracle descriptor)."""
+
+    def __init__(self, gt: PoseSequence, images: list[np.ndarray]) -> None:
+        self.gt = gt
+        self.frame_of = FrameIndex(images)
+
+    def embed(self, image: np.ndarray) -> int:
+        return self.frame_of(image)
+
+    def describe(self, handle: int, points: np.ndarray) -> np.ndarray:
+        gt = self.gt.frames[handle].poses
+        out = np.zeros((len(points), 8))
+        for i, p in enumerate(np.asarray(points, float)):
+            ok = np.isfinite(p).all(-1)
+            if ok.any() and len(gt):
+                d = np.linalg.norm(gt.xy[:, ok] - p[ok], axis=-1).mean(1)
+                out[i, int(gt.track_ids[d.argmin()])] = 1.0
+        return out
+
+
+def test_person_descriptors_find_a_person_who_comes_back_elsewhere():
+    """Person 1 is gone for 6 frames and comes back 250 px away: correspondences cannot follow, descriptors can."""
+    gt = walkers(20, [(120, 180), (300, 180)], [(2, 0), (0, 0)])
+    moved = walkers(20, [(550, 180)], [(0, 0)])
+    frames = []
+    for t, f in enumerate(gt.frames):
+        p = f.poses
+        if 6 <= t < 12:
+            p = p[p.track_ids == 0]
+        elif t >= 12:
+            p = Poses.concat([p[p.track_ids == 0], moved.frames[t].poses.replace(track_ids=np.array([1]))])
+        frames.append(p)
+    gt = gt.with_poses(frames)
+    images = frame_images(20)
+    det = detections_from(gt)
+
+    def ids(**changes: object) -> tuple[list[int], CorrTrackTracker]:
+        cfg = CorrTrackConfig(recovery=False, **changes)  # type: ignore[arg-type]
+        tracker = CorrTrackTracker(DescribingZeroMotion(gt, images), None, cfg)
+        return ids_of(run_tracker(tracker, images, det), gt, 1), tracker
+
+    assert len(set(ids(merging=False, lost_track_frames=8)[0])) == 2  # its last pose, unmoved, is 250 px off
+    found, tracker = ids(merging=False, lost_track_frames=8, lost_track_motion="descriptor")
+    assert len(found) == 14 and len(set(found)) == 1 and tracker.counts["resumed"] == 1
+    assert len(set(ids(merging=False, lost_track_frames=5, lost_track_motion="descriptor")[0])) == 2  # gap 6 > 5
+    assert len(set(ids(merging=True)[0])) == 2  # Eq. 2 alone: the propagated poses are 250 px away
+    merged, tracker = ids(merging=True, merge_descriptor_weight=0.6)
+    assert len(set(merged)) == 1 and len(tracker.merges) == 1
+    assert len(set(ids_of(tracker.finish(), gt, 0))) == 1  # person 0 keeps its one id
+    plain = CorrTrackTracker(ZeroMotionCorrespondences(), None, CorrTrackConfig(merge_descriptor_weight=0.5))
+    with pytest.raises(ValueError, match="describe"):
+        plain.step(0, images[0], det.frames[0].poses)

@@ -285,6 +285,30 @@ class NetworkCorrespondences:
         prob = torch.sigmoid(self.net.refine(src.features, dst.features, affinity)) * valid
         return prob.double().cpu().numpy()
 
+    @torch.no_grad()
+    def describe(self, handle: CorrEmbedding, points: np.ndarray) -> np.ndarray:
+        """``(N, D)`` person descriptors (beyond the paper, issue #23): the embedding at each person's joints.
+
+        ``points`` ``(N, K, 2)`` image coordinates (NaN: absent). Each joint reads the L2-normalised
+        embedding vector of its grid cell; a person's descriptor is the L2-normalised mean over its
+        joints inside the image (all zeros without one). Cosine similarity of two descriptors is their dot product.
+        """
+        if not isinstance(handle, CorrEmbedding):
+            raise TypeError("NetworkCorrespondences.describe needs a handle from its own embed()")
+        pts = np.asarray(points, dtype=np.float64)
+        if pts.ndim != 3 or pts.shape[2] != 2:
+            raise CorrtrackError(f"points must be (N, K, 2), got shape {pts.shape}")
+        _, gh, gw = handle.features[0].shape
+        feats = torch.nn.functional.normalize(handle.features[0].double(), dim=0).cpu().numpy()
+        grid = self.grid_queries(handle, pts)
+        ok = np.isfinite(grid).all(-1)
+        gx = np.clip(np.round(np.nan_to_num(grid[..., 0])), 0, gw - 1).astype(np.int64)
+        gy = np.clip(np.round(np.nan_to_num(grid[..., 1])), 0, gh - 1).astype(np.int64)
+        vecs = np.where(ok[..., None], feats[:, gy, gx].transpose(1, 2, 0), 0.0)  # (N, K, D)
+        mean = vecs.sum(1) / np.maximum(ok.sum(1), 1)[:, None]
+        norm = np.linalg.norm(mean, axis=-1, keepdims=True)
+        return np.where(norm > 0, mean / np.maximum(norm, 1e-12), 0.0)
+
     def propagate(self, src: CorrEmbedding, dst: CorrEmbedding, points: np.ndarray) -> np.ndarray:
         if not isinstance(src, CorrEmbedding) or not isinstance(dst, CorrEmbedding):
             raise TypeError("NetworkCorrespondences.propagate needs handles from its own embed()")

@@ -53,7 +53,7 @@ from corrtrack.tracking.recovery import explained_by_detections, filter_recovere
 
 __all__ = ["CorrTrackConfig", "CorrTrackTracker", "RecoveryCandidate", "run_tracker"]
 
-MODEL_STAGES = ("embed", "propagate", "estimate", "merge_propagate")
+MODEL_STAGES = ("embed", "propagate", "estimate", "merge_propagate", "describe")
 
 
 @dataclass(frozen=True)
@@ -125,19 +125,29 @@ class CorrTrackConfig:
         "unmatched for up to this many frames can still take a detection that would start a new track, "
         "its last pose propagated from its last frame (docs/tracker.md)",
     )
-    lost_track_motion: Literal["correspondences", "velocity"] = param(
+    lost_track_motion: Literal["correspondences", "velocity", "descriptor"] = param(
         "correspondences",
         "our choice: how a lost track's last pose reaches the current frame. correspondences: propagated "
         "from its last frame by the correspondence model and scored like an active track; velocity: moved by "
         "the track's mean joint velocity over its last lost_track_velocity_frames frames and matched by box "
-        "IoU (the constant-velocity prediction of ByteTrack's Kalman filter, without the filter; docs/tracker.md)",
-        choices=("correspondences", "velocity"),
+        "IoU (the constant-velocity prediction of ByteTrack's Kalman filter, without the filter; docs/tracker.md); "
+        "descriptor (beyond the paper, issue #23): matched by the cosine similarity of person descriptors "
+        "pooled from the correspondence embedding (a model with describe(), the network)",
+        choices=("correspondences", "velocity", "descriptor"),
     )
     lost_track_velocity_frames: int = param(
         5, "our choice: frames over which a lost track's velocity is measured (velocity motion)"
     )
     lost_track_iou: float = param(
         0.2, "ByteTrack (match_thresh 0.8 on 1 - IoU): box IoU a lost track needs to take a detection (velocity motion)"
+    )
+    reid_min_similarity: float = param(
+        0.9, "our choice: cosine similarity of person descriptors a lost track needs (lost_track_motion=descriptor)"
+    )
+    merge_descriptor_weight: float = param(
+        0.0,
+        "our choice (0 = off, the paper's Eq. 2): merge score = (1 - w) S_match + w x cosine similarity of the two "
+        "tracks' mean person descriptors (beyond the paper, issue #23; a model with describe())",
     )
     interpolate_gaps: int = param(
         0,
@@ -164,6 +174,7 @@ class CorrTrackConfig:
             "recovery_min_mean_score",
             "recovery_min_agreement",
             "lost_track_iou",
+            "merge_descriptor_weight",
         ):
             v = getattr(self, name)
             if not 0 <= v <= 1:
@@ -181,6 +192,8 @@ class CorrTrackConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.merge_max_gap < 0:
             raise ValueError(f"merge_max_gap must be >= 0, got {self.merge_max_gap}")
+        if not -1 <= self.reid_min_similarity <= 1:
+            raise ValueError(f"reid_min_similarity must be in [-1, 1], got {self.reid_min_similarity}")
         if self.corr_map_sigma <= 0:
             raise ValueError(f"corr_map_sigma must be positive, got {self.corr_map_sigma}")
 
@@ -252,6 +265,8 @@ class CorrTrackTracker:
         #: velocity (2,) in pixels per frame)
         self._lost: dict[int, tuple[int, np.ndarray, np.ndarray, Any, np.ndarray]] = {}
         self._resumed: set[int] = set()
+        #: person descriptors (descriptor lost tracks / merging): id -> (sum of descriptors, frames)
+        self._desc: dict[int, tuple[np.ndarray, int]] = {}
         self._first_new_id = 0
         self._frame_arrays: list[tuple[np.ndarray, np.ndarray]] = []
         self.merges: dict[int, int] = {}
@@ -326,8 +341,13 @@ class CorrTrackTracker:
                 cand, c_xy, c_conf = Poses.concat([det, rec])[keep], b_xy[keep], b_conf[keep]
 
         ids, drop = self._associate(prev, pxy, pconf, c_xy, c_conf, w, h)
+        c_desc = self._describe(handle, c_xy, c_conf) if self._uses_descriptors else None
         if cfg.lost_track_frames:
-            self._resume_lost(pos, handle, prev, ids, drop, c_xy, c_conf, w, h)
+            self._resume_lost(pos, handle, prev, ids, drop, c_xy, c_conf, w, h, c_desc)
+        if c_desc is not None:
+            for tid, d in zip(ids[~drop].tolist(), c_desc[~drop]):
+                total, n = self._desc.get(tid, (np.zeros_like(d), 0))
+                self._desc[tid] = (total + d, n + 1)
         out = cand[~drop].replace(track_ids=ids[~drop])
         out_arrays = (c_xy[~drop], c_conf[~drop])
         if cfg.recovery_max_run:
@@ -345,6 +365,31 @@ class CorrTrackTracker:
         self.own_seconds.append(own)
         self.timings["tracker"] += own
         return out
+
+    @property
+    def _uses_descriptors(self) -> bool:
+        cfg = self.config
+        lost = cfg.lost_track_frames > 0 and cfg.lost_track_motion == "descriptor"
+        return lost or (cfg.merging and cfg.merge_descriptor_weight > 0)
+
+    def _describe(self, handle: Any, xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
+        """(N, D) person descriptors of poses ``xy`` (joints >= tau_joint) from the model's ``describe``."""
+        describe = getattr(self.model, "describe", None)
+        if describe is None:
+            raise ValueError(
+                "person descriptors (lost_track_motion=descriptor, merge_descriptor_weight > 0) need a "
+                "correspondence model with describe(), e.g. the network"
+            )
+        pts = np.where(_at_least(conf, self.config.tau_joint)[..., None], xy, np.nan)
+        return np.asarray(self._call("describe", describe, handle, pts), dtype=np.float64).reshape(len(xy), -1)
+
+    def _mean_descriptor(self, tid: int) -> np.ndarray | None:
+        if tid not in self._desc:
+            return None
+        total, n = self._desc[tid]
+        mean = total / max(n, 1)
+        norm = float(np.linalg.norm(mean))
+        return mean / norm if norm > 0 else mean
 
     def _prepare_detections(self, poses: Poses) -> tuple[Poses, np.ndarray, np.ndarray, np.ndarray]:
         """Pose NMS and the cap on poses per frame (input order kept): poses, arrays and their NMS OKS matrix."""
@@ -479,6 +524,7 @@ class CorrTrackTracker:
         c_conf: np.ndarray,
         w: int,
         h: int,
+        c_desc: np.ndarray | None = None,
     ) -> None:
         """Give candidates that start new tracks the id of a lost track they match (``ids`` updated in place).
 
@@ -496,7 +542,10 @@ class CorrTrackTracker:
             q_ok = _at_least(q_conf, cfg.tau_joint)
             src = np.array([lost[t][0] for t in tids])
             d_ok = _at_least(c_conf[new], cfg.tau_joint)
-            if cfg.lost_track_motion == "velocity":
+            if cfg.lost_track_motion == "descriptor":
+                assert c_desc is not None
+                rows, cols = self._match_lost_by_descriptor(tids, c_desc[new])
+            elif cfg.lost_track_motion == "velocity":
                 rows, cols = self._match_lost_by_velocity(
                     pos, src, q_xy, q_ok, [lost[t][4] for t in tids], new, c_xy, d_ok, w, h
                 )
@@ -516,9 +565,19 @@ class CorrTrackTracker:
         for row, t in enumerate(prev.track_ids.tolist()):
             if t not in kept:
                 velocity = self._track_velocity(t, q_xy_prev[row], q_conf_prev[row])
-                keep = None if cfg.lost_track_motion == "velocity" else self._prev_handle  # only flow needs it
+                keep = self._prev_handle if cfg.lost_track_motion == "correspondences" else None  # only it needs it
                 lost[t] = (pos - 1, q_xy_prev[row], q_conf_prev[row], keep, velocity)
         self._lost = {t: v for t, v in lost.items() if t not in kept}
+
+    def _match_lost_by_descriptor(self, tids: list[int], desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lost tracks' mean descriptors against the new candidates' (cosine); Hungarian above reid_min_similarity."""
+        thr = self.config.reid_min_similarity
+        sim = np.full((len(tids), len(desc)), np.nan)
+        for r, t in enumerate(tids):
+            m = self._mean_descriptor(t)
+            if m is not None and len(desc):
+                sim[r] = desc @ m
+        return assign(np.where(sim >= thr, sim, np.nan), thr, "hungarian")
 
     def _match_lost_by_correspondences(
         self,
@@ -676,6 +735,14 @@ class CorrTrackTracker:
             prop_xy[qi, ri] = np.where(finite[..., None], prop[..., :2], 0.0)
             prop_ok[qi, ri] = ok & finite & (prop[..., 2] >= cfg.tau_corr) & (prop[..., 2] > 0)
         scores = merge_scores(prop_xy, prop_ok, n_xy, n_conf, cfg.tau_joint, self.sigmas)
+        if cfg.merge_descriptor_weight > 0:
+            cos = np.zeros_like(scores)
+            for a, q in enumerate(q_ids):
+                for b, p in enumerate(p_ids):
+                    dq, dp = self._mean_descriptor(q), self._mean_descriptor(p)
+                    if dq is not None and dp is not None:
+                        cos[a, b] = float(dq @ dp)
+            scores = (1 - cfg.merge_descriptor_weight) * scores + cfg.merge_descriptor_weight * cos
         qq, pp = np.meshgrid(q_arr, np.asarray(p_ids), indexing="ij")
         self._merge_pairs.append(np.stack([qq.ravel(), pp.ravel(), scores.ravel(), np.full(qq.size, first)], 1))
 
