@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 import os
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -44,13 +46,26 @@ __all__ = [
     "StepFn",
     "TrainDataset",
     "TrainResult",
+    "TrainingInterruptedError",
     "distributed_context",
     "load_checkpoint",
     "plot_history",
+    "resolve_device",
+    "schedule_segments",
     "train_loop",
 ]
 
 CHECKPOINT_NAME = "checkpoint.pt"
+#: the entries every loop checkpoint has
+CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "step", "history", "rng")
+#: history entries that are timings, not losses
+TIMING_KEYS = ("step", "lr", "time_s", "wall_s", "cpu_s", "t_data", "t_forward", "t_backward", "t_optim")
+
+
+class TrainingInterruptedError(CorrtrackError):
+    """SIGTERM stopped the training; the last finished step is in the checkpoint. Exit code 143."""
+
+    exit_code = 143
 
 
 class TrainDataset(Protocol):
@@ -81,8 +96,27 @@ class LoopConfig:
     checkpoint_every: int = param(200, "our choice: steps between checkpoints")
     log_every: int = param(10, "our choice: steps between loss-history entries")
     workers: int = param(0, "our choice: DataLoader worker processes per rank")
+    device: str = param("cpu", "our choice: cpu, cuda or cuda:N (refused at once when not available)")
+    extend: Literal["stretch", "restart"] = param(
+        "stretch",
+        "our choice: what a larger `steps` than the checkpoint's schedule does (docs/training.md): stretch = the "
+        "cosine is redefined over the new total (as if planned so from step 0); restart = a new warm-up + cosine "
+        "over the added steps",
+    )
+    channels_last: bool = param(
+        False, "our choice: channels_last memory format for the whole model and the images (measured per network)"
+    )
+    foreach: bool = param(True, "our choice: the multi-tensor (foreach) AdamW; fused on CUDA")
+    precision: Literal["fp32", "bf16"] = param(
+        "fp32",
+        "measured (docs/training.md): bf16 autocast ran 10-40x slower than fp32 on this CPU; bf16 for CUDA only",
+    )
 
     def __post_init__(self) -> None:
+        if self.extend not in ("stretch", "restart") or self.precision not in ("fp32", "bf16"):
+            raise ValueError(
+                f"extend must be stretch/restart and precision fp32/bf16, got {self.extend}, {self.precision}"
+            )
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -139,15 +173,49 @@ def training_configs(
 
 def distributed_context() -> DistContext:
     """Join the torchrun process group (gloo) when ``WORLD_SIZE`` > 1; a single-process context otherwise."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
+    world = _env_int("WORLD_SIZE", 1, 1)
+    rank = _env_int("RANK", 0, 0)
+    local = _env_int("LOCAL_WORLD_SIZE", world, 1)
+    if rank >= world:
+        raise CorrtrackError(f"environment: RANK={rank} is not below WORLD_SIZE={world}")
     if world <= 1:
         return DistContext(0, 1, 1, False)
     here = False
     if not dist.is_initialized():
         dist.init_process_group(backend="gloo")
         here = True
-    local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
     return DistContext(dist.get_rank(), dist.get_world_size(), local, here)
+
+
+def _env_int(name: str, default: int, minimum: int) -> int:
+    """An integer environment variable (torchrun's RANK, WORLD_SIZE...) or one clear error line."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise CorrtrackError(f"environment: {name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise CorrtrackError(f"environment: {name}={value} must be >= {minimum}")
+    return value
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` or ``cuda:N`` as a torch device; an unknown or unavailable device is one clear error."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise CorrtrackError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cpu":
+        return device
+    if device.type != "cuda":
+        raise CorrtrackError(f"device {name!r} is not supported for training; use cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise CorrtrackError(f"device {name!r}: CUDA is not available on this machine (use --device cpu)")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise CorrtrackError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 class _Keys:
@@ -187,16 +255,37 @@ class _KeyedDataset(torch.utils.data.Dataset):
         return self.dataset.get(index, np.random.default_rng([self.seed, epoch, position, 1]))
 
 
-def _lr_factor(config: LoopConfig) -> Callable[[int], float]:
+def _lr_factor(config: LoopConfig, segments: list[list[int]]) -> Callable[[int], float]:
+    """The learning-rate factor of ``step``: warm-up then cosine within the segment ``[start, end)`` holding it.
+
+    A run has one segment ``[0, steps)``; ``extend="restart"`` appends one per extension (``segments``
+    is read at call time, so extending it changes the schedule from then on).
+    """
+
     def factor(step: int) -> float:
-        warm = min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else 1.0
+        start, end = next(((a, b) for a, b in reversed(segments) if a <= step), segments[0])
+        local = step - start
+        warm = min(1.0, (local + 1) / config.warmup_steps) if config.warmup_steps else 1.0
         if config.schedule == "constant":
             return warm
-        t = min(1.0, step / max(1, config.steps - 1))
+        t = min(1.0, local / max(1, end - start - 1))
         f = config.final_lr_fraction
         return warm * (f + (1 - f) * 0.5 * (1 + math.cos(math.pi * t)))
 
     return factor
+
+
+def schedule_segments(previous: list[list[int]] | None, step: int, steps: int, extend: str) -> list[list[int]]:
+    """The schedule's segments after resuming at ``step`` with a total of ``steps`` (see ``LoopConfig.extend``)."""
+    if not previous:
+        return [[0, steps]]
+    segments = [list(map(int, s)) for s in previous]
+    if steps == segments[-1][1]:
+        return segments
+    if extend == "restart" and steps > segments[-1][1]:
+        return [*segments, [step, steps]]
+    segments[-1][1] = steps  # stretch (or shorten): the last cosine is redefined over the new total
+    return segments
 
 
 def _rng_state() -> dict[str, Any]:
@@ -220,9 +309,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CorrtrackError(f"{path}: checkpoint not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:
-        raise CorrtrackError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        raise CorrtrackError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
+    if not isinstance(state, Mapping):
+        raise CorrtrackError(f"{path}: not a training checkpoint (a {type(state).__name__}, not a dict)")
+    missing = [k for k in CHECKPOINT_KEYS if k not in state]
+    if missing:
+        raise CorrtrackError(f"{path}: not a training checkpoint (no {', '.join(repr(k) for k in missing)} entry)")
+    return dict(state)
 
 
 def plot_history(history: list[dict[str, float]], path: str | Path, title: str = "training loss") -> None:
@@ -236,7 +331,7 @@ def plot_history(history: list[dict[str, float]], path: str | Path, title: str =
     if history:
         steps = [h["step"] for h in history]
         for key in history[0]:
-            if key in ("step", "lr", "time_s"):
+            if key in TIMING_KEYS:
                 continue
             values = [h.get(key, np.nan) for h in history]
             ax.plot(steps, values, label=key, lw=2.0 if key == "loss" else 0.8)
@@ -261,21 +356,79 @@ def _save(
     history: list[dict[str, float]],
     config: LoopConfig,
     extra: Mapping[str, Any],
+    segments: list[list[int]],
+    elapsed: Mapping[str, float],
+    plot: bool = True,
 ) -> None:
     state = {
-        "model": model.state_dict(),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "step": step,
         "history": history,
         "rng": _rng_state(),
         "loop_config": config_to_dict(config),
+        "schedule_segments": segments,
+        "elapsed": dict(elapsed),
         **extra,
     }
     with atomic_path(out_dir / CHECKPOINT_NAME) as tmp:
         torch.save(state, tmp)
     write_json(out_dir / "history.json", history)
-    plot_history(history, out_dir / "loss.png")
+    if plot:  # (not on SIGTERM: importing matplotlib alone can take seconds)
+        plot_history(history, out_dir / "loss.png")
+
+
+class _StopFlag:
+    """SIGTERM while training: stop at once where that is safe (raise), else after the optimizer step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.interruptible = False
+        self.previous: Any = None
+        self.installed = False
+
+    def __enter__(self) -> _StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._handler)
+            self.installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.installed:
+            signal.signal(signal.SIGTERM, self.previous)
+
+    def _handler(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self.interruptible:
+            raise _Stop()
+
+
+class _Stop(BaseException):
+    """Raised inside a batch by SIGTERM (the parameters are those of the last finished step)."""
+
+
+def _to_device(batch: Any, device: torch.device, channels_last: bool) -> Any:
+    if isinstance(batch, torch.Tensor):
+        t = batch.to(device, non_blocking=True)
+        return t.contiguous(memory_format=torch.channels_last) if channels_last and t.dim() == 4 else t
+    if isinstance(batch, Mapping):
+        return {k: _to_device(v, device, channels_last) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device, channels_last) for v in batch)
+    return batch
+
+
+def _optimizer(model: torch.nn.Module, config: LoopConfig, device: torch.device) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:  # a phase whose every parameter is frozen still gets a (no-op) optimizer
+        params = list(model.parameters())[:1]
+    kwargs: dict[str, Any] = {"lr": config.lr, "weight_decay": config.weight_decay}
+    if config.foreach and device.type == "cuda":
+        kwargs["fused"] = True
+    else:
+        kwargs["foreach"] = config.foreach
+    return torch.optim.AdamW(params, **kwargs)
 
 
 def train_loop(
@@ -295,12 +448,23 @@ def train_loop(
     """Train ``model`` for ``config.steps`` steps (in total, across resumed runs).
 
     ``step_fn(model, batch)`` computes the loss of one batch (the model is the DDP wrapper
-    when distributed). ``configs`` are dumped to ``config.json`` beside the checkpoint;
-    ``checkpoint_extra`` adds entries (e.g. the network config) to every checkpoint.
-    ``max_steps_this_run`` stops early (after saving a checkpoint), e.g. to split a long
-    run into time-boxed pieces. An existing checkpoint in ``out_dir`` is resumed unless
-    ``resume=False``, which refuses to overwrite it.
+    when distributed; the batch's tensors are on ``config.device``). ``configs`` are dumped to
+    ``config.json`` beside the checkpoint; ``checkpoint_extra`` adds entries (e.g. the network
+    config) to every checkpoint. ``max_steps_this_run`` stops early (after saving a checkpoint),
+    e.g. to split a long run into time-boxed pieces. An existing checkpoint in ``out_dir`` is
+    resumed unless ``resume=False``, which refuses to overwrite it; a resumed run gives the
+    weights an uninterrupted one would (same data order, augmentation, schedule and RNG states).
+
+    The history (``history.json``) logs per entry the mean losses, the lr, the cumulative wall and
+    CPU seconds over every piece of the run (``wall_s``, ``cpu_s``: this process's CPU time) and the
+    mean split of a step's wall time in seconds: ``t_data`` (waiting for the batch and moving it to
+    the device), ``t_forward`` (forward and loss), ``t_backward`` and ``t_optim``.
+
+    SIGTERM stops the run within about a second: a batch in progress is abandoned (an optimizer
+    step is finished first), a checkpoint of the last finished step is written and
+    :class:`TrainingInterruptedError` (exit code 143) is raised.
     """
+    device = resolve_device(config.device)
     ctx = distributed_context()
     out = Path(out_dir)
     ckpt_path = out / CHECKPOINT_NAME
@@ -312,17 +476,31 @@ def train_loop(
     np.random.seed(config.seed % 2**32)
     random.seed(config.seed)
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config))
+    model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    optimizer = _optimizer(model, config, device)
+    segments: list[list[int]] = [[0, config.steps]]
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, segments))
     step = 0
     history: list[dict[str, float]] = []
+    elapsed = {"wall_s": 0.0, "cpu_s": 0.0}
     if ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise CorrtrackError(f"{ckpt_path}: does not fit this network or optimizer ({first})") from None
         step = int(state["step"])
         history = list(state["history"])
+        elapsed = {k: float(state.get("elapsed", {}).get(k, 0.0)) for k in elapsed}
+        previous = state.get("schedule_segments") or [
+            [0, int(state.get("loop_config", {}).get("values", {}).get("steps", config.steps))]
+        ]
+        segments[:] = schedule_segments(previous, step, config.steps, config.extend)
         _set_rng_state(state["rng"])
     if ctx.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -341,9 +519,26 @@ def train_loop(
         num_workers=config.workers,
         collate_fn=collate,
         persistent_workers=False,
+        pin_memory=device.type == "cuda",
+        # its own generator: starting an iterator draws a base seed, which must not advance the global RNG
+        # (dropout), or a run resumed in pieces would differ from an uninterrupted one
+        generator=torch.Generator().manual_seed(config.seed),
     )
     extra = dict(checkpoint_extra or {})
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
+    base = dict(elapsed)
+
+    def now() -> dict[str, float]:
+        return {"wall_s": base["wall_s"] + time.perf_counter() - t0, "cpu_s": base["cpu_s"] + time.process_time() - c0}
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def save(plot: bool = True) -> None:
+        if ctx.main:
+            _save(out, model, optimizer, scheduler, step, history, config, extra, segments, now(), plot)
+
     last_loss = math.nan
     window: list[dict[str, float]] = []
     bar = None
@@ -352,42 +547,79 @@ def train_loop(
 
         bar = tqdm(total=end, initial=step, desc="train", unit="step", dynamic_ncols=True)
     model.train()
-    for batch in loader:
-        loss, parts = step_fn(net, batch)
-        if not torch.isfinite(loss):
-            raise CorrtrackError(f"training diverged at step {step}: loss is {float(loss)}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        step += 1
-        record = {"loss": float(loss.detach()), **parts}
-        if ctx.world_size > 1:
-            values = torch.tensor([record[k] for k in record], dtype=torch.float64)
-            dist.all_reduce(values)
-            record = dict(zip(record, (values / ctx.world_size).tolist()))
-        window.append(record)
-        last_loss = record["loss"]
-        if step % config.log_every == 0 or step == end:
-            mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-            lr = float(scheduler.get_last_lr()[0])
-            history.append({"step": step, **mean, "lr": lr, "time_s": time.perf_counter() - t0})
-            window = []
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
+    stop = _StopFlag()
+    try:
+        with stop:
+            batches = iter(loader)
+            while step < end:
+                tick = time.perf_counter()
+                stop.interruptible = True
+                if stop.requested:
+                    raise _Stop()
+                try:
+                    batch = next(batches)
+                except StopIteration:
+                    break
+                batch = _to_device(batch, device, config.channels_last)
+                sync()
+                t_data = time.perf_counter()
+                with autocast:
+                    loss, parts = step_fn(net, batch)
+                if not torch.isfinite(loss):
+                    raise CorrtrackError(f"training diverged at step {step}: loss is {float(loss)}")
+                sync()
+                t_fwd = time.perf_counter()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                sync()
+                t_bwd = time.perf_counter()
+                stop.interruptible = False
+                if config.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                sync()
+                t_opt = time.perf_counter()
+                step += 1
+                record = {"loss": float(loss.detach()), **parts}
+                if ctx.world_size > 1:
+                    values = torch.tensor([record[k] for k in record], dtype=torch.float64)
+                    dist.all_reduce(values)
+                    record = dict(zip(record, (values / ctx.world_size).tolist()))
+                record.update(
+                    t_data=t_data - tick, t_forward=t_fwd - t_data, t_backward=t_bwd - t_fwd, t_optim=t_opt - t_bwd
+                )
+                window.append(record)
+                last_loss = record["loss"]
+                if step % config.log_every == 0 or step == end:
+                    mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                    lr = float(scheduler.get_last_lr()[0])
+                    history.append({"step": step, **mean, "lr": lr, **now()})
+                    window = []
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{last_loss:.4f}")
+                if step % config.checkpoint_every == 0 or step == end:
+                    save()
+    except _Stop:
+        stop.requested = True
+    finally:
         if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{last_loss:.4f}")
-        if ctx.main and (step % config.checkpoint_every == 0 or step == end):
-            _save(out, model, optimizer, scheduler, step, history, config, extra)
-    if bar is not None:
-        bar.close()
-    if ctx.main and step == start_step and not ckpt_path.exists():
-        _save(out, model, optimizer, scheduler, step, history, config, extra)
+            bar.close()
+    if stop.requested:
+        del loader
+        save(plot=False)
+        raise TrainingInterruptedError(
+            f"training stopped by SIGTERM at step {step} of {config.steps}; "
+            f"checkpoint {ckpt_path} written (rerun the same command to resume)"
+        )
+    if step == start_step and not ckpt_path.exists():
+        save()
     if ctx.world_size > 1:
         dist.barrier()
     result = TrainResult(
-        out, step, step - start_step, time.perf_counter() - t0, last_loss, history, ctx.rank, ctx.world_size
+        out, step, step - start_step, now()["wall_s"] - base["wall_s"], last_loss, history, ctx.rank, ctx.world_size
     )
     if ctx.initialised_here:
         dist.destroy_process_group()
