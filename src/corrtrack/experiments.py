@@ -524,6 +524,11 @@ class ExperimentRunner:
     def config(self, variant: Variant) -> CorrTrackConfig:
         return override(self.base, list(variant.settings))
 
+    def corrtrack(self, i: int, variant: Variant) -> CorrTrackTracker:
+        """A fresh CorrTrack tracker of ``variant`` for sequence ``i`` on the shared (cached) models."""
+        model = self._correspondences(i, variant.correspondences, variant.refinement)
+        return CorrTrackTracker(model, self._estimator(i), self.config(variant))
+
     def track(self, i: int, variant: Variant) -> tuple[PoseSequence, dict[str, float]]:
         """Sequence ``i`` tracked by ``variant``: predictions on the annotation file's frames, and counts."""
         seq = self.sequences[i]
@@ -541,8 +546,7 @@ class ExperimentRunner:
             tracked = [f2f.step(t, None, p) for t, p in enumerate(dets)]
             frames = postprocess_tracks(tracked, cfg.min_track_length, cfg.output_joint_threshold, cfg.renumber)
         else:
-            model = self._correspondences(i, variant.correspondences, variant.refinement)
-            tracker = CorrTrackTracker(model, self._estimator(i), cfg)
+            tracker = self.corrtrack(i, variant)
             for t, (image, p) in enumerate(zip(seq.images, dets)):
                 tracker.step(t, image, p)
             frames = [f.poses for f in tracker.finish().frames]
