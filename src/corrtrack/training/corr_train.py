@@ -33,10 +33,7 @@ At the end ``OUT/corr.pt`` holds the weights in our checkpoint format (loadable 
 
 from __future__ import annotations
 
-import dataclasses
-import shlex
-import sys
-import time
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +45,6 @@ from torch import nn
 
 from corrtrack.config import config_to_dict, param
 from corrtrack.errors import CorrtrackError
-from corrtrack.fileio import write_json
 from corrtrack.interfaces import PersonDetector, PoseEstimator
 from corrtrack.models.checkpoints import checkpoint_metadata, model_from_checkpoint, save_checkpoint
 from corrtrack.models.correspondence_net import (
@@ -65,15 +61,17 @@ from corrtrack.training.corr_data import (
     SynthStills,
     estimated_records,
 )
-from corrtrack.training.loop import LoopConfig, TrainResult, train_loop, training_configs
+from corrtrack.training.loop import LoopConfig, training_configs
 from corrtrack.training.metadata import weights_metadata, write_weights_metadata
 from corrtrack.training.pose_data import load_records
+from corrtrack.training.trainer import Phase, TaskResult, TrainTask, run_task
 
 __all__ = [
     "CorrObjective",
     "CorrTrainConfig",
     "CorrTrainResult",
     "affinity_loss",
+    "corr_task",
     "export_bundled",
     "refined_loss",
     "run_train_corr",
@@ -244,16 +242,70 @@ def make_source(
     return RecordStills(load_records(data, cfg.split, cfg.data_format, min_joints=1))
 
 
-@dataclass
-class CorrTrainResult:
-    out_dir: Path
-    phases: dict[str, TrainResult]
-    finished: bool
-    weights: Path | None
+#: what ``train_corr`` returns (the phases by folder, ``finished``, ``weights``)
+CorrTrainResult = TaskResult
 
-    @property
-    def rank(self) -> int:
-        return next(iter(self.phases.values())).rank if self.phases else 0
+
+def corr_task(
+    config_name: str | CorrespondenceNetConfig,
+    data_dir: str | Path,
+    options: Mapping[str, Any],
+    settings: Iterable[str] | None,
+    estimator: PoseEstimator | None = None,
+    detector: PersonDetector | None = None,
+) -> TrainTask:
+    """The correspondence net's :class:`~corrtrack.training.trainer.TrainTask`: two phases or one joint phase."""
+    net_cfg = correspondence_config(config_name) if isinstance(config_name, str) else config_name
+    defaults = {"train": CorrTrainConfig(), "loop": LoopConfig(), "pairs": PairConfig()}
+    configs = training_configs(options, settings, defaults)
+    train_cfg: CorrTrainConfig = configs["train"]
+    loop_cfg: LoopConfig = configs["loop"]
+    pair_cfg: PairConfig = configs["pairs"]
+    source = make_source(data_dir, train_cfg, estimator, detector)
+    dataset = CorrPairDataset(source, net_cfg.input_size, pair_cfg)
+    torch.manual_seed(loop_cfg.seed)
+    net = CorrespondenceNet(net_cfg)
+    if train_cfg.init_weights:
+        init_from(net, train_cfg.init_weights)
+    if train_cfg.schedule == "two_phase":
+        plan = [("phase1", "embedding", train_cfg.embedding_steps), ("phase2", "refiner", train_cfg.refiner_steps)]
+    else:
+        plan = [("joint", "joint", loop_cfg.steps)]
+    extra = {"net_config": config_to_dict(net_cfg)}
+    phases = [
+        Phase(folder, functools.partial(CorrObjective, net, phase, train_cfg), _step, steps, {**extra, "phase": phase})
+        for folder, phase, steps in plan
+    ]
+
+    def write(out: Path, meta: dict[str, Any]) -> Path:
+        for p in net.parameters():
+            p.requires_grad_(True)
+        weights = out / "corr.pt"
+        info = {k: v for k, v in meta.items() if k not in ("training_data", "command")}
+        metadata = checkpoint_metadata(
+            net_cfg,
+            joint_layout="posetrack18",
+            training_data=meta["training_data"],
+            command=meta["command"],
+            schedule=train_cfg.schedule,
+            train_config=config_to_dict(train_cfg),
+            pair_config=config_to_dict(pair_cfg),
+            **info,
+        )
+        save_checkpoint(weights, net.cpu().eval(), metadata, half=train_cfg.half_export)
+        return weights
+
+    return TrainTask(
+        network="correspondence",
+        model=net,
+        dataset=dataset,
+        phases=phases,
+        loop=loop_cfg,
+        configs={"net": net_cfg, "train": train_cfg, "pairs": pair_cfg},
+        training_data=source.describe(),
+        write_weights=write,
+        weights_name="corr.pt",
+    )
 
 
 def train_corr(
@@ -269,90 +321,19 @@ def train_corr(
     detector: PersonDetector | None = None,
     command: str | None = None,
     **options: Any,
-) -> CorrTrainResult:
+) -> TaskResult:
     """Train correspondence net ``config_name`` (``tiny``, ``paper`` or a config) on the stills of ``data_dir``.
 
-    ``options`` (or ``settings`` as ``NAME=VALUE``) set fields of :class:`CorrTrainConfig`,
-    :class:`~corrtrack.training.loop.LoopConfig` (``steps`` is the joint schedule's step count) and
-    :class:`~corrtrack.training.corr_data.PairConfig`. ``max_steps_this_run`` bounds the steps of this
-    call (all phases together); call again to continue.
+    :func:`corrtrack.training.trainer.run_task` on :func:`corr_task`: ``options`` (or ``settings`` as
+    ``NAME=VALUE``) set fields of :class:`CorrTrainConfig`, :class:`~corrtrack.training.loop.LoopConfig`
+    (``steps`` is the joint schedule's step count) and :class:`~corrtrack.training.corr_data.PairConfig`.
+    ``max_steps_this_run`` bounds the steps of this call (all phases together); call again to continue.
+    ``estimator``/``detector`` label the images of ``data_format=images``.
     """
-    net_cfg = correspondence_config(config_name) if isinstance(config_name, str) else config_name
-    defaults = {"train": CorrTrainConfig(), "loop": LoopConfig(), "pairs": PairConfig()}
-    configs = training_configs(options, settings, defaults)
-    train_cfg: CorrTrainConfig = configs["train"]
-    loop_cfg: LoopConfig = configs["loop"]
-    pair_cfg: PairConfig = configs["pairs"]
-    source = make_source(data_dir, train_cfg, estimator, detector)
-    dataset = CorrPairDataset(source, net_cfg.input_size, pair_cfg)
-    out = Path(out_dir)
-    torch.manual_seed(loop_cfg.seed)
-    net = CorrespondenceNet(net_cfg)
-    if train_cfg.init_weights:
-        init_from(net, train_cfg.init_weights)
-    if train_cfg.schedule == "two_phase":
-        plan = [("phase1", "embedding", train_cfg.embedding_steps), ("phase2", "refiner", train_cfg.refiner_steps)]
-    else:
-        plan = [("joint", "joint", loop_cfg.steps)]
-    budget = max_steps_this_run
-    results: dict[str, TrainResult] = {}
-    t0 = time.time()
-    finished = True
-    for folder, phase, steps in plan:
-        objective = CorrObjective(net, phase, train_cfg)
-        cfg = dataclasses.replace(loop_cfg, steps=max(1, steps))
-        res = train_loop(
-            objective,
-            dataset,
-            _step,
-            cfg,
-            out / folder,
-            configs={"net": net_cfg, "train": train_cfg, "pairs": pair_cfg},
-            checkpoint_extra={"net_config": config_to_dict(net_cfg), "phase": phase},
-            resume=resume,
-            max_steps_this_run=budget,
-            progress=progress,
-        )
-        results[folder] = res
-        if budget is not None:
-            budget -= res.steps_this_run
-        if res.step < cfg.steps:
-            finished = False
-            break
-        if budget is not None and budget <= 0 and folder != plan[-1][0]:
-            finished = False
-            break
-    weights: Path | None = None
-    rank = next(iter(results.values())).rank
-    if finished and rank == 0:
-        for p in net.parameters():
-            p.requires_grad_(True)
-        weights = out / "corr.pt"
-        cmd = command if command is not None else " ".join(shlex.quote(a) for a in sys.argv)
-        summary = {
-            folder: {
-                "steps": r.step,
-                "wall_time_s_last_run": round(r.wall_time_s, 1),
-                "final_loss": r.history[-1]["loss"] if r.history else None,
-                "world_size": r.world_size,
-            }
-            for folder, r in results.items()
-        }
-        meta = checkpoint_metadata(
-            net_cfg,
-            joint_layout="posetrack18",
-            training_data=source.describe(),
-            command=cmd,
-            schedule=train_cfg.schedule,
-            phases=summary,
-            batch_size=loop_cfg.batch_size,
-            train_config=config_to_dict(train_cfg),
-            pair_config=config_to_dict(pair_cfg),
-            wall_time_s_last_call=round(time.time() - t0, 1),
-        )
-        save_checkpoint(weights, net.eval(), meta, half=train_cfg.half_export)
-        write_json(out / "train_summary.json", {"weights": str(weights), **summary}, indent=1)
-    return CorrTrainResult(out, results, finished, weights)
+    task = corr_task(config_name, data_dir, options, settings, estimator, detector)
+    return run_task(
+        task, out_dir, resume=resume, max_steps_this_run=max_steps_this_run, progress=progress, command=command
+    )
 
 
 def init_from(net: CorrespondenceNet, path: str | Path) -> None:

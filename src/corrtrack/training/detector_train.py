@@ -24,8 +24,7 @@ plus L1 losses on ``log`` box size and on the centre offset at the centre cells.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,10 +41,18 @@ from corrtrack.models.detector_net import (
     save_detector_weights,
 )
 from corrtrack.training.detector_data import DetectorAugmentConfig, DetectorDataset, box_records
-from corrtrack.training.loop import LoopConfig, TrainResult, train_loop, training_configs
+from corrtrack.training.loop import LoopConfig, training_configs
 from corrtrack.training.metadata import weights_metadata, write_weights_metadata
+from corrtrack.training.trainer import Phase, TaskResult, TrainTask, train_network
 
-__all__ = ["DetectorTrainConfig", "detector_loss", "export_detector_weights", "run_train_detector", "train_detector"]
+__all__ = [
+    "DetectorTrainConfig",
+    "detector_loss",
+    "detector_task",
+    "export_detector_weights",
+    "run_train_detector",
+    "train_detector",
+]
 
 
 @dataclass(frozen=True)
@@ -96,23 +103,13 @@ def _make_step(cfg: DetectorTrainConfig) -> Any:
     return step
 
 
-def train_detector(
+def detector_task(
     config_name: str | DetectorNetConfig,
     data_dir: str | Path,
-    out_dir: str | Path,
-    *,
-    resume: bool = True,
-    max_steps_this_run: int | None = None,
-    progress: bool = True,
-    settings: Iterable[str] | None = None,
-    **options: Any,
-) -> TrainResult:
-    """Train detector ``config_name`` (``tiny``, ``micro`` or a config) on the boxes of ``data_dir``.
-
-    ``options`` (or ``settings`` as ``NAME=VALUE`` strings) set fields of :class:`DetectorTrainConfig`,
-    :class:`LoopConfig` and :class:`DetectorAugmentConfig`, e.g. ``steps=800, batch_size=16, lr=2e-3``.
-    The final weights go to ``out_dir/detector.pt``.
-    """
+    options: Mapping[str, Any],
+    settings: Iterable[str] | None,
+) -> TrainTask:
+    """The detector's :class:`~corrtrack.training.trainer.TrainTask` (one phase, weights ``detector.pt``)."""
     net_cfg = detector_config(config_name) if isinstance(config_name, str) else config_name
     # typed values; tuples such as zoom_range=(0.5, 1.0) are fine (override_routed)
     configs = training_configs(
@@ -125,31 +122,59 @@ def train_detector(
     dataset = DetectorDataset(records, (net_cfg.input_width, net_cfg.input_height), aug_cfg, net_cfg.stride)
     torch.manual_seed(loop_cfg.seed)
     model = DetectorNet(net_cfg)
-    t0 = time.time()
-    result = train_loop(
-        model,
-        dataset,
-        _make_step(train_cfg),
-        loop_cfg,
-        out_dir,
+    extra = config_to_dict(net_cfg)
+
+    def write(out: Path, meta: dict[str, Any]) -> Path:
+        path = out / "detector.pt"
+        save_detector_weights(path, model, {**meta, "net": net_cfg.name})
+        return path
+
+    return TrainTask(
+        network="detector",
+        model=model,
+        dataset=dataset,
+        phases=[
+            Phase("", lambda: model, _make_step(train_cfg), loop_cfg.steps, {"net_config": config_to_dict(net_cfg)})
+        ],
+        loop=loop_cfg,
         configs={"net": net_cfg, "train": train_cfg, "augment": aug_cfg},
-        checkpoint_extra={"net_config": config_to_dict(net_cfg)},
+        training_data=f"{records.source}; {len(records)} frames, {records.num_boxes} boxes",
+        write_weights=write,
+        weights_name="detector.pt",
+    )
+
+
+def train_detector(
+    config_name: str | DetectorNetConfig,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = True,
+    max_steps_this_run: int | None = None,
+    progress: bool = True,
+    settings: Iterable[str] | None = None,
+    command: str | None = None,
+    **options: Any,
+) -> TaskResult:
+    """Train detector ``config_name`` (``tiny``, ``micro`` or a config) on the boxes of ``data_dir``.
+
+    :func:`corrtrack.training.trainer.train_network` with ``network="detector"``: ``options`` (or
+    ``settings`` as ``NAME=VALUE`` strings) set fields of :class:`DetectorTrainConfig`,
+    :class:`LoopConfig` and :class:`DetectorAugmentConfig`, e.g. ``steps=800, batch_size=16, lr=2e-3``.
+    The final weights go to ``out_dir/detector.pt``.
+    """
+    return train_network(
+        "detector",
+        config_name,
+        data_dir,
+        out_dir,
         resume=resume,
         max_steps_this_run=max_steps_this_run,
         progress=progress,
+        settings=settings,
+        command=command,
+        **options,
     )
-    if result.rank == 0 and result.step >= loop_cfg.steps:
-        meta = {
-            "net": net_cfg.name,
-            "steps": result.step,
-            "batch_size": loop_cfg.batch_size,
-            "world_size": result.world_size,
-            "training_data": f"{records.source}; {len(records)} frames, {records.num_boxes} boxes",
-            "wall_time_s_last_run": round(time.time() - t0, 1),
-            "final_loss": result.final_loss,
-        }
-        save_detector_weights(Path(out_dir) / "detector.pt", model, meta)
-    return result
 
 
 def run_train_detector(config: str, data: str | Path, out: str | Path, settings: Iterable[str] = ()) -> int:

@@ -18,8 +18,7 @@ the weights with their metadata, loadable with ``corrtrack.inference.pose_estima
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,14 +30,16 @@ from corrtrack.inference.pose_estimator import NORMALISATION, load_pose_weights,
 from corrtrack.models.heatmap_codec import CodecConfig, encode
 from corrtrack.models.pose_losses import PoseLossConfig, pose_loss
 from corrtrack.models.pose_net import PoseNet, PoseNetConfig, pose_config
-from corrtrack.training.loop import LoopConfig, TrainResult, train_loop, training_configs
+from corrtrack.training.loop import LoopConfig, training_configs
 from corrtrack.training.metadata import weights_metadata, write_weights_metadata
 from corrtrack.training.pose_data import AugmentConfig, PoseCropDataset, load_records
+from corrtrack.training.trainer import Phase, TaskResult, TrainTask, train_network
 
 __all__ = [
     "PoseTrainConfig",
     "export_weights",
     "make_step_fn",
+    "pose_task",
     "run_train_pose",
     "train_pose",
 ]
@@ -79,23 +80,10 @@ def make_step_fn(net_cfg: PoseNetConfig, codec: CodecConfig, loss_cfg: PoseLossC
     return step
 
 
-def train_pose(
-    config_name: str | PoseNetConfig,
-    data_dir: str | Path,
-    out_dir: str | Path,
-    *,
-    resume: bool = True,
-    max_steps_this_run: int | None = None,
-    progress: bool = True,
-    settings: Iterable[str] | None = None,
-    **options: Any,
-) -> TrainResult:
-    """Train pose net ``config_name`` (``tiny``, ``paper``, ``paper3`` or a config) on ``data_dir``.
-
-    ``options`` (or ``settings`` as ``NAME=VALUE`` strings) set fields of :class:`PoseTrainConfig`,
-    :class:`LoopConfig` and :class:`AugmentConfig`, e.g. ``steps=2000, batch_size=32, lr=1e-3,
-    rotation=20``. The final weights go to ``out_dir/pose.pt``.
-    """
+def pose_task(
+    config_name: str | PoseNetConfig, data_dir: str | Path, options: Mapping[str, Any], settings: Iterable[str] | None
+) -> TrainTask:
+    """The pose network's :class:`~corrtrack.training.trainer.TrainTask` (one phase, weights ``pose.pt``)."""
     net_cfg = pose_config(config_name) if isinstance(config_name, str) else config_name
     configs = training_configs(
         options, settings, {"train": PoseTrainConfig(), "loop": LoopConfig(), "augment": AugmentConfig()}
@@ -112,34 +100,64 @@ def train_pose(
     )
     torch.manual_seed(loop_cfg.seed)
     model = PoseNet(net_cfg)
-    t0 = time.time()
-    result = train_loop(
-        model,
-        dataset,
-        make_step_fn(net_cfg, codec, loss_cfg),
-        loop_cfg,
-        out_dir,
+
+    def write(out: Path, meta: dict[str, Any]) -> Path:
+        path = out / "pose.pt"
+        save_pose_weights(path, model, {**meta, "net": net_cfg.name, "codec": config_to_dict(codec)})
+        return path
+
+    return TrainTask(
+        network="pose",
+        model=model,
+        dataset=dataset,
+        phases=[
+            Phase(
+                "",
+                lambda: model,
+                make_step_fn(net_cfg, codec, loss_cfg),
+                loop_cfg.steps,
+                {"net_config": config_to_dict(net_cfg)},
+            )
+        ],
+        loop=loop_cfg,
         configs={"net": net_cfg, "train": train_cfg, "augment": aug_cfg, "codec": codec, "loss": loss_cfg},
-        checkpoint_extra={"net_config": config_to_dict(net_cfg)},
+        training_data=f"{data_dir} ({records.source}; {len(records)} persons)",
+        write_weights=write,
+        weights_name="pose.pt",
+    )
+
+
+def train_pose(
+    config_name: str | PoseNetConfig,
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    resume: bool = True,
+    max_steps_this_run: int | None = None,
+    progress: bool = True,
+    settings: Iterable[str] | None = None,
+    command: str | None = None,
+    **options: Any,
+) -> TaskResult:
+    """Train pose net ``config_name`` (``tiny``, ``paper``, ``paper3`` or a config) on ``data_dir``.
+
+    :func:`corrtrack.training.trainer.train_network` with ``network="pose"``: ``options`` (or
+    ``settings`` as ``NAME=VALUE`` strings) set fields of :class:`PoseTrainConfig`,
+    :class:`LoopConfig` and :class:`AugmentConfig`, e.g. ``steps=2000, batch_size=32, lr=1e-3,
+    rotation=20``. The final weights go to ``out_dir/pose.pt``.
+    """
+    return train_network(
+        "pose",
+        config_name,
+        data_dir,
+        out_dir,
         resume=resume,
         max_steps_this_run=max_steps_this_run,
         progress=progress,
+        settings=settings,
+        command=command,
+        **options,
     )
-    if result.rank == 0 and result.step >= loop_cfg.steps:
-        meta = {
-            "net": net_cfg.name,
-            "steps": result.step,
-            "batch_size": loop_cfg.batch_size,
-            "world_size": result.world_size,
-            "training_data": f"{data_dir} ({records.source}; {len(records)} persons)",
-            "command": f"train_pose({net_cfg.name!r}, {str(data_dir)!r}, {str(out_dir)!r}, **{options!r}, "
-            f"settings={list(settings or [])!r})",
-            "wall_time_s_last_run": round(time.time() - t0, 1),
-            "final_loss": result.final_loss,
-            "codec": config_to_dict(codec),
-        }
-        save_pose_weights(Path(out_dir) / "pose.pt", model, meta)
-    return result
 
 
 def run_train_pose(config: str, data: str | Path, out: str | Path, settings: Iterable[str] = ()) -> int:
