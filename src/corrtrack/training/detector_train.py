@@ -133,9 +133,7 @@ def detector_task(
         network="detector",
         model=model,
         dataset=dataset,
-        phases=[
-            Phase("", lambda: model, _make_step(train_cfg), loop_cfg.steps, {"net_config": config_to_dict(net_cfg)})
-        ],
+        phases=[Phase("", lambda: model, _make_step(train_cfg), loop_cfg.steps, {"net_config": extra})],
         loop=loop_cfg,
         configs={"net": net_cfg, "train": train_cfg, "augment": aug_cfg},
         training_data=f"{records.source}; {len(records)} frames, {records.num_boxes} boxes",
