@@ -1,4 +1,10 @@
-"""Training data that flows: samples rendered on the fly, and a merged COCO keypoints export.
+"""Training data that flows: decoded frames in reusable shards, samples rendered on the fly, a COCO export.
+
+:func:`write_frame_shards` decodes the frames of a written data set once (in parallel) into
+uint8 ``.npy`` shards; :class:`FrameShards` reads a frame back as a memory-mapped slice (no JPEG
+decoding in the training step; DataLoader workers each map the files lazily). The training data
+sets take ``FrameShards.read`` in place of ``read_image``: the pixels are the decoded JPEG's, so
+the samples are identical.
 
 :class:`SynthTrackSamples` is a map-style data set in the sense of ``torch.utils.data.Dataset``
 (``__len__`` and ``__getitem__``) written in plain Python and numpy, because ``synth`` sits
@@ -26,7 +32,111 @@ from corrtrack.fileio import read_json, write_json
 from corrtrack.synth.config import PRESETS, preset
 from corrtrack.synth.scene import SceneFrame, SyntheticScene
 
-__all__ = ["SynthTrackSamples", "collate_samples", "export_coco"]
+__all__ = ["FrameShards", "SynthTrackSamples", "collate_samples", "export_coco", "write_frame_shards"]
+
+SHARDS_INDEX = "shards.json"
+SHARDS_FORMAT = "corrtrack-frame-shards-v1"
+
+
+def _decode_group(args: tuple[list[str], str]) -> tuple[str, int]:
+    """Decode ``paths`` (all the same size) into the shard ``out`` (.npy, written atomically); worker job."""
+    from corrtrack.fileio import atomic_path
+    from corrtrack.video import read_image
+
+    paths, out = args
+    first = read_image(paths[0])
+    array = np.empty((len(paths), *first.shape), np.uint8)
+    array[0] = first
+    for i, p in enumerate(paths[1:], 1):
+        image = read_image(p)
+        if image.shape != first.shape:
+            raise CorrtrackError(f"{p}: size {image.shape[1]}x{image.shape[0]} differs within a shard")
+        array[i] = image
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        np.save(f, array)
+    return out, len(paths)
+
+
+def write_frame_shards(
+    images: Sequence[str], out: str | Path, shard_frames: int = 256, workers: int = 1
+) -> FrameShards:
+    """Decode ``images`` once into ``out/shard_NNNNN.npy`` (``shard_frames`` frames of one size each) plus
+    ``out/shards.json``; ``workers`` processes decode in parallel. An existing, complete set for the
+    same image list is reused as it is."""
+    out = Path(out)
+    unique = list(dict.fromkeys(str(p) for p in images))
+    index_path = out / SHARDS_INDEX
+    if index_path.is_file():
+        existing = FrameShards(out)
+        if set(unique) <= set(existing.index):
+            return existing
+    out.mkdir(parents=True, exist_ok=True)
+    by_size: dict[tuple[int, int], list[str]] = {}
+    for p in unique:
+        size = _image_size(p)
+        by_size.setdefault(size, []).append(p)
+    jobs: list[tuple[list[str], str]] = []
+    index: dict[str, list[int]] = {}
+    for paths in by_size.values():
+        for start in range(0, len(paths), shard_frames):
+            chunk = paths[start : start + shard_frames]
+            shard = len(jobs)
+            jobs.append((chunk, str(out / f"shard_{shard:05d}.npy")))
+            for row, p in enumerate(chunk):
+                index[p] = [shard, row]
+    if workers > 1 and len(jobs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
+            list(pool.map(_decode_group, jobs))
+    else:
+        for job in jobs:
+            _decode_group(job)
+    write_json(
+        index_path,
+        {"format": SHARDS_FORMAT, "shards": [Path(j[1]).name for j in jobs], "frames": len(index), "index": index},
+    )
+    return FrameShards(out)
+
+
+def _image_size(path: str) -> tuple[int, int]:
+    """(height, width) from the file's header (decoding only when the header does not say)."""
+    from corrtrack.video import declared_size, read_image
+
+    with open(path, "rb") as f:
+        size = declared_size(f.read(65536))
+    if size is None:
+        h, w = read_image(path).shape[:2]
+        return int(h), int(w)
+    return int(size[1]), int(size[0])
+
+
+class FrameShards:
+    """Decoded frames written by :func:`write_frame_shards`: ``read(path)`` returns the RGB frame of ``path``."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        doc = read_json(self.folder / SHARDS_INDEX)
+        if not isinstance(doc, dict) or doc.get("format") != SHARDS_FORMAT:
+            raise CorrtrackError(f"{self.folder / SHARDS_INDEX}: not a {SHARDS_FORMAT} index")
+        self.shards: list[str] = list(doc["shards"])
+        self.index: dict[str, list[int]] = dict(doc["index"])
+        self._maps: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getstate__(self) -> dict[str, Any]:  # DataLoader workers map the files themselves
+        return {"folder": self.folder, "shards": self.shards, "index": self.index, "_maps": {}}
+
+    def read(self, path: str | Path) -> np.ndarray:
+        try:
+            shard, row = self.index[str(path)]
+        except KeyError:
+            raise CorrtrackError(f"{path}: not in the frame shards {self.folder}") from None
+        if shard not in self._maps:
+            self._maps[shard] = np.load(self.folder / self.shards[shard], mmap_mode="r")
+        return np.array(self._maps[shard][row])
 
 
 class SynthTrackSamples:

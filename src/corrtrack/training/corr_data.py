@@ -29,6 +29,7 @@ from the ``rng`` the loop passes.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -123,6 +124,8 @@ class RecordStills:
         if not len(records):
             raise CorrtrackError("no persons to make training pairs from")
         self.records = records
+        #: reads a frame (path -> RGB uint8); None = decode the image file (see ``FrameShards.read``)
+        self.reader: Callable[[str], np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -130,12 +133,14 @@ class RecordStills:
     def get(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         r = self.records
         path = r.images[int(r.image_index[index])]
-        img = cv2.imread(path, cv2.IMREAD_COLOR)
-        if img is None:
-            raise CorrtrackError(f"cannot read image {path}")
         kp = np.array(r.keypoints[index], dtype=np.float64)
         kp[~r.valid[index]] = 0.0
         kp[r.valid[index], 2] = 1.0
+        if self.reader is not None:
+            return self.reader(path), kp[None]
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise CorrtrackError(f"cannot read image {path}")
         return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), kp[None]
 
     def describe(self) -> str:

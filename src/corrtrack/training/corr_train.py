@@ -64,7 +64,7 @@ from corrtrack.training.corr_data import (
 from corrtrack.training.loop import LoopConfig, training_configs
 from corrtrack.training.metadata import weights_metadata, write_weights_metadata
 from corrtrack.training.pose_data import load_records
-from corrtrack.training.trainer import Phase, TaskResult, TrainTask, run_task
+from corrtrack.training.trainer import Phase, TaskResult, TrainTask, run_task, use_shards
 
 __all__ = [
     "CorrObjective",
@@ -262,6 +262,8 @@ def corr_task(
     loop_cfg: LoopConfig = configs["loop"]
     pair_cfg: PairConfig = configs["pairs"]
     source = make_source(data_dir, train_cfg, estimator, detector)
+    if isinstance(source, RecordStills):
+        use_shards(source, source.records.images, loop_cfg)
     dataset = CorrPairDataset(source, net_cfg.input_size, pair_cfg)
     torch.manual_seed(loop_cfg.seed)
     net = CorrespondenceNet(net_cfg)

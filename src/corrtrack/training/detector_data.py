@@ -23,6 +23,7 @@ All randomness comes from the ``rng`` the loop passes, so samples are reproducib
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,8 @@ class DetectorDataset:
         self.train = train
         self._mean = np.array(DETECTOR_MEAN, np.float32) * 255.0
         self._std = np.array(DETECTOR_STD, np.float32) * 255.0
+        #: reads a frame (path -> RGB uint8); None = decode the image file (see ``FrameShards.read``)
+        self.reader: Callable[[str], np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -193,7 +196,8 @@ class DetectorDataset:
         import cv2
 
         cfg = self.augment
-        image = read_image(self.records.images[index])
+        path = self.records.images[index]
+        image = self.reader(path) if self.reader is not None else read_image(path)
         h0, w0 = image.shape[:2]
         s = letterbox_scale(w0, h0, self.width, self.height)
         tx = ty = 0.0

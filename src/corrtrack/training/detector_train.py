@@ -43,7 +43,7 @@ from corrtrack.models.detector_net import (
 from corrtrack.training.detector_data import DetectorAugmentConfig, DetectorDataset, box_records
 from corrtrack.training.loop import LoopConfig, training_configs
 from corrtrack.training.metadata import weights_metadata, write_weights_metadata
-from corrtrack.training.trainer import Phase, TaskResult, TrainTask, train_network
+from corrtrack.training.trainer import Phase, TaskResult, TrainTask, train_network, use_shards
 
 __all__ = [
     "DetectorTrainConfig",
@@ -120,6 +120,7 @@ def detector_task(
     aug_cfg: DetectorAugmentConfig = configs["augment"]
     records = box_records(data_dir, train_cfg.split)
     dataset = DetectorDataset(records, (net_cfg.input_width, net_cfg.input_height), aug_cfg, net_cfg.stride)
+    use_shards(dataset, records.images, loop_cfg)
     torch.manual_seed(loop_cfg.seed)
     model = DetectorNet(net_cfg)
     extra = config_to_dict(net_cfg)

@@ -96,6 +96,9 @@ class LoopConfig:
     checkpoint_every: int = param(200, "our choice: steps between checkpoints")
     log_every: int = param(10, "our choice: steps between loss-history entries")
     workers: int = param(0, "our choice: DataLoader worker processes per rank")
+    shards: str = param(
+        "", "our choice: folder of decoded-frame shards, made on first use ('' = decode the JPEGs in every step)"
+    )
     device: str = param("cpu", "our choice: cpu, cuda or cuda:N (refused at once when not available)")
     extend: Literal["stretch", "restart"] = param(
         "stretch",

@@ -23,6 +23,7 @@ the loop passes, so samples are reproducible.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,8 @@ class PoseCropDataset:
         self.input_size = input_size
         self.augment = augment
         self.flip_permutation = POSETRACK18.flip_permutation if flip_permutation is None else flip_permutation
+        #: reads a frame (path -> RGB uint8); None = decode the image file (see ``FrameShards.read``)
+        self.reader: Callable[[str], np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.records)
@@ -273,7 +276,8 @@ class PoseCropDataset:
 
         from corrtrack.video import read_image
 
-        image = read_image(self.records.images[int(self.records.image_index[index])])
+        path = self.records.images[int(self.records.image_index[index])]
+        image = self.reader(path) if self.reader is not None else read_image(path)
         m, flip = self.transform(index, rng if self.augment is not None else None)
         w_in, h_in = self.input_size
         crop = cv2.warpAffine(image, m[:2], (w_in, h_in), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))

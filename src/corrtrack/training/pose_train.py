@@ -33,7 +33,7 @@ from corrtrack.models.pose_net import PoseNet, PoseNetConfig, pose_config
 from corrtrack.training.loop import LoopConfig, training_configs
 from corrtrack.training.metadata import weights_metadata, write_weights_metadata
 from corrtrack.training.pose_data import AugmentConfig, PoseCropDataset, load_records
-from corrtrack.training.trainer import Phase, TaskResult, TrainTask, train_network
+from corrtrack.training.trainer import Phase, TaskResult, TrainTask, train_network, use_shards
 
 __all__ = [
     "PoseTrainConfig",
@@ -93,6 +93,7 @@ def pose_task(
     aug_cfg: AugmentConfig = configs["augment"]
     records = load_records(data_dir, train_cfg.split, train_cfg.data_format, train_cfg.min_joints)
     dataset = PoseCropDataset(records, (net_cfg.input_width, net_cfg.input_height), aug_cfg)
+    use_shards(dataset, records.images, loop_cfg)
     radius = train_cfg.radius_for(net_cfg)
     codec = CodecConfig(stride=4, radius=radius)
     loss_cfg = PoseLossConfig(

@@ -35,7 +35,16 @@ from corrtrack.errors import CorrtrackError
 from corrtrack.fileio import write_json
 from corrtrack.training.loop import LoopConfig, StepFn, TrainDataset, TrainResult, resolve_device, train_loop
 
-__all__ = ["NETWORK_NAMES", "Phase", "TaskResult", "TrainTask", "describe_device", "run_task", "train_network"]
+__all__ = [
+    "NETWORK_NAMES",
+    "Phase",
+    "TaskResult",
+    "TrainTask",
+    "describe_device",
+    "run_task",
+    "train_network",
+    "use_shards",
+]
 
 NetworkName = Literal["pose", "detector", "correspondence"]
 NETWORK_NAMES: tuple[str, ...] = ("pose", "detector", "correspondence")
@@ -116,6 +125,15 @@ class TaskResult:
     @property
     def checkpoint(self) -> Path:
         return self.last.checkpoint
+
+
+def use_shards(dataset: Any, images: list[str], loop: LoopConfig) -> None:
+    """Read ``dataset``'s frames from decoded shards in ``loop.shards`` (written first, on all cores, if missing)."""
+    if not loop.shards:
+        return
+    from corrtrack.synth.training_data import write_frame_shards
+
+    dataset.reader = write_frame_shards(images, loop.shards, workers=os.cpu_count() or 1).read
 
 
 def describe_device(name: str, threads: int | None = None) -> str:
