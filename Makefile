@@ -18,7 +18,7 @@ TORCH_INDEX ?=
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test check lint typecheck imports clean-venv yolo test-yolo
+.PHONY: demo test check lint typecheck imports clean-venv yolo test-yolo train-bundled
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,16 @@ typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy
 
 check: lint imports typecheck
+
+# The three bundled networks trained end to end on one device (docs/training.md): SynthTrack v2
+# rendered into DATA on all cores if missing, then pose, detector and correspondence training,
+# evaluation on val and float16 weights with metadata in OUT/bundled. DEVICE=cuda for a GPU.
+DEVICE ?= cpu
+DATA ?= data/synthtrack-v2
+OUT ?= runs/train-bundled
+SCALE ?= full
+train-bundled: $(VENV)/.core
+	$(VENV)/bin/corrtrack train all --data $(DATA) --out $(OUT) --device $(DEVICE) --scale $(SCALE)
 
 # The yolo extra needs torchvision; on the project's machines the only torch + torchvision pair that
 # works is torch 2.14.1 + torchvision 0.29.1 (a CUDA build that runs on the CPU, ~5.5 GB), so it gets

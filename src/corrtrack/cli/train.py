@@ -67,3 +67,19 @@ def train_detector_cmd(
     from corrtrack.training.detector_train import run_train_detector
 
     raise typer.Exit(run_train_detector(config, data, out, settings or []))
+
+
+@train_app.command("all")
+def train_all_cmd(
+    data: Annotated[Path, typer.Option(help="SynthTrack folder (train + val); rendered here on all cores if empty.")],
+    out: Annotated[Path, typer.Option(help="Output folder (shards, one folder per network, bundled/, report.json).")],
+    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N (refused at once if not available).")] = "cpu",
+    scale: Annotated[str, typer.Option(help="full (about 10 min on one data-centre GPU), tiny, or a factor.")] = "full",
+    workers: Annotated[Optional[int], typer.Option(min=1, max=256, help="Processes for rendering/sharding.")] = None,
+    threads: Annotated[int, typer.Option(min=0, max=256, help="Torch threads (0 = torch's default).")] = 0,
+) -> None:
+    """Train the three bundled networks end to end (data, training, evaluation, weights with metadata)."""
+    from corrtrack.training.train_all import train_all
+
+    report = train_all(data, out, device=device, scale=scale, workers=workers, threads=threads)
+    print(f"report: {out / 'report.json'}; weights: {out / 'bundled'} ({len(report['networks'])} networks)")

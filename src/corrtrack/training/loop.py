@@ -168,6 +168,9 @@ def training_configs(
     """
     configs = override_routed(dict(options), defaults)
     configs = override_routed(settings or [], configs)
+    loop = configs.get("loop")
+    if isinstance(loop, LoopConfig):
+        resolve_device(loop.device)  # an unknown or unavailable device is refused before any data is read
     threads = getattr(configs.get("train"), "threads", 0)
     if threads:
         torch.set_num_threads(threads)
@@ -542,7 +545,7 @@ def train_loop(
         if ctx.main:
             _save(out, model, optimizer, scheduler, step, history, config, extra, segments, now(), plot)
 
-    last_loss = math.nan
+    last_loss = float(history[-1]["loss"]) if history else math.nan
     window: list[dict[str, float]] = []
     bar = None
     if progress and ctx.main:
