@@ -46,7 +46,7 @@ def make_data(root: Path) -> None:
 
 def old_split(network: str, data: Path, steps: int, warmup: int) -> dict[str, float]:
     """The step split of the starting commit's loop (its history has none), measured on the same step."""
-    from corrtrack.training.loop import _Keys, _KeyedDataset
+    from corrtrack.training.loop import _KeyedDataset, _Keys
 
     model, dataset, step_fn = build(network, data)
     keys = _KeyedDataset(dataset, 0)
@@ -106,7 +106,9 @@ def build(network: str, data: Path) -> tuple[torch.nn.Module, Any, Any]:
     return CorrObjective(CorrespondenceNet(cc), "embedding", CorrTrainConfig()), ds, _step
 
 
-def run(network: str, recipe: str, data: Path, out: Path, steps: int, warmup: int, threads: int) -> dict[str, Any]:
+def run(
+    network: str, recipe: str, data: Path, out: Path, steps: int, warmup: int, threads: int, precision: str = "fp32"
+) -> dict[str, Any]:
     torch.set_num_threads(threads)
     opts: dict[str, Any] = {
         "steps": warmup + steps,
@@ -119,6 +121,8 @@ def run(network: str, recipe: str, data: Path, out: Path, steps: int, warmup: in
     }
     if recipe == "new":
         opts.update(shards=str(out.parent / "shards"), foreach=True, channels_last=network == "detector")
+        if precision != "fp32":
+            opts["precision"] = precision
     t0, c0 = time.perf_counter(), time.process_time()
     if network == "pose":
         from corrtrack.training.pose_train import train_pose
@@ -151,6 +155,8 @@ def run(network: str, recipe: str, data: Path, out: Path, steps: int, warmup: in
         "recipe": recipe,
         "batch": BATCH[network],
         "threads": threads,
+        "precision": precision,
+        "losses": [round(h["loss"], 4) for h in history],
         "samples_per_s": round(BATCH[network] * steps / span, 2),
         "call_wall_s": round(wall, 1),
         "call_cpu_s_main_process": round(cpu, 1),
@@ -179,6 +185,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: 1 baseline, 2 new)")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="new recipe: autocast dtype")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.warmup < 1 or args.steps < 1:
@@ -191,11 +198,11 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-training-"))
     try:
         for network in args.what.split(","):
-            row = run(network, args.recipe, args.data, work / network, args.steps, args.warmup, threads)
+            row = run(network, args.recipe, args.data, work / network, args.steps, args.warmup, threads, args.precision)
             rows.append(row)
             split = " ".join(f"{k[2:]} {row[k] * 1e3:.0f}" for k in ("t_data", "t_forward", "t_backward", "t_optim"))
             print(
-                f"{network:9s} {args.recipe:8s} batch {row['batch']:2d} threads {threads}: "
+                f"{network:9s} {args.recipe:8s} {args.precision} batch {row['batch']:2d} threads {threads}: "
                 f"{row['samples_per_s']:7.2f} samples/s; step split (ms) {split}; "
                 f"loss {row['final_loss']:.4f}; load {os.getloadavg()[0]:.2f}",
                 flush=True,
