@@ -13,7 +13,8 @@ samples/s are counted over the last ``--steps`` steps from the trainer's history
 
   (the starting commit's history has no step split; the script then measures it with its own copy
   of that loop's step).
-* ``new``: decoded-frame shards, 1 DataLoader worker, ``--threads`` torch threads (default 2),
+* ``new``: decoded-frame shards, 1 DataLoader worker, ``--threads`` torch threads (default 1: on the
+  shared 2-core machine 2 threads ran 3x slower, docs/training.md),
   the foreach AdamW, channels_last where it measured faster (the detector); same batch sizes, data
   order and learning rates, so the accuracy per step is the recipe's.
 
@@ -184,14 +185,14 @@ def main() -> None:
     parser.add_argument("--what", default="pose,detector,corr")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: 1 baseline, 2 new)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="new recipe: autocast dtype")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.warmup < 1 or args.steps < 1:
         print("error: --warmup and --steps must be >= 1", file=sys.stderr)
         sys.exit(2)
-    threads = args.threads or (1 if args.recipe == "baseline" else 2)
+    threads = max(1, args.threads)
     if not (args.data / "annotations").is_dir():
         make_data(args.data)
     rows = []

@@ -45,12 +45,17 @@ from corrtrack.training.pose_data import PersonRecords
 
 __all__ = [
     "CorrPairDataset",
+    "MixedPairs",
     "PairConfig",
     "RecordStills",
     "StillSource",
     "SynthStills",
+    "VideoPairDataset",
+    "VideoPersons",
     "estimated_records",
     "make_pair",
+    "video_pair",
+    "video_persons",
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -296,3 +301,143 @@ class CorrPairDataset:
         raise CorrtrackError(
             f"no person with {self.cfg.min_joints} annotated joints in {self.attempts} samples from index {index}"
         )
+
+
+# ------------------------------------------------------------------------------- video pairs
+
+
+@dataclass
+class VideoPersons:
+    """Every (sequence, frame, person) of a labelled video data set that can be a query, with the frames."""
+
+    images: list[list[str]]  # per sequence: the frame image paths
+    keypoints: list[np.ndarray]  # per sequence: (T, P, 17, 3) x, y, annotated flag (0 = hidden/absent)
+    track_ids: list[np.ndarray]  # per sequence: (T, P), -1 for padding
+    entries: np.ndarray  # (M, 3): sequence, frame, person slot
+    source: str = ""
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def video_persons(root: str | Path, split: str = "train", min_joints: int = 3) -> VideoPersons:
+    """The persons of a SynthTrack / PoseTrack 2018 folder whose every frame is labelled (SynthTrack's)."""
+    from corrtrack.formats import load_sequence
+    from corrtrack.training.pose_data import find_posetrack_annotations
+
+    files, base = find_posetrack_annotations(root, split)
+    images, kps, tids, entries = [], [], [], []
+    for s, f in enumerate(files):
+        seq = load_sequence(f)
+        frames = seq.frames
+        width = max([len(fr.poses) for fr in frames] + [1])
+        k = np.zeros((len(frames), width, 17, 3))
+        t = np.full((len(frames), width), -1, np.int64)
+        for i, fr in enumerate(frames):
+            n = len(fr.poses)
+            if not n or fr.is_labeled is False:
+                continue
+            k[i, :n, :, :2] = fr.poses.keypoints[..., :2]
+            k[i, :n, :, 2] = fr.poses.present
+            t[i, :n] = fr.poses.track_ids
+            for p in np.flatnonzero(fr.poses.present.sum(1) >= min_joints):
+                entries.append((s, i, int(p)))
+        images.append([str(base / fr.file_name) for fr in frames])
+        kps.append(k)
+        tids.append(t)
+    if not entries:
+        raise CorrtrackError(f"{root}: no person with {min_joints} annotated joints in annotations/{split}")
+    return VideoPersons(images, kps, tids, np.asarray(entries, np.int64), f"{root} ({split}, video pairs)")
+
+
+def video_pair(
+    image_a: np.ndarray, image_b: np.ndarray, kp_a: np.ndarray, kp_b: np.ndarray | None, size: int
+) -> dict[str, np.ndarray]:
+    """A training pair from two frames of one video: queries are the person's annotated joints in A, targets
+    the same person's joints in B. A joint hidden in B (not annotated: occluded, or the person absent) or
+    outside B's canvas gets the explicit "no match" target (an all-zero refined map, no affinity loss)."""
+    grid = size // STRIDE
+    canvas_a, lb_a = letterbox_image(image_a, size)
+    canvas_b, lb_b = letterbox_image(image_b, size)
+    annotated = (kp_a[:, 2] > 0) & np.isfinite(kp_a[:, :2]).all(1)
+    pa = to_letterbox(kp_a[:, :2], lb_a)
+    qa = np.floor(pa / STRIDE)
+    annotated &= (qa >= 0).all(1) & (qa <= grid - 1).all(1)
+    if kp_b is None:
+        pb = np.full((17, 2), np.nan)
+        shown = np.zeros(17, bool)
+    else:
+        pb = to_letterbox(kp_b[:, :2], lb_b)
+        shown = (kp_b[:, 2] > 0) & np.isfinite(kp_b[:, :2]).all(1)
+    target = np.round(pb / STRIDE)
+    inside = shown & (np.nan_to_num(target, nan=-1) >= 0).all(1) & (np.nan_to_num(target, nan=grid) <= grid - 1).all(1)
+    visible_b = annotated & inside
+    return {
+        "image_a": canvas_a,
+        "image_b": canvas_b,
+        "queries": np.where(annotated[:, None], qa, np.nan).astype(np.float32),
+        "target": np.clip(np.nan_to_num(target), 0, grid - 1).astype(np.int64),
+        "affinity_mask": visible_b,
+        "refine_mask": annotated,
+        "visible_b": visible_b,
+        "points_a": np.where(annotated[:, None], pa, np.nan).astype(np.float32),
+        "points_b": np.where(visible_b[:, None], pb, np.nan).astype(np.float32),
+        "scale": np.float32(1.0),
+    }
+
+
+class VideoPairDataset:
+    """Pairs of frames ``1..max_gap`` apart of the same sequence with true correspondences (SynthTrack's
+    ground truth) as targets; the gap and direction (forward or backward in time) come from the rng."""
+
+    def __init__(self, persons: VideoPersons, size: int, max_gap: int = 8) -> None:
+        if max_gap < 1:
+            raise ValueError(f"max_gap must be >= 1, got {max_gap}")
+        self.persons, self.size, self.max_gap = persons, size, max_gap
+        #: reads a frame (path -> RGB uint8); None = decode the image file (see ``FrameShards.read``)
+        self.reader: Callable[[str], np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return len(self.persons)
+
+    def _read(self, path: str) -> np.ndarray:
+        if self.reader is not None:
+            return self.reader(path)
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise CorrtrackError(f"cannot read image {path}")
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+    def get(self, index: int, rng: np.random.Generator) -> dict[str, Any]:
+        v = self.persons
+        s, t, p = (int(x) for x in v.entries[index])
+        n = len(v.images[s])
+        gap = int(rng.integers(1, self.max_gap + 1)) * (1 if rng.random() < 0.5 else -1)
+        u = t + gap if 0 <= t + gap < n else t - gap
+        u = int(np.clip(u, 0, n - 1))
+        track = v.track_ids[s][t, p]
+        slot = np.flatnonzero(v.track_ids[s][u] == track)
+        kp_b = v.keypoints[s][u, slot[0]] if len(slot) else None
+        pair = video_pair(self._read(v.images[s][t]), self._read(v.images[s][u]), v.keypoints[s][t, p], kp_b, self.size)
+        pair["gap"] = np.array(abs(u - t), np.int64)
+        return pair
+
+
+class MixedPairs:
+    """Still-image pairs and video pairs: each sample is a video pair with probability ``video_fraction``."""
+
+    def __init__(self, stills: CorrPairDataset, video: VideoPairDataset, video_fraction: float) -> None:
+        if not 0 <= video_fraction <= 1:
+            raise ValueError(f"video_fraction must be in [0, 1], got {video_fraction}")
+        self.stills, self.video, self.fraction = stills, video, video_fraction
+
+    def __len__(self) -> int:
+        return max(len(self.stills), len(self.video))
+
+    def get(self, index: int, rng: np.random.Generator) -> dict[str, Any]:
+        if rng.random() < self.fraction:
+            sample = self.video.get(index % len(self.video), rng)
+        else:
+            sample = self.stills.get(index % len(self.stills), rng)
+            sample["gap"] = np.array(0, np.int64)
+        return sample

@@ -55,11 +55,14 @@ from corrtrack.models.correspondence_net import (
 )
 from corrtrack.training.corr_data import (
     CorrPairDataset,
+    MixedPairs,
     PairConfig,
     RecordStills,
     StillSource,
     SynthStills,
+    VideoPairDataset,
     estimated_records,
+    video_persons,
 )
 from corrtrack.training.loop import LoopConfig, training_configs
 from corrtrack.training.metadata import weights_metadata, write_weights_metadata
@@ -98,6 +101,13 @@ class CorrTrainConfig:
     refined_weight: float = param(1.0, "our choice: weight of the refined-map loss in joint training")
     threads: int = param(0, "our choice: torch threads per process (0 = torch default)")
     half_export: bool = param(False, "our choice: store corr.pt in float16")
+    pairs: Literal["stills", "video", "mix"] = param(
+        "stills",
+        "docs/method.md §3.4 (still images, self-supervised); video = SynthTrack frame pairs with true "
+        "correspondences (issue #23); mix = both",
+    )
+    video_fraction: float = param(0.5, "our choice: share of video pairs with pairs=mix")
+    max_gap: int = param(8, "our choice: video pairs are 1..max_gap frames apart (forward or backward)")
     init_weights: str = param(
         "", "our choice: '' = random initialisation; else a corr.pt of the same architecture to fine-tune from"
     )
@@ -107,6 +117,8 @@ class CorrTrainConfig:
             raise ValueError(f"schedule must be two_phase or joint, got {self.schedule!r}")
         if self.embedding_steps < 0 or self.refiner_steps < 0 or self.synth_scenes < 1 or self.threads < 0:
             raise ValueError("steps and threads must be >= 0, synth_scenes >= 1")
+        if self.pairs not in ("stills", "video", "mix") or not 0 <= self.video_fraction <= 1 or self.max_gap < 1:
+            raise ValueError("pairs must be stills/video/mix, video_fraction in [0, 1] and max_gap >= 1")
         if self.sigma <= 0 or self.positive_weight <= 0 or self.refined_weight < 0 or self.synth_width < 64:
             raise ValueError("sigma and positive_weight must be > 0, refined_weight >= 0, synth_width >= 64")
 
@@ -264,7 +276,20 @@ def corr_task(
     source = make_source(data_dir, train_cfg, estimator, detector)
     if isinstance(source, RecordStills):
         use_shards(source, source.records.images, loop_cfg)
-    dataset = CorrPairDataset(source, net_cfg.input_size, pair_cfg)
+    stills = CorrPairDataset(source, net_cfg.input_size, pair_cfg)
+    dataset: Any = stills
+    training_data = source.describe()
+    if train_cfg.pairs != "stills":
+        if str(data_dir) == "synth" or train_cfg.data_format in ("coco", "images"):
+            raise CorrtrackError(f"pairs={train_cfg.pairs} needs a SynthTrack / PoseTrack video folder as --data")
+        video = VideoPairDataset(
+            video_persons(data_dir, train_cfg.split, pair_cfg.min_joints), net_cfg.input_size, train_cfg.max_gap
+        )
+        use_shards(video, [p for seq in video.persons.images for p in seq], loop_cfg)
+        dataset = video if train_cfg.pairs == "video" else MixedPairs(stills, video, train_cfg.video_fraction)
+        training_data = f"{video.persons.source}, 1..{train_cfg.max_gap} frames apart" + (
+            f"; mixed {train_cfg.video_fraction:g} with {training_data}" if train_cfg.pairs == "mix" else ""
+        )
     torch.manual_seed(loop_cfg.seed)
     net = CorrespondenceNet(net_cfg)
     if train_cfg.init_weights:
@@ -304,7 +329,7 @@ def corr_task(
         phases=phases,
         loop=loop_cfg,
         configs={"net": net_cfg, "train": train_cfg, "pairs": pair_cfg},
-        training_data=source.describe(),
+        training_data=training_data,
         write_weights=write,
         weights_name="corr.pt",
     )
