@@ -40,6 +40,7 @@ import torch
 
 from corrtrack.config import param
 from corrtrack.errors import CorrtrackError
+from corrtrack.models.backbone import prepare_for_inference, resolve_device, to_channels_last
 from corrtrack.models.checkpoints import load_authors_correspondence_net, model_from_checkpoint
 from corrtrack.models.correspondence_net import CorrespondenceNet, CorrespondenceNetConfig, valid_queries
 from corrtrack.models.correspondence_peaks import SUBCELL_MODES, SubcellMode, map_peaks
@@ -126,8 +127,20 @@ class NetworkCorrespondenceConfig:
     )
     max_batch: int = param(32, "our choice: query sets (tracks) per refiner batch, bounds memory")
     device: str = param("cpu", "our choice: torch device (cpu or cuda)")
+    precision: Literal["fp32", "bf16"] = param(
+        "fp32",
+        "our choice: fp32 = the reference's arithmetic; bf16 = the embedding and refiner under bfloat16 autocast "
+        "(a speed mode, issue 25; worth it only where the hardware has bf16 units, docs/speed.md)",
+        choices=("fp32", "bf16"),
+    )
+    fold_batchnorm: bool = param(
+        True, "our choice: fold eval-mode BN into the convolutions (same outputs within float32 rounding)"
+    )
+    channels_last: bool = param(True, "our choice: weights and activations in the NHWC layout (faster on CPU)")
 
     def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
         if self.refinement not in ("full", "windowed", "none"):
             raise ValueError(f"refinement must be full, windowed or none, got {self.refinement!r}")
         if self.window_margin < 0 or self.window_min_side < 8 or self.max_batch < 1:
@@ -149,13 +162,6 @@ class CorrEmbedding:
     shape: tuple[int, int]
 
 
-def _device(name: str) -> torch.device:
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise CorrtrackError("device cuda requested but torch sees no CUDA device; use --device cpu")
-    return dev
-
-
 class NetworkCorrespondences:
     """The correspondence network behind the ``CorrespondenceModel`` interface (module docstring)."""
 
@@ -172,8 +178,12 @@ class NetworkCorrespondences:
         elif options:
             raise TypeError("pass either config or keyword options, not both")
         self.config = config
-        self.device = _device(config.device)
+        self.device = resolve_device(config.device)
         self.net = net.to(self.device).eval()
+        #: what runs: an inference copy of ``net`` (BN folded where it uses running statistics, channels-last)
+        self.runner = prepare_for_inference(
+            self.net, self.device, fold=config.fold_batchnorm, channels_last=config.channels_last
+        )
         self.net_config: CorrespondenceNetConfig = net.cfg
         self.size = net.cfg.input_size
         self.grid = net.cfg.grid_size
@@ -219,12 +229,16 @@ class NetworkCorrespondences:
         """The network input ``(1, 3, S, S)`` (RGB in [0, 1]) of an image and its letterbox matrix."""
         canvas, m = letterbox_image(image, self.size)
         t = torch.from_numpy(canvas).to(self.device).permute(2, 0, 1)[None].float().div_(255.0)
-        return t, m
+        return (to_channels_last(t) if self.config.channels_last else t.contiguous()), m
 
-    @torch.no_grad()
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
+
+    @torch.inference_mode()
     def embed(self, image: np.ndarray) -> CorrEmbedding:
         t, m = self.canvas_tensor(image)
-        feats = self.net.embed(t)
+        with self._autocast():
+            feats = self.runner.embed(t, check_range=False).float()  # pixels / 255: no range check (a host sync)
         return CorrEmbedding(feats, m, (int(image.shape[0]), int(image.shape[1])))
 
     def grid_queries(self, src: CorrEmbedding, points: np.ndarray) -> np.ndarray:
@@ -237,9 +251,12 @@ class NetworkCorrespondences:
         grid = to_letterbox(pts, src.matrix) / STRIDE
         return np.where(ok[..., None], grid, np.nan)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def propagate_grid(self, src: CorrEmbedding, dst: CorrEmbedding, queries: np.ndarray) -> np.ndarray:
-        """``(N, K, 3)`` grid x, y and confidence for grid ``queries`` ``(N, K, 2)``, in chunks of ``max_batch``."""
+        """``(N, K, 3)`` grid x, y and confidence for grid ``queries`` ``(N, K, 2)``, in chunks of ``max_batch``.
+
+        The chunks' results stay on the device and come to the host once, after the last chunk.
+        """
         q_all = torch.as_tensor(queries, dtype=torch.float64, device=self.device)
         n, k = q_all.shape[0], q_all.shape[1]
         if self.config.refinement != "none" and k != self.net_config.num_queries:
@@ -249,27 +266,39 @@ class NetworkCorrespondences:
             )
         fA, fB = src.features, dst.features
         cfg = self.config
+        net = self.runner
         prior, subcell = cfg.prior_sigma, cfg.subcell
         parts = []
         for s in range(0, n, cfg.max_batch):
             q = q_all[s : s + cfg.max_batch]
             if cfg.refinement == "full":
-                prob = torch.sigmoid(self.net.refine(fA, fB, self.net.correlate(fA, fB, q)))
+                affinity = net.correlate(fA, fB, q)
+                with self._autocast():
+                    logits = net.refine(fA, fB, affinity)
+                prob = torch.sigmoid(logits.float())
                 valid = valid_queries(q.to(torch.float64), prob.shape[2], prob.shape[3])[2]
                 res = map_peaks(prob, q, valid, prior_sigma=prior, subcell=subcell)
             elif cfg.refinement == "windowed":
                 res, side = refine_windowed(
-                    self.net, fA, fB, q, cfg.window_margin, cfg.window_min_side, prior_sigma=prior, subcell=subcell
+                    net,
+                    fA,
+                    fB,
+                    q,
+                    cfg.window_margin,
+                    cfg.window_min_side,
+                    prior_sigma=prior,
+                    subcell=subcell,
+                    precision=cfg.precision,
                 )
                 self.last_window_side = side
             else:
-                maps = self.net.correlate(fA, fB, q)
+                maps = net.correlate(fA, fB, q)
                 valid = maps.flatten(2).sum(-1) > 0
                 res = map_peaks(maps, q, valid, mass_window=cfg.unrefined_window, prior_sigma=prior, subcell=subcell)
-            parts.append(res.double().cpu().numpy())
+            parts.append(res.double())
         if not parts:
             return np.zeros((0, k, 3))
-        return np.concatenate(parts, 0)
+        return torch.cat(parts, 0).cpu().numpy()
 
     @torch.no_grad()
     def confidence_maps(self, src: CorrEmbedding, dst: CorrEmbedding, points: np.ndarray) -> np.ndarray:
@@ -278,11 +307,13 @@ class NetworkCorrespondences:
         The sigmoid of the full-grid refined maps (``none``: the affinity maps); zero for skipped queries.
         """
         q = torch.as_tensor(self.grid_queries(src, np.asarray(points, dtype=np.float64)), device=self.device)
-        affinity = self.net.correlate(src.features, dst.features, q)
+        affinity = self.runner.correlate(src.features, dst.features, q)
         if self.config.refinement == "none":
             return affinity.double().cpu().numpy()
         valid = torch.isfinite(q).all(-1)[..., None, None]
-        prob = torch.sigmoid(self.net.refine(src.features, dst.features, affinity)) * valid
+        with self._autocast():
+            logits = self.runner.refine(src.features, dst.features, affinity)
+        prob = torch.sigmoid(logits.float()) * valid
         return prob.double().cpu().numpy()
 
     @torch.no_grad()

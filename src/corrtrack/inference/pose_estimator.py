@@ -5,7 +5,9 @@
 1. the isotropic crop of docs/method.md §2.2 around every box of the frame (one batch);
 2. the network in eval mode under ``torch.inference_mode()``, reading stage ``readout_stage``
    (the reference reads the second stage); with ``flip_test`` the mirrored crops run in the
-   same batch;
+   same batch. The network runs as an inference copy (``backbone.prepare_for_inference``):
+   BN folded into the convolutions, weights and activations channels-last, optionally under
+   bf16 autocast (``precision``); ``.model`` keeps the network as given;
 3. decoding (Eq. 1; method.md §2.3): arg-max of the (flip-averaged) sigmoid heatmap plus the
    offset at that cell; joint score = mean of the two sigmoid peaks;
 4. the inverse affine back to image pixels.
@@ -22,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -41,6 +43,7 @@ from corrtrack.models.checkpoints import (
     save_checkpoint,
 )
 from corrtrack.models.checkpoints import load_authors_pose_net as _authors_pose_net
+from corrtrack.models.backbone import prepare_for_inference, resolve_device, to_channels_last
 from corrtrack.models.heatmap_codec import decode_with_flip
 from corrtrack.models.pose_net import PoseNet, PoseNetConfig, pose_config
 from corrtrack.poses import Poses, PoseSequence
@@ -75,7 +78,20 @@ class PoseEstimatorConfig:
         "width", "reference code (inference_utils.get_transform: scale = out_w / max(w, h))", choices=("width", "fit")
     )
 
+    precision: Literal["fp32", "bf16"] = param(
+        "fp32",
+        "our choice: fp32 = the reference's arithmetic; bf16 = autocast to bfloat16 (a speed mode, issue 25; "
+        "worth it only where the hardware has bf16 units, docs/speed.md)",
+        choices=("fp32", "bf16"),
+    )
+    fold_batchnorm: bool = param(
+        True, "our choice: fold eval-mode BN into the convolutions (same outputs within float32 rounding)"
+    )
+    channels_last: bool = param(True, "our choice: weights and activations in the NHWC layout (faster on CPU)")
+
     def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.readout_stage is not None and self.readout_stage < 0:
@@ -105,8 +121,12 @@ class TopDownPoseEstimator:
             raise CorrtrackError(f"readout_stage {stage} but the network has {net_cfg.num_stages} stages")
         self.net_config = net_cfg
         self.readout_stage = stage
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
+        #: what runs: an inference copy of ``model`` (BN folded, channels-last, no gradients)
+        self.runner = prepare_for_inference(
+            self.model, self.device, fold=self.config.fold_batchnorm, channels_last=self.config.channels_last
+        )
         self.flip_test = flip_test
         self.layout = POSETRACK18
         if net_cfg.num_joints != self.layout.num_joints:
@@ -156,12 +176,26 @@ class TopDownPoseEstimator:
     # -------------------------------------------------------------- inference
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         n = self.readout_stage + 1
-        if isinstance(self.model, PoseNet):
-            return self.model(batch, num_stages=n)[-1]
-        return self.model(batch)[self.readout_stage]
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16"):
+            if isinstance(self.runner, PoseNet):
+                # the batch is pixels / 255: the range check (a host sync) is not needed
+                return self.runner(batch, num_stages=n, check_range=False)[-1]
+            return self.runner(batch)[self.readout_stage]
+
+    def crop_batch(self, crops: np.ndarray) -> torch.Tensor:
+        """The network input for (N, H, W, 3) uint8 crops: float RGB / 255 on the device, channels-last (NHWC) memory.
+
+        The crops are NHWC already, so this is a permute of strides, not a copy; the layout is
+        made explicit so that a later copy cannot silently fall back to NCHW.
+        """
+        x = torch.from_numpy(np.ascontiguousarray(crops)).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+        return to_channels_last(x) if self.config.channels_last else x.contiguous()
 
     def predict_crops(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Keypoints (N, K, 2) in crop pixels and scores (N, K) for (N, H, W, 3) uint8 RGB crops."""
+        """Keypoints (N, K, 2) in crop pixels and scores (N, K) for (N, H, W, 3) uint8 RGB crops.
+
+        Every batch stays on the device; the results come to the host once, after the last batch.
+        """
         w, h = self.input_size
         if crops.ndim != 4 or crops.shape[1:] != (h, w, 3):
             raise CorrtrackError(f"crops must be (N, {h}, {w}, 3), got {crops.shape}")
@@ -169,8 +203,7 @@ class TopDownPoseEstimator:
         stride = w // self.net_config.output_size[1]
         with torch.inference_mode():
             for start in range(0, len(crops), self.config.batch_size):
-                chunk = torch.from_numpy(np.ascontiguousarray(crops[start : start + self.config.batch_size]))
-                x = chunk.to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+                x = self.crop_batch(crops[start : start + self.config.batch_size])
                 m = x.shape[0]
                 if self.flip_test:
                     out = self._forward(torch.cat([x, x.flip(-1)]))
@@ -184,9 +217,14 @@ class TopDownPoseEstimator:
                     use_offsets=self.config.use_offsets,
                     flip_permutation=self.layout.flip_permutation,
                 )
-                xy_out.append(xy.cpu().double().numpy())
-                score_out.append(scores.cpu().double().numpy())
-        return np.concatenate(xy_out), np.concatenate(score_out)
+                xy_out.append(xy)
+                score_out.append(scores)
+            if not xy_out:
+                k = self.layout.num_joints
+                return np.zeros((0, k, 2)), np.zeros((0, k))
+            xy_all = torch.cat(xy_out).double().cpu().numpy()
+            score_all = torch.cat(score_out).double().cpu().numpy()
+        return xy_all, score_all
 
     def estimate(self, image: np.ndarray, boxes: np.ndarray) -> Poses:
         """Poses for the (N, 4) ``[x, y, w, h]`` boxes of one (H, W, 3) uint8 RGB image."""

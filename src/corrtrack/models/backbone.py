@@ -27,8 +27,9 @@ reference gets by running a train-mode BN at batch size 1). See :func:`set_batch
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -46,10 +47,15 @@ __all__ = [
     "add_stem",
     "check_images",
     "count_parameters",
+    "fold_batchnorm",
+    "is_channels_last",
+    "prepare_for_inference",
+    "resolve_device",
     "run_stem",
     "scaled",
     "set_batchnorm_stats",
     "stem_channels",
+    "to_channels_last",
 ]
 
 BatchNormStats = Literal["running", "batch", "sample"]
@@ -110,8 +116,12 @@ def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def check_images(images: torch.Tensor, what: str, multiple: int = 32) -> None:
-    """Raise :class:`ModelInputError` unless ``images`` is float ``(N, 3, H, W)`` in [0, 1], H and W multiples."""
+def check_images(images: torch.Tensor, what: str, multiple: int = 32, check_range: bool = True) -> None:
+    """Raise :class:`ModelInputError` unless ``images`` is float ``(N, 3, H, W)`` in [0, 1], H and W multiples.
+
+    ``check_range=False`` skips the value-range check, the only one that reads the tensor (a host
+    sync on a GPU): for callers that made the tensor themselves from uint8 pixels / 255.
+    """
     if not isinstance(images, torch.Tensor):
         raise ModelInputError(f"{what}: expected a torch.Tensor, got {type(images).__name__}")
     if images.dim() != 4 or images.shape[1] != 3:
@@ -121,7 +131,7 @@ def check_images(images: torch.Tensor, what: str, multiple: int = 32) -> None:
     h, w = images.shape[2], images.shape[3]
     if h % multiple or w % multiple or h == 0 or w == 0:
         raise ModelInputError(f"{what}: height and width must be positive multiples of {multiple}, got {h}x{w}")
-    if images.numel() and float(images.detach().amax()) > 2.0:
+    if check_range and images.numel() and float(images.detach().amax()) > 2.0:
         raise ModelInputError(
             f"{what}: values up to {float(images.amax()):g}; the networks take RGB in [0, 1], not 0-255"
         )
@@ -289,6 +299,9 @@ class InceptionDecoder(nn.Module):
     ``Conv2dT_2`` (x4). The output is linear (no BN, no activation).
     """
 
+    #: run in the channels-last layout (set by :func:`prepare_for_inference`): the input is converted on entry
+    channels_last: bool = False
+
     def __init__(self, in_channels: int, out_channels: int, width: float = 1.0) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -310,6 +323,8 @@ class InceptionDecoder(nn.Module):
             raise ModelInputError(f"decoder: expected (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
         if x.shape[2] % 8 or x.shape[3] % 8:
             raise ModelInputError(f"decoder: height and width must be multiples of 8, got {x.shape[2]}x{x.shape[3]}")
+        if self.channels_last:
+            x = to_channels_last(x)  # e.g. the refiner's concat with the (NCHW) affinity maps
         x = self.pool2_3x3_s2(x)
         skip = x
         for spec in BLOCKS:
@@ -318,3 +333,134 @@ class InceptionDecoder(nn.Module):
                 skip = x
         x = self.Conv2dT_1(x)
         return self.Conv2dT_2(torch.cat([x, skip], 1))
+
+
+# ------------------------------------------------------------------------------ inference form
+
+M = TypeVar("M", bound=nn.Module)
+
+
+def resolve_device(name: str | torch.device) -> torch.device:
+    """``cpu``, ``cuda`` or ``cuda:N`` as a torch device for inference; an unknown or unavailable one is refused.
+
+    The same rule as the training loop's and the CLI's ``--device`` check: one
+    :class:`~corrtrack.errors.CorrtrackError` line before any work, never a torch traceback later.
+    """
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise CorrtrackError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+    if device.type == "cpu":
+        if device.index not in (None, 0):
+            raise CorrtrackError(f"unknown device {name!r}; use cpu, cuda or cuda:N")
+        return device
+    if device.type != "cuda":
+        raise CorrtrackError(f"device {name!r} is not supported; use cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise CorrtrackError(f"device {name!r}: torch sees no CUDA device on this machine; use cpu")
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise CorrtrackError(f"device {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+def _bn_scale_shift(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel ``(scale, shift)`` with ``bn(x) == x * scale + shift`` in eval mode (running statistics)."""
+    assert bn.running_mean is not None and bn.running_var is not None
+    inv = torch.rsqrt(bn.running_var.double() + bn.eps)
+    gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(inv)
+    beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(inv)
+    scale = gamma * inv
+    return scale, beta - bn.running_mean.double() * scale
+
+
+def _foldable(bn: object) -> bool:
+    return (
+        isinstance(bn, StatsBatchNorm2d)
+        and bn.stats == "running"
+        and bn.track_running_stats
+        and bn.running_mean is not None
+        and bn.running_var is not None
+    )
+
+
+@torch.no_grad()
+def _fold_into(conv: nn.Conv2d | nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> None:
+    scale, shift = _bn_scale_shift(bn)
+    w = conv.weight.double()
+    # Conv2d weights are (out, in, kh, kw); ConvTranspose2d weights are (in, out, kh, kw)
+    shape = (-1, 1, 1, 1) if isinstance(conv, nn.Conv2d) else (1, -1, 1, 1)
+    conv.weight.copy_((w * scale.reshape(shape)).to(conv.weight.dtype))
+    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(shift)
+    new_bias = (bias * scale + shift).to(conv.weight.dtype)
+    if conv.bias is None:
+        conv.bias = nn.Parameter(new_bias, requires_grad=False)
+    else:
+        conv.bias.copy_(new_bias)
+
+
+def fold_batchnorm(module: nn.Module) -> int:
+    """Fold every eval-mode BN that uses running statistics into the convolution before it, **in place**.
+
+    Each ``<conv>`` + ``<conv>_bn`` pair of the stem and the inception blocks becomes one
+    convolution (``<conv>_bn`` is replaced by ``nn.Identity``), and so does the ConvTranspose + BN
+    of :class:`BasicConvTranspose2d` (``bn`` becomes ``None``): ``conv(x) * scale + shift`` with the
+    BN's per-channel ``scale = gamma / sqrt(var + eps)`` and ``shift = beta - mean * scale``,
+    computed in float64. BNs that use batch or per-sample statistics (``stats`` other than
+    ``running``, the reference's ``batch_stats`` mode) cannot be folded and are kept. The state-dict
+    keys change, so fold a copy (:func:`prepare_for_inference`), never a network being trained or
+    saved. Returns the number of BNs folded.
+    """
+    if module.training:
+        raise ValueError("fold_batchnorm needs a module in eval mode (call .eval() first)")
+    folded = 0
+    for owner in list(module.modules()):
+        if isinstance(owner, BasicConvTranspose2d):
+            if _foldable(owner.bn):
+                assert owner.bn is not None
+                _fold_into(owner.conv, owner.bn)
+                owner.bn = None
+                folded += 1
+            continue
+        for name, child in list(owner.named_children()):
+            if not (name.endswith("_bn") and _foldable(child)):
+                continue
+            conv = getattr(owner, name[: -len("_bn")], None)
+            if isinstance(conv, nn.Conv2d):
+                assert isinstance(child, nn.BatchNorm2d)
+                _fold_into(conv, child)
+                owner.add_module(name, nn.Identity())
+                folded += 1
+    return folded
+
+
+def to_channels_last(x: torch.Tensor) -> torch.Tensor:
+    """A 4-d tensor in the channels-last (NHWC) memory layout the inference networks run in (no copy if it is)."""
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def is_channels_last(x: torch.Tensor) -> bool:
+    """Whether a 4-d tensor is stored channels-last (NHWC strides)."""
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+
+
+def prepare_for_inference(
+    model: M, device: torch.device | str = "cpu", *, fold: bool = True, channels_last: bool = True
+) -> M:
+    """An inference copy of ``model``: eval mode, no gradients, BN folded (``fold``), weights channels-last.
+
+    The original module is not changed (it keeps its BNs and state-dict keys). With
+    ``channels_last`` every 4-d weight is stored NHWC; the callers then give the networks
+    channels-last activations (:func:`to_channels_last`), and convolution outputs stay
+    channels-last through the whole network.
+    """
+    runner = copy.deepcopy(model).eval()
+    runner.requires_grad_(False)
+    if fold:
+        fold_batchnorm(runner)
+    runner = runner.to(resolve_device(device))
+    if channels_last:
+        runner = runner.to(memory_format=torch.channels_last)
+        for m in runner.modules():
+            if hasattr(type(m), "channels_last"):
+                m.channels_last = True  # type: ignore[assignment]
+    return runner

@@ -51,6 +51,7 @@ from corrtrack.models.backbone import (
     count_parameters,
     run_stem,
     set_batchnorm_stats,
+    to_channels_last,
 )
 
 __all__ = [
@@ -224,13 +225,18 @@ def correlation_maps(
 class InceptionEmbedding(nn.Module):
     """Stem + one decoder ``pd1`` (the reference ``Inception`` embedding net): (N,3,H,W) -> (N,D,H/4,W/4)."""
 
+    #: run in the channels-last layout (set by ``backbone.prepare_for_inference``): the input is converted on entry
+    channels_last: bool = False
+
     def __init__(self, embedding_dim: int = 32, width: float = 1.0) -> None:
         super().__init__()
         stem = add_stem(self, width)
         self.pd1 = InceptionDecoder(stem, embedding_dim, width)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        check_images(images, "embedding input")
+    def forward(self, images: torch.Tensor, check_range: bool = True) -> torch.Tensor:
+        check_images(images, "embedding input", check_range=check_range)
+        if self.channels_last:
+            images = to_channels_last(images)
         return self.pd1(run_stem(self, images))
 
 
@@ -243,9 +249,9 @@ class SiameseEmbedding(nn.Module):
         self.model = InceptionEmbedding(self.cfg.embedding_dim, self.cfg.width)
         set_batchnorm_stats(self, "batch" if self.cfg.batchnorm == "batch_stats" else "running")
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, check_range: bool = True) -> torch.Tensor:
         """Embeddings ``(N, D, H/4, W/4)`` of a batch of frames (with ``batch_stats``: BN statistics of this batch)."""
-        return self.model(images)
+        return self.model(images, check_range=check_range)
 
 
 class CorrespondenceNet(nn.Module):
@@ -259,9 +265,9 @@ class CorrespondenceNet(nn.Module):
         self.pd = InceptionDecoder(2 * c.embedding_dim + c.num_queries, c.num_queries, c.width)
         set_batchnorm_stats(self.pd, "sample" if c.batchnorm == "batch_stats" else "running")
 
-    def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """Embeddings ``(N, D, G, G)`` of letter-boxed frames ``(N, 3, S, S)``."""
-        return self.model(images)
+    def embed(self, images: torch.Tensor, check_range: bool = True) -> torch.Tensor:
+        """Embeddings ``(N, D, G, G)`` of letter-boxed frames ``(N, 3, S, S)`` (``check_range``: as ``PoseNet``)."""
+        return self.model(images, check_range=check_range)
 
     def correlate(self, fA: torch.Tensor, fB: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
         """Affinity maps ``(N, Q, G, G)`` of the (x, y) grid ``queries`` ``(N, Q, 2)``."""

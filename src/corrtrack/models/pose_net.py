@@ -34,6 +34,7 @@ from corrtrack.models.backbone import (
     check_images,
     count_parameters,
     run_stem,
+    to_channels_last,
 )
 
 __all__ = ["POSE_CONFIGS", "PoseNet", "PoseNetConfig", "pose_config"]
@@ -94,6 +95,9 @@ def pose_config(name: str) -> PoseNetConfig:
 class PoseNet(nn.Module):
     """Stem + ``num_stages`` :class:`InceptionDecoder` stages ``pd1``, ``pd2``, ... (authors' key names)."""
 
+    #: run in the channels-last layout (set by ``backbone.prepare_for_inference``): the input is converted on entry
+    channels_last: bool = False
+
     def __init__(self, cfg: PoseNetConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg if cfg is not None else PoseNetConfig()
@@ -107,12 +111,19 @@ class PoseNet(nn.Module):
     def stages(self) -> list[InceptionDecoder]:
         return [getattr(self, f"pd{s + 1}") for s in range(self.cfg.num_stages)]
 
-    def forward(self, images: torch.Tensor, num_stages: int | None = None) -> list[torch.Tensor]:
-        """All stage outputs (or the first ``num_stages``), each ``(N, 3K, H/4, W/4)``."""
-        check_images(images, "pose net input")
+    def forward(
+        self, images: torch.Tensor, num_stages: int | None = None, check_range: bool = True
+    ) -> list[torch.Tensor]:
+        """All stage outputs (or the first ``num_stages``), each ``(N, 3K, H/4, W/4)``.
+
+        ``check_range=False`` skips the [0, 1] value check (a host sync on a GPU) for inputs made from uint8 / 255.
+        """
+        check_images(images, "pose net input", check_range=check_range)
         n = self.cfg.num_stages if num_stages is None else num_stages
         if not 1 <= n <= self.cfg.num_stages:
             raise ModelInputError(f"num_stages must be in [1, {self.cfg.num_stages}], got {n}")
+        if self.channels_last:
+            images = to_channels_last(images)
         feats = run_stem(self, images)
         outputs: list[torch.Tensor] = []
         for decoder in self.stages[:n]:

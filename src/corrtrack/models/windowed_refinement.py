@@ -75,21 +75,27 @@ def refined_windows(
     queries: torch.Tensor,
     margin: int,
     min_side: int = 16,
+    precision: str = "fp32",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """``(prob (N, Q, side, side), x0 (N,), y0 (N,), side)``: the sigmoid refined maps on each set's window."""
+    """``(prob (N, Q, side, side), x0 (N,), y0 (N,), side)``: the sigmoid refined maps on each set's window.
+
+    ``precision="bf16"`` runs the refinement decoder under bfloat16 autocast; the correlation,
+    its soft-max and the sigmoid stay float32.
+    """
     grid = fA.shape[-1]
     x0, y0, side = window_origins(queries, grid, margin, min_side)
     affinity = net.correlate(fA, fB, queries)
-    if side >= grid:
-        logits = net.refine(fA, fB, affinity)
-        x0 = torch.zeros_like(x0)
-        y0 = torch.zeros_like(y0)
-    else:
-        a = _crop(fA, x0, y0, side)
-        b = _crop(fB, x0, y0, side)
-        m = _crop(net.refiner_affinity(affinity), x0, y0, side)  # normalised on the whole grid, then cropped
-        logits = net.pd(torch.cat([a, b, m], 1))
-    return torch.sigmoid(logits), x0, y0, side
+    with torch.autocast(fA.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        if side >= grid:
+            logits = net.refine(fA, fB, affinity)
+            x0 = torch.zeros_like(x0)
+            y0 = torch.zeros_like(y0)
+        else:
+            a = _crop(fA, x0, y0, side)
+            b = _crop(fB, x0, y0, side)
+            m = _crop(net.refiner_affinity(affinity), x0, y0, side)  # normalised on the whole grid, then cropped
+            logits = net.pd(torch.cat([a, b, m], 1))
+    return torch.sigmoid(logits.float()), x0, y0, side
 
 
 @torch.no_grad()
@@ -102,14 +108,16 @@ def refine_windowed(
     min_side: int = 16,
     prior_sigma: float = 0.0,
     subcell: SubcellMode = "off",
+    precision: str = "fp32",
 ) -> tuple[torch.Tensor, int]:
     """``((N, Q, 3), side)``: grid x, y and sigmoid confidence per query, refined on windows; NaN, NaN, 0 if skipped.
 
     ``queries`` are ``(N, Q, 2)`` grid (x, y) coordinates as for :meth:`CorrespondenceNet.propagate`;
-    ``prior_sigma`` and ``subcell`` as in :func:`~corrtrack.models.correspondence_peaks.map_peaks`.
+    ``prior_sigma`` and ``subcell`` as in :func:`~corrtrack.models.correspondence_peaks.map_peaks`;
+    ``precision`` as in :func:`refined_windows`.
     """
     grid = fA.shape[-1]
-    prob, x0, y0, side = refined_windows(net, fA, fB, queries, margin, min_side)
+    prob, x0, y0, side = refined_windows(net, fA, fB, queries, margin, min_side, precision)
     valid = valid_queries(queries[..., :2].to(torch.float64), grid, grid)[2].to(prob.device)
     out = map_peaks(prob, queries, valid, x0, y0, prior_sigma=prior_sigma, subcell=subcell)
     return out, side
