@@ -34,6 +34,7 @@ from corrtrack.errors import CorrtrackError
 from corrtrack.inference.crops import crop_images, crop_transforms, to_image
 from corrtrack.interfaces import PoseEstimator
 from corrtrack.keypoints import POSETRACK18
+from corrtrack.models.backbone import prepare_for_inference, resolve_device, to_channels_last
 from corrtrack.models.checkpoints import (
     checkpoint_metadata,
     load_checkpoint,
@@ -43,7 +44,6 @@ from corrtrack.models.checkpoints import (
     save_checkpoint,
 )
 from corrtrack.models.checkpoints import load_authors_pose_net as _authors_pose_net
-from corrtrack.models.backbone import prepare_for_inference, resolve_device, to_channels_last
 from corrtrack.models.heatmap_codec import decode_with_flip
 from corrtrack.models.pose_net import PoseNet, PoseNetConfig, pose_config
 from corrtrack.poses import Poses, PoseSequence

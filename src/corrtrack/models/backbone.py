@@ -459,8 +459,8 @@ def prepare_for_inference(
         fold_batchnorm(runner)
     runner = runner.to(resolve_device(device))
     if channels_last:
-        runner = runner.to(memory_format=torch.channels_last)
+        runner = runner.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         for m in runner.modules():
             if hasattr(type(m), "channels_last"):
-                m.channels_last = True  # type: ignore[assignment]
+                m.channels_last = True
     return runner
