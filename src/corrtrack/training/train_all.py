@@ -267,8 +267,8 @@ def train_all(
     for network in ("pose", "detector", "correspondence"):
         t0 = time.perf_counter()
         options = {**common, **plan[network]}
-        if network == "detector":
-            options["channels_last"] = True
+        if network == "detector" and device != "cpu":
+            options["channels_last"] = True  # measured slower on the CPU (docs/training.md)
         result = train_network(
             network, CONFIG[network], data, out / FOLDER[network], progress=progress, command=command, **options
         )
