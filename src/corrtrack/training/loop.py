@@ -112,7 +112,7 @@ class LoopConfig:
     foreach: bool = param(True, "our choice: the multi-tensor (foreach) AdamW; fused on CUDA")
     precision: Literal["fp32", "bf16"] = param(
         "fp32",
-        "measured (docs/training.md): bf16 autocast ran 10-40x slower than fp32 on this CPU; bf16 for CUDA only",
+        "measured (docs/training.md): bf16 autocast ran 7x slower than fp32 on the 2-core CPU; bf16 for CUDA",
     )
 
     def __post_init__(self) -> None:
