@@ -10,8 +10,12 @@ test writes in every format) corrupted at random: structure-aware JSON mutations
 flips, truncation; options get random values. The corpus below keeps the inputs that broke
 earlier versions; they run every time.
 
-    CORRTRACK_FUZZ_EXAMPLES=3000 python -m pytest tests/test_cli_fuzz.py   # a long local run
+The runs are seeded: every run tries the same examples (hypothesis derandomised, no example
+database), so the suite is deterministic. For an exploratory run with fresh random examples:
+
+    CORRTRACK_FUZZ_RANDOM=1 CORRTRACK_FUZZ_EXAMPLES=3000 python -m pytest tests/test_cli_fuzz.py
     CORRTRACK_FUZZ_COMMANDS=eval,convert ...                                # only some commands
+    CORRTRACK_FUZZ_PIPELINE_EXAMPLES=50 ...   # more examples of track, train, experiment, show-corr, synth-export-coco
 """
 
 from __future__ import annotations
@@ -30,6 +34,11 @@ from corrtrack.cli import main
 from corrtrack.formats import load_sequence, save_sequence
 
 EXAMPLES = int(os.environ.get("CORRTRACK_FUZZ_EXAMPLES", "40"))
+#: examples per command of the slower commands that read frames or run networks
+PIPELINE_EXAMPLES = int(os.environ.get("CORRTRACK_FUZZ_PIPELINE_EXAMPLES", "6"))
+#: 1: fresh random examples (exploration); default: the same seeded examples every run
+RANDOM = os.environ.get("CORRTRACK_FUZZ_RANDOM", "0") == "1"
+SEEDED: dict = {} if RANDOM else {"derandomize": True, "database": None}
 #: the commands fuzzed (comma-separated), e.g. CORRTRACK_FUZZ_COMMANDS=eval,convert
 COMMANDS = os.environ.get("CORRTRACK_FUZZ_COMMANDS", "info,convert,simulate,eval,render,synth-set").split(",")
 
@@ -84,8 +93,8 @@ def _check_outcome(code: int, err: str, argv: list[str]) -> None:
         assert len(lines) == 1 and lines[0].startswith("error: "), f"{argv}: {err!r}"
 
 
-def _sources(tmp: Path) -> dict[str, Path]:
-    seq = make_sequence(num_frames=3, persons=2)
+def _sources(tmp: Path, num_frames: int = 3) -> dict[str, Path]:
+    seq = make_sequence(num_frames=num_frames, persons=2)
     files = {}
     for fmt, suffix in (("posetrack18", ".json"), ("posetrack17", ".json"), ("coco", ".json"), ("mot", ".txt")):
         path = tmp / "src" / f"000001_{fmt}{suffix}"
@@ -162,6 +171,7 @@ numbers = st.sampled_from(["0", "-1", "1", "0.5", "nan", "inf", "-inf", "1e308",
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
+    **SEEDED,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(data=st.data())
@@ -253,3 +263,149 @@ def test_bad_options_are_one_line(argv, tmp_path, capsys):
     _check_outcome(code, err, argv)
     assert not (tmp_path / "out").exists()
     assert not list(tmp_path.parent.glob("x"))
+
+
+# ------------------------------------------------------------------------------------------------------------
+# the commands that read frames, train or run networks: track, train, experiment, show-corr, synth-export-coco
+PIPELINE_COMMANDS = ("track", "train", "experiment", "show-corr", "synth-export-coco")
+
+
+@pytest.fixture(scope="module")
+def tiny_sets(tmp_path_factory) -> dict[str, Path]:
+    """Two SynthTrack sets of one sequence of 2 frames at 96 x 64 (val, with detections; train)."""
+    root = tmp_path_factory.mktemp("tiny")
+    sets = {}
+    for split in ("val", "train"):
+        out = root / split
+        argv = ["synth", str(out), "--frames", "2", "--sequences", "1", "--size", "96x64", "--preset", "easy"]
+        argv += ["--split", split] + (["--detections"] if split == "val" else [])
+        old = sys.argv
+        sys.argv = ["corrtrack", *argv]
+        try:
+            main()
+        except SystemExit as exc:
+            assert not exc.code, exc.code
+        finally:
+            sys.argv = old
+        sets[split] = out
+    return sets
+
+
+def _copy_set(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _corrupt_image(draw, path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    kind = draw(st.sampled_from(["bytes", "truncate", "empty", "header"]))
+    if kind == "bytes":
+        for _ in range(draw(st.integers(1, 16))):
+            data[draw(st.integers(0, len(data) - 1))] = draw(st.integers(0, 255))
+    elif kind == "truncate":
+        data = data[: draw(st.integers(0, len(data) - 1))]
+    elif kind == "empty":
+        data = bytearray()
+    else:  # a PNG header declaring enormous dimensions
+        data = bytearray(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x01\x86\xa0\x00\x01\x86\xa0\x08\x02\x00\x00\x00")
+    path.write_bytes(bytes(data))
+
+
+def _pipeline_argv(data, command: str, sets: dict[str, Path], tmp: Path) -> tuple[list[str], Path]:
+    """A command line of ``command`` on tiny real files, some corrupted, with random option values."""
+    out = tmp / "out"
+    val = _copy_set(sets["val"], tmp / "val")
+    ann = next((val / "annotations" / "val").glob("*.json"))
+    images = sorted((val / "images" / "val").glob("*/*.jpg"))
+    pristine = tmp / "pristine" / ann.name
+    pristine.parent.mkdir()
+    pristine.write_bytes(ann.read_bytes())
+    extra = {"set_gt": pristine, "set_det": next((val / "detections" / "val").glob("*.json"))}
+    sources = {**_sources(tmp, num_frames=2), **extra}  # the tiny sets' sequences have 2 frames
+    pick = data.draw(st.sampled_from(["none", "none", "annotations", "image", "both"]))
+    if pick in ("annotations", "both"):
+        bad = data.draw(corrupted_file({"a": ann}, tmp))
+        ann.write_bytes(bad.read_bytes())
+    if pick in ("image", "both"):
+        _corrupt_image(data.draw, data.draw(st.sampled_from(images)))
+
+    def mostly(*valid: str) -> str:
+        """One of ``valid`` three times in four, else a random (often invalid) number."""
+        return data.draw(st.sampled_from([*valid, *valid, *valid, data.draw(numbers)]))
+
+    if command == "track":
+        det = data.draw(st.sampled_from(sorted(sources)))
+        det_file = data.draw(corrupted_file({det: sources[det]}, tmp)) if data.draw(st.booleans()) else sources[det]
+        field = data.draw(st.sampled_from(["tau_corr", "min_track_length", "lost_track_frames", "merging", "nope"]))
+        argv = ["track", str(images[0].parent), "-o", str(out), "--detections", str(det_file), "--no-render"]
+        argv += ["--poses", data.draw(st.sampled_from(["detections"] * 4 + ["bundled", "yolo"]))]
+        argv += ["--correspondences", data.draw(st.sampled_from(["zero"] * 4 + ["flow", "x"]))]
+        argv += ["--tracker", data.draw(st.sampled_from(["corrtrack", "iou", "oks"]))]
+        argv += ["--set", f"{field}={mostly('1', '0.3')}", "--det-set", f"score_threshold={mostly('0.1', '0.5')}"]
+        argv += ["--device", data.draw(st.sampled_from(["cpu"] * 6 + ["cuda", "cuda:7", "tpu", ""]))]
+        argv += data.draw(st.sampled_from([[], [], [], ["--shard", data.draw(st.sampled_from(["0/1", "1/1", "x"]))]]))
+    elif command == "train":
+        train = _copy_set(sets["train"], tmp / "train")
+        t_ann = next((train / "annotations" / "train").glob("*.json"))
+        t_ann.write_bytes(data.draw(corrupted_file({"a": t_ann}, tmp)).read_bytes())
+        field = data.draw(st.sampled_from(["steps", "batch_size", "lr", "warmup_steps", "device", "nope"]))
+        which = data.draw(st.sampled_from(["pose", "detector"]))
+        argv = ["train", which, "--data", str(train), "--out", str(out), "--set", f"{field}={mostly('1')}"]
+        argv += ["--set", "steps=1", "--set", "batch_size=1"]
+    elif command == "experiment":
+        name = data.draw(st.sampled_from(["table1", "table2", "nope", ""]))
+        argv = ["experiment", name, "--data", str(val), "--out", str(out), "--frames", "2", "--no-cache"]
+        argv += ["--sequences", data.draw(st.sampled_from(["easy", "hard", "x", ","]))]
+        option, field = data.draw(
+            st.sampled_from([("--set", "tau_corr"), ("--det-set", "score_threshold"), ("--sim-set", "miss_rate")])
+        )
+        argv += [option, f"{field}={mostly('0.1', '0.3')}"]
+    elif command == "show-corr":
+        name = data.draw(st.sampled_from(sorted(sources)))
+        poses = data.draw(corrupted_file({name: sources[name]}, tmp)) if data.draw(st.booleans()) else sources[name]
+        argv = ["show-corr", str(images[0]), str(images[-1]), "--poses", str(poses), "-o", str(out / "c.png")]
+        argv += ["--frame-index", data.draw(st.sampled_from(["0", "0", "0", "1", "5", "-1", "x"]))]
+        argv += ["--tau", mostly("0.3", "0"), "--corr-prior", mostly("0", "2")]
+    else:
+        argv = ["synth-export-coco", str(val), str(out / "coco.json")]
+        argv += ["--split", data.draw(st.sampled_from(["val", "val", "train", "../..", "a/b", ""]))]
+        argv += data.draw(st.sampled_from([[], ["--crops", str(out / "crops")], ["--crops", str(ann)]]))
+    return argv, out
+
+
+def _check_result(command: str, argv: list[str], out: Path) -> None:
+    """What a successful run wrote, corrtrack reads back."""
+    if command == "track":
+        manifest = json.loads((out / "manifest.json").read_text())
+        for entry in manifest["files"]:
+            assert (out / entry["path"]).stat().st_size == entry["bytes"], (argv, entry)
+            if entry["path"].endswith((".json", ".txt")) and entry["path"] not in ("config.json", "timings.json"):
+                load_sequence(out / entry["path"])
+    elif command == "synth-export-coco":
+        json.loads((out / "coco.json").read_text())
+    elif command == "show-corr":
+        assert (out / "c.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "command", [c for c in PIPELINE_COMMANDS if c in COMMANDS or "CORRTRACK_FUZZ_COMMANDS" not in os.environ]
+)
+@settings(
+    max_examples=PIPELINE_EXAMPLES,
+    deadline=None,
+    **SEEDED,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_pipeline_commands_end_in_a_result_or_one_error_line(command, data, tiny_sets, tmp_path_factory, capsys):
+    import torch
+
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp(f"fuzz-{command}")
+    argv, out = _pipeline_argv(data, command, tiny_sets, tmp)
+    code, _, err = _run(argv, capsys)
+    _check_outcome(code, err, argv)
+    if code == 0:
+        _check_result(command, argv, out)
