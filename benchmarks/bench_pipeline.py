@@ -1,10 +1,11 @@
 """Speed of the whole system (issue 12 point 9): the tracker's own work, the pipeline's frames per second,
 and the tracking stage with the paper-size networks.
 
-Usage: python benchmarks/bench_pipeline.py [--parts own pipeline paper] [--threads 2]
+Usage: python benchmarks/bench_pipeline.py [--parts own pipeline paper metrics] [--threads 2]
        [--own-frames 60] [--own-repeats 3]
        [--clip-frames 40] [--clip-people 5] [--repeats 3]
-       [--paper-people 1 5 20] [--paper-warmup 2] [--paper-frames 3] [--paper-variants ...]
+       [--paper-people 1 5 20] [--paper-warmup 2] [--paper-frames 3] [--paper-variants ...] [--no-flops]
+       [--metrics-data DIR] [--metrics-frames N] [--metrics-modes ...]
 
 Three parts, each printing a markdown table (medians) with the torch thread count and the
 load average (the machine may be shared: other processes inflate every wall time):
@@ -30,7 +31,16 @@ load average (the machine may be shared: other processes inflate every wall time
     working tracker: every person is one track, propagated, given a recovery box and re-estimated
     each frame (random weights would end every track and invent people). The first ``--paper-warmup`` frames build
     the tracks; the next ``--paper-frames`` are timed (median seconds per frame, per stage).
-    The authors' code takes about 2.2, 6.4 and 23 s per frame there.
+    The authors' code takes about 2.2, 6.4 and 23 s per frame there. One more frame runs under
+    ``torch.utils.flop_counter.FlopCounterMode`` (not timed): the FLOP of the networks' path per
+    frame, and GFLOP/s = that count / the median seconds per frame. Variants (:data:`PAPER_VARIANTS`):
+    the exact mode (full refinement, float32) and the fast modes of issue 25.
+``metrics``
+    the tracking metrics of each mode (:data:`METRIC_MODES`) against the exact mode on a SynthTrack
+    data set (``--metrics-data``, its ``hard`` sequences, split ``val``) with the bundled networks,
+    which run the same code paths as the paper networks, and the simulated detector: MOTA, IDSW,
+    mAP and keypoint HOTA (``corrtrack.experiments.score``), the difference to the exact mode, and
+    whether every metric stays within 0.2 of it (IDSW: within 0.2 per sequence, i.e. equal).
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -194,12 +205,31 @@ def pipeline_table(results: dict[str, list[PipelineRun]]) -> str:
 
 
 # ----------------------------------------------------------------------------- paper networks
-#: tracking-stage variants: correspondence refinement and tracker settings (the defaults are the paper's)
-PAPER_VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
-    "full": ("full", {}),
-    "windowed": ("windowed", {}),
-    "windowed, skip explained": ("windowed", {"recovery_skip_explained": True}),
+Precision = Literal["fp32", "bf16"]
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One way to run the networks: correspondence refinement, network precision and tracker settings."""
+
+    refinement: str = "full"
+    precision: Precision = "fp32"
+    settings: tuple[tuple[str, object], ...] = ()
+
+
+SKIP_EXPLAINED = (("recovery_skip_explained", True),)
+#: the exact mode (the paper's computation, BN folded and channels-last: equal within float32 rounding) and the
+#: fast modes of issue 25; ``fast`` bundles those that keep the tracking metrics (``metrics`` part, docs/speed.md)
+PAPER_VARIANTS: dict[str, Mode] = {
+    "full": Mode(),
+    "windowed": Mode("windowed"),
+    "skip explained": Mode("full", "fp32", SKIP_EXPLAINED),
+    "bf16": Mode("full", "bf16"),
+    "windowed, skip explained": Mode("windowed", "fp32", SKIP_EXPLAINED),
+    "windowed, skip explained, bf16": Mode("windowed", "bf16", SKIP_EXPLAINED),
 }
+#: the rows of the ``metrics`` part (the first is the reference)
+METRIC_MODES = ("full", "windowed", "skip explained", "bf16", "windowed, skip explained")
 
 
 class GuidedCorrespondences:
@@ -245,22 +275,36 @@ class PaperRun:
     stages: dict[str, float]  # median seconds per timed frame by stage (tracker.timings keys)
     tracks: float  # poses propagated per timed frame (kept at t-1)
     reestimated: float  # recovery re-estimations per timed frame
+    flops: float | None = None  # FLOP of one more (untimed) frame, FlopCounterMode
 
 
 def paper_models(
-    refinement: str, seed: int = 0, pose: str = "paper", corr: str = "paper", flip_test: bool = True
+    refinement: str,
+    seed: int = 0,
+    pose: str = "paper",
+    corr: str = "paper",
+    flip_test: bool = True,
+    precision: Precision = "fp32",
 ) -> tuple[CorrespondenceModel, PoseEstimator]:
     """Seeded random-weight correspondence and pose nets (eval mode) behind the tracker's interfaces."""
     import torch
 
     from corrtrack.inference.correspondences import NetworkCorrespondences
-    from corrtrack.inference.pose_estimator import TopDownPoseEstimator
+    from corrtrack.inference.pose_estimator import PoseEstimatorConfig, TopDownPoseEstimator
     from corrtrack.models.correspondence_net import CorrespondenceNet, correspondence_config
     from corrtrack.models.pose_net import PoseNet, pose_config
 
     torch.manual_seed(seed)
-    corr_model = NetworkCorrespondences(CorrespondenceNet(correspondence_config(corr)), refinement=refinement)
-    estimator = TopDownPoseEstimator(PoseNet(pose_config(pose)), flip_test=flip_test)
+    corr_model = NetworkCorrespondences(
+        CorrespondenceNet(correspondence_config(corr)),
+        refinement=refinement,
+        precision=precision,
+    )
+    estimator = TopDownPoseEstimator(
+        PoseNet(pose_config(pose)),
+        PoseEstimatorConfig(precision=precision),
+        flip_test=flip_test,
+    )
     return corr_model, estimator
 
 
@@ -286,25 +330,36 @@ def paper_run(
     seed: int = 0,
     nets: tuple[str, str] = ("paper", "paper"),
     flip_test: bool = True,
+    flops: bool = False,
 ) -> PaperRun:
     """Time ``CorrTrackTracker.step`` on 1280x720 frames; the first ``warmup`` frames are not timed.
 
     ``nets`` = (correspondence config, pose config); ``variant`` a key of :data:`PAPER_VARIANTS`.
+    With ``flops`` one more frame runs (untimed) under ``FlopCounterMode``: :attr:`PaperRun.flops`.
     """
     import bench_tracker
     from corrtrack.testing import OracleCorrespondences, OraclePoseEstimator
     from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig, CorrTrackTracker
 
-    refinement, settings = PAPER_VARIANTS[variant]
-    gt, _, dets = bench_tracker.make_scene(people, warmup + frames, seed)
-    images = noise_images(warmup + frames, bench_tracker.WIDTH, bench_tracker.HEIGHT, seed)
-    network, estimator = paper_models(refinement, seed, nets[1], nets[0], flip_test)
+    mode = PAPER_VARIANTS[variant]
+    total = warmup + frames + int(flops)
+    gt, _, dets = bench_tracker.make_scene(people, total, seed)
+    images = noise_images(total, bench_tracker.WIDTH, bench_tracker.HEIGHT, seed)
+    network, estimator = paper_models(mode.refinement, seed, nets[1], nets[0], flip_test, mode.precision)
     model = GuidedCorrespondences(network, OracleCorrespondences(gt, images))
     poses = GuidedPoseEstimator(estimator, OraclePoseEstimator(gt, images))
-    tracker = CorrTrackTracker(model, poses, CorrTrackConfig(**settings))  # type: ignore[arg-type]
+    tracker = CorrTrackTracker(model, poses, CorrTrackConfig(**dict(mode.settings)))  # type: ignore[arg-type]
     seconds, cpu, stage_rows, tracks = [], [], [], []
     reestimated, n_prev = 0, 0  # n_prev: poses kept at t-1, which the tracker propagates into t
+    counted: float | None = None
     for t, (img, det) in enumerate(zip(images, dets)):
+        if t == warmup + frames:  # the extra frame: FLOP count only
+            from torch.utils.flop_counter import FlopCounterMode
+
+            with FlopCounterMode(display=False) as counter:
+                tracker.step(t, img, det)
+            counted = float(counter.get_total_flops())
+            break
         before = dict(tracker.timings)
         r0 = tracker.counts["reestimated"]
         t0, c0 = time.perf_counter(), time.process_time()
@@ -321,33 +376,105 @@ def paper_run(
     if not seconds:
         raise ValueError("paper_run needs at least one timed frame (frames >= 1)")
     stages = {k: float(np.median([r[k] for r in stage_rows])) for k in stage_rows[0]}
-    return PaperRun(people, variant, seconds, cpu, stages, float(np.mean(tracks)), reestimated / frames)
+    return PaperRun(people, variant, seconds, cpu, stages, float(np.mean(tracks)), reestimated / frames, counted)
 
 
 def paper_table(runs: list[PaperRun]) -> str:
     lines = [
-        "| people | variant | s / frame (median) | CPU s / frame | authors' s / frame | speed-up | embed s | "
-        "propagate s | re-estimate s | own ms | tracks propagated / frame | re-estimated / frame |",
-        "|---" * 12 + "|",
+        "| people | variant | s / frame (median) | CPU s / frame | authors' s / frame | speed-up | GFLOP / frame | "
+        "GFLOP/s | embed s | propagate s | re-estimate s | own ms | tracks propagated / frame | re-estimated / frame |",
+        "|---" * 14 + "|",
     ]
     for r in runs:
         med = statistics.median(r.seconds)
         ref = AUTHORS_SECONDS.get(r.people)
         speed = f"{ref / med:.1f}x" if ref else "-"
+        gflop = f"{r.flops / 1e9:.0f}" if r.flops is not None else "-"
+        rate = f"{r.flops / 1e9 / med:.0f}" if r.flops is not None else "-"
         s = r.stages
         lines.append(
             f"| {r.people} | {r.variant} | {med:.2f} | {statistics.median(r.cpu):.2f} | {ref if ref else '-'} | "
-            f"{speed} | {s['embed']:.2f} | "
+            f"{speed} | {gflop} | {rate} | {s['embed']:.2f} | "
             f"{s['propagate']:.2f} | {s['estimate']:.2f} | {1e3 * s['tracker']:.1f} | {r.tracks:.1f} | "
             f"{r.reestimated:.1f} |"
         )
     return "\n".join(lines)
 
 
+# -------------------------------------------------------------------------------------- metrics
+def metric_rows(
+    data: str | Path, frames: int | None, modes: list[str], sequences: tuple[str, ...] = ("hard",)
+) -> dict[str, dict[str, float]]:
+    """Tracking metrics (and re-estimations skipped) of each mode with the bundled networks on ``data``.
+
+    The detections (simulated from the ground truth) are the same for every mode; the poses of the
+    detections come from the bundled pose net at the mode's precision. One runner per precision.
+    """
+    from corrtrack.experiments import (
+        ExperimentRunner,
+        Variant,
+        detector_factory,
+        load_sequences,
+        score,
+    )
+    from corrtrack.inference.correspondences import NetworkCorrespondences
+    from corrtrack.inference.pose_estimator import PoseEstimatorConfig, TopDownPoseEstimator
+
+    seqs = load_sequences(data, "val", sequences, frames, full_truth=True)
+    corr_net = NetworkCorrespondences.from_bundled().net
+    runners: dict[str, ExperimentRunner] = {}
+    rows: dict[str, dict[str, float]] = {}
+    for name in modes:
+        mode = PAPER_VARIANTS[name]
+        if mode.precision not in runners:
+            est = TopDownPoseEstimator.from_bundled(PoseEstimatorConfig(precision=mode.precision))
+
+            def estimator(seq: object, e: PoseEstimator = est) -> PoseEstimator:
+                return e
+
+            def models(
+                seq: object, kind: str, refinement: str, precision: Precision = mode.precision
+            ) -> CorrespondenceModel:
+                return NetworkCorrespondences(corr_net, refinement=refinement, precision=precision)
+
+            # shared caches within a precision: detections, poses, embeddings, memoised propagations
+            runners[mode.precision] = ExperimentRunner(seqs, detector_factory("simulated"), estimator, models)
+        settings = tuple(f"{k}={str(v).lower()}" for k, v in mode.settings)
+        variant = Variant(name, refinement=mode.refinement, settings=settings)  # type: ignore[arg-type]
+        result = runners[mode.precision].run(variant)
+        row = score([s.ground_truth for s in seqs], result.predictions)
+        row["skipped"] = result.counts.get("recovery_skipped", 0.0)
+        rows[name] = row
+    return rows
+
+
+METRICS = ("MOTA", "IDSW", "mAP", "HOTA")
+
+
+def metrics_table(rows: dict[str, dict[str, float]], sequences: int, tolerance: float = 0.2) -> str:
+    """Each mode's metrics, the difference to the first (exact) row and whether all stay within ``tolerance``.
+
+    IDSW is a count over ``sequences`` sequences: its difference is divided by the sequence count.
+    """
+    exact = next(iter(rows.values()))
+    head = "| mode | " + " | ".join(METRICS) + " | " + " | ".join(f"d{m}" for m in METRICS)
+    lines = [head + " | within 0.2 | re-estimations skipped |", "|---" * (2 * len(METRICS) + 3) + "|"]
+    for name, r in rows.items():
+        diffs = [r[m] - exact[m] for m in METRICS]
+        scaled = [d / sequences if m == "IDSW" else d for m, d in zip(METRICS, diffs)]
+        ok = all(abs(d) <= tolerance + 1e-9 for d in scaled)
+        cells = [f"{r[m]:.0f}" if m == "IDSW" else f"{r[m]:.2f}" for m in METRICS]
+        cells += [f"{d:+.0f}" if m == "IDSW" else f"{d:+.2f}" for m, d in zip(METRICS, diffs)]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {'yes' if ok else 'no'} | {r['skipped']:.0f} |")
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", nargs="+", choices=["own", "pipeline", "paper"], default=["own", "pipeline", "paper"])
+    ap.add_argument(
+        "--parts", nargs="+", choices=["own", "pipeline", "paper", "metrics"], default=["own", "pipeline", "paper"]
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--own-people", type=int, nargs="+", default=[1, 5, 20, 50])
     ap.add_argument("--own-frames", type=int, default=60)
@@ -361,7 +488,14 @@ def main() -> None:
     ap.add_argument("--paper-warmup", type=int, default=2)
     ap.add_argument("--paper-frames", type=int, default=3)
     ap.add_argument("--paper-variants", nargs="+", choices=list(PAPER_VARIANTS), default=list(PAPER_VARIANTS))
+    ap.add_argument("--no-flops", action="store_true", help="skip the FLOP-counted extra frame")
+    ap.add_argument("--metrics-data", type=Path, help="SynthTrack data set for the metrics part")
+    ap.add_argument("--metrics-sequences", nargs="+", default=["hard"])
+    ap.add_argument("--metrics-frames", type=int, default=None)
+    ap.add_argument("--metrics-modes", nargs="+", choices=list(PAPER_VARIANTS), default=list(METRIC_MODES))
     args = ap.parse_args()
+    if "metrics" in args.parts and (args.metrics_data is None or not args.metrics_data.is_dir()):
+        ap.error(f"error: --metrics-data: {args.metrics_data}: not a folder (the metrics part needs a SynthTrack set)")
     import torch
 
     torch.set_num_threads(args.threads)
@@ -394,10 +528,22 @@ def main() -> None:
         runs = []
         for n in args.paper_people:
             for variant in args.paper_variants:
-                runs.append(paper_run(n, variant, args.paper_warmup, args.paper_frames))
+                runs.append(paper_run(n, variant, args.paper_warmup, args.paper_frames, flops=not args.no_flops))
                 print(f"<!-- {n} people, {variant}: {[round(x, 2) for x in runs[-1].seconds]} s; {load_text()} -->")
         print(paper_table(runs))
         print(f"\n{load_text()}")
+    if "metrics" in args.parts:
+        c0 = time.process_time()
+        rows = metric_rows(args.metrics_data, args.metrics_frames, args.metrics_modes, tuple(args.metrics_sequences))
+        from corrtrack.experiments import load_sequences
+
+        n_seq = len(load_sequences(args.metrics_data, "val", args.metrics_sequences, 2, full_truth=False))
+        print(
+            f"\n### (d) Tracking metrics of each mode against the exact mode (bundled networks, simulated detector), "
+            f"{args.metrics_data}, {n_seq} sequences, frames: {args.metrics_frames or 'all'}\n"
+        )
+        print(metrics_table(rows, n_seq))
+        print(f"\nprocess CPU s: {time.process_time() - c0:.0f}; {load_text()}")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,29 @@ def test_paper_run_tiny_networks(bench):
     assert "| 3 | full |" in bench.paper_table(runs)
 
 
+def test_paper_run_counts_flops_and_fast_modes_skip_reestimation(bench):
+    exact = bench.paper_run(3, "full", warmup=1, frames=1, nets=("tiny", "tiny"), flops=True)
+    fast = bench.paper_run(3, "windowed, skip explained", warmup=1, frames=1, nets=("tiny", "tiny"), flops=True)
+    assert exact.flops is not None and fast.flops is not None
+    # windowed refinement runs the refiner on windows, and explained poses are not re-estimated: fewer FLOP
+    assert 0 < fast.flops < exact.flops
+    assert fast.reestimated < exact.reestimated
+    assert "GFLOP/s" in bench.paper_table([exact, fast])
+    assert bench.paper_run(3, "full", warmup=1, frames=1, nets=("tiny", "tiny")).flops is None
+
+
+def test_metrics_table_marks_modes_within_tolerance(bench):
+    rows = {
+        "full": {"MOTA": 50.0, "IDSW": 10, "mAP": 60.0, "HOTA": 40.0, "skipped": 0},
+        "close": {"MOTA": 50.1, "IDSW": 10, "mAP": 59.9, "HOTA": 40.2, "skipped": 5},
+        "far": {"MOTA": 50.0, "IDSW": 12, "mAP": 60.0, "HOTA": 40.0, "skipped": 5},
+    }
+    table = bench.metrics_table(rows, sequences=2).splitlines()
+    assert table[2].startswith("| full |") and "| yes |" in table[2]
+    assert "| yes |" in table[3] and "+0.10" in table[3]
+    assert "| no |" in table[4] and "+2" in table[4]  # 2 more switches over 2 sequences: 1 per sequence
+
+
 def test_guided_models_run_the_network_and_return_the_oracle(bench):
     calls = []
 
