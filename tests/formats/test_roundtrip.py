@@ -156,3 +156,29 @@ def test_mot_length_comes_from_seqinfo():
     info = read_seqinfo(root / "seqinfo.ini")
     assert info["framerate"] == "7" and info["seqlength"] == "795"
     assert len(load_sequence(root / "det" / "det.txt")) == len(load_sequence(root / "gt" / "gt.txt")) == 795
+
+
+@pytest.mark.parametrize("fmt", ["posetrack18", "coco", "coco-results"])
+def test_streamed_json_is_the_document_text_and_memory_stays_per_frame(fmt, tmp_path):
+    """save_sequence writes COCO-style files frame by frame: the same text as the whole document, far less memory."""
+    import dataclasses
+    import tracemalloc
+
+    from corrtrack.formats import to_document
+
+    seq = make_sequence(num_frames=600, persons=4)
+    from corrtrack.poses import PoseSequence
+
+    seq = PoseSequence(seq.name, [dataclasses.replace(f, image_id=None) for f in seq.frames], seq.layout)
+    path = tmp_path / "s.json"
+    tracemalloc.start()
+    try:
+        save_sequence(seq, path, fmt)
+        _, streamed_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        text = json.dumps(to_document(seq, fmt))
+        _, document_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert path.read_text() == text
+    assert streamed_peak < document_peak / 5, (streamed_peak, document_peak)

@@ -102,11 +102,67 @@ def to_document(seq: PoseSequence, fmt: str) -> Any:
 
 
 def save_sequence(seq: PoseSequence, path: str | Path, fmt: str) -> None:
-    """Write ``seq`` atomically in format ``fmt``."""
+    """Write ``seq`` atomically in format ``fmt``.
+
+    COCO-style formats are written frame by frame (the same text as ``json.dumps(to_document(seq, fmt))``):
+    memory does not hold the whole document, which for a long video is several times the poses' own size.
+    """
     if fmt == "mot":
         write_mot(seq, path)
+    elif fmt in ("posetrack18", "coco", "coco-results"):
+        _stream_coco_style(seq, Path(path), fmt)
     else:
         write_json(path, to_document(seq, fmt))
+
+
+def _stream_coco_style(seq: PoseSequence, path: Path, fmt: str) -> None:
+    """``to_document(seq, fmt)`` as JSON text, one frame's images and annotations at a time."""
+    import dataclasses
+
+    from corrtrack.fileio import atomic_path, json_text
+
+    head = to_document(PoseSequence(seq.name, [], seq.layout, dict(seq.extras)), fmt)
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as out:
+        if fmt == "coco-results":
+            out.write("[")
+            first = True
+            for t, frame in enumerate(seq.frames):
+                for ann in _frame_document(seq, frame, t, fmt, dataclasses.replace):
+                    out.write(("" if first else ", ") + json_text(path, ann))
+                    first = False
+            out.write("]")
+            return
+        opening = '{"images": [], "annotations": []'
+        head_text = json_text(path, head)
+        if not head_text.startswith(opening):  # not the layout this writer knows: the whole document at once
+            out.write(json_text(path, to_document(seq, fmt)))
+            return
+        import tempfile
+
+        with tempfile.TemporaryFile("w+", encoding="utf-8", dir=tmp.parent, prefix=tmp.name) as annotations:
+            out.write('{"images": [')
+            first_image, first_ann = True, True
+            for t, frame in enumerate(seq.frames):
+                part = _frame_document(seq, frame, t, fmt, dataclasses.replace)
+                assert isinstance(part, dict)
+                for img in part["images"]:
+                    out.write(("" if first_image else ", ") + json_text(path, img))
+                    first_image = False
+                for ann in part["annotations"]:
+                    annotations.write(("" if first_ann else ", ") + json_text(path, ann))
+                    first_ann = False
+            out.write('], "annotations": [')
+            annotations.seek(0)
+            for block in iter(lambda: annotations.read(1 << 16), ""):
+                out.write(block)
+            out.write("]" + head_text[len(opening) :])
+
+
+def _frame_document(seq: PoseSequence, frame: Any, index: int, fmt: str, replace: Any) -> Any:
+    """The document of frame ``index`` alone (its image id as in the whole sequence's document)."""
+    if frame.image_id is None:
+        frame = replace(frame, image_id=index)
+    return to_document(PoseSequence(seq.name, [frame], seq.layout, dict(seq.extras)), fmt)
 
 
 def split_videos(seq: PoseSequence) -> list[PoseSequence]:
