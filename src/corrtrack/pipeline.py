@@ -419,7 +419,10 @@ def track_sequence(
     timings = getattr(tracker, "timings", None)
     if isinstance(timings, dict):  # CorrTrackTracker: split tracking into its stages
         seconds.update({f"tracking.{k}": float(v) for k, v in timings.items()})
+    # the tracker's per-frame state and the detections are not needed any more: free them before writing
+    del tracker, detector, estimator, recovery_estimator
     seq = _as_output(item, tracked, names)
+    del tracked
     pred = out_dir / f"{item.name}.json"
     mot = out_dir / f"{item.name}.txt"
     save_sequence(seq, pred, "posetrack18")
