@@ -51,3 +51,21 @@ def test_filter_threshold_and_nms():
     assert len(filter_detections(Poses.empty())) == 0
     with pytest.raises(ValueError):
         DetectionFilter(nms_iou=0)
+
+
+def test_coco17_detections_are_mapped_by_joint_name(tmp_path):
+    """COCO-17 keypoints (eyes at 1 and 2) become PoseTrack 2018 joints by name: no eye is read as a head joint."""
+    from conftest import make_sequence
+    from corrtrack.formats import convert_layout, save_sequence
+    from corrtrack.keypoints import COCO17, POSETRACK18
+
+    seq = make_sequence(2, 2)
+    path = tmp_path / "coco.json"
+    save_sequence(convert_layout(seq, COCO17), path, "coco")
+    det = FileDetections(path, DetectionFilter(score_threshold=0.0, nms_iou=1.0))
+    got = det.for_frames([0])[0]
+    assert got.num_joints == POSETRACK18.num_joints
+    head = [POSETRACK18.index("head_bottom"), POSETRACK18.index("head_top")]
+    assert (got.keypoints[:, head] == 0).all()  # COCO has no head_bottom / head_top
+    body = [POSETRACK18.index(n) for n in ("nose", "left_wrist", "right_ankle")]
+    np.testing.assert_allclose(got.keypoints[:, body], seq.frames[0].poses.keypoints[:, body])

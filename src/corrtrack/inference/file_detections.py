@@ -29,8 +29,9 @@ import numpy as np
 
 from corrtrack.config import param
 from corrtrack.errors import FormatError
-from corrtrack.formats import detect_format, load_sequence
+from corrtrack.formats import convert_layout, detect_format, load_sequence
 from corrtrack.geometry import box_nms
+from corrtrack.keypoints import POSETRACK18
 from corrtrack.poses import Poses, PoseSequence
 
 __all__ = ["DetectionFilter", "DetectionList", "FileDetections", "filter_detections"]
@@ -136,6 +137,8 @@ class FileDetections(DetectionList):
         self.path = Path(path)
         fmt = detect_format(self.path)
         seq = load_sequence(self.path, fmt)
+        if seq.layout is not POSETRACK18:  # e.g. COCO-17 keypoints: joints by name, never COCO eyes as head joints
+            seq = convert_layout(seq, POSETRACK18)
         super().__init__(self._frames(seq, fmt, num_frames, first_image_id), config)
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Poses]:
