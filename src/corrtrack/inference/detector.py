@@ -27,6 +27,7 @@ import torch
 from corrtrack.config import param
 from corrtrack.errors import CorrtrackError
 from corrtrack.inference.file_detections import DetectionFilter, FilteredDetector
+from corrtrack.models.backbone import resolve_device
 from corrtrack.models.detector_net import (
     PAD_VALUE,
     DetectorNet,
@@ -94,7 +95,7 @@ class CenterNetDetector(FilteredDetector):
         post: DetectionFilter = DetectionFilter(),
         device: str | torch.device = "cpu",
     ) -> None:
-        self.device = torch.device(device)
+        self.device = resolve_device(device)  # an unknown or unavailable device: one clear error, at once
         self.model = model.to(self.device).eval()
         self.config = config
         self.post = post
