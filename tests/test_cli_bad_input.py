@@ -342,3 +342,17 @@ def test_an_output_folder_that_is_a_file_is_one_rule_and_one_wording(argv, tmp_p
     (tmp_path / "f").write_text("x")
     code, _, err = run([a.format(**{k: str(v) for k, v in fill.items()}) for a in argv], capsys)
     one_error(code, err, f"{tmp_path / 'f'}: cannot write: it is an existing file, not a folder")
+
+
+def test_an_error_after_the_eval_progress_line_is_a_line_of_its_own(tmp_path, capsys):
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "pred").mkdir()
+    for i in range(12):  # ten or more sequences: eval shows "\rN/12 sequences" on stderr
+        seq = make_sequence(3, 2, name=f"{i:06d}_mpii_test")
+        save_sequence(seq, tmp_path / "gt" / f"{i:02d}.json", "posetrack18")
+        save_sequence(seq, tmp_path / "pred" / f"{i:02d}.json", "posetrack18")
+    (tmp_path / "pred" / "11.json").write_text("{")
+    code, _, err = run(["eval", tmp_path / "gt", tmp_path / "pred", "--workers", "1", "--order", "sorted"], capsys)
+    assert code == 2
+    last = err.rstrip("\n").split("\n")[-1]
+    assert last.startswith("error: ") and str(tmp_path / "pred" / "11.json") in last, repr(err)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -11,10 +13,26 @@ import typer
 from corrtrack.cli.app import app, check_output_file, check_output_folder, fail, finite
 from corrtrack.evaluate.hota import KEYPOINT_SIM_SCALE
 
+#: whether the progress line is open (no newline yet): an error must then start on a line of its own
+_PROGRESS_OPEN = [False]
+
 
 def _progress(done: int, total: int) -> None:
     if total >= 10:  # long evaluations only
         typer.echo(f"\r{done}/{total} sequences", nl=done == total, err=True)
+        _PROGRESS_OPEN[0] = done != total
+
+
+@contextlib.contextmanager
+def _line_closed() -> Iterator[None]:
+    """Within: an error ends an open progress line first, so that its ``error:`` line is a line of its own."""
+    _PROGRESS_OPEN[0] = False
+    try:
+        yield
+    finally:
+        if _PROGRESS_OPEN[0]:
+            typer.echo("", err=True)
+            _PROGRESS_OPEN[0] = False
 
 
 @app.command("eval")
@@ -77,8 +95,12 @@ def eval_(
     from corrtrack.evaluate.leniency import warnings_as_lines
     from corrtrack.evaluate.report import format_tables
 
+    def say(line: str) -> None:
+        typer.echo(("\n" if _PROGRESS_OPEN[0] else "") + line, err=True)
+        _PROGRESS_OPEN[0] = False
+
     # inputs the official tool grades but that look wrong: one "warning: FILE: ..." line each
-    with warnings_as_lines(lambda line: typer.echo(line, err=True)):
+    with warnings_as_lines(say), _line_closed():
         result = evaluate_dirs(
             gt,
             pred,
