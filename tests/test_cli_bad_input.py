@@ -356,3 +356,13 @@ def test_an_error_after_the_eval_progress_line_is_a_line_of_its_own(tmp_path, ca
     assert code == 2
     last = err.rstrip("\n").split("\n")[-1]
     assert last.startswith("error: ") and str(tmp_path / "pred" / "11.json") in last, repr(err)
+
+
+def test_eval_warns_about_predictions_of_another_video(tmp_path, capsys):
+    seq = make_sequence(3, 2)
+    other = make_sequence(3, 2, name="000002_mpii_test")  # same shape, another video's frame names
+    gt, pred = _folders(tmp_path, seq, other)
+    code, out, err = run(["eval", gt, pred, "--workers", "1"], capsys)
+    assert code == 0 and "MOTA" in out
+    (line,) = warnings_of(err)
+    assert str(pred / "a.json") in line and "another video" in line

@@ -307,6 +307,16 @@ class _Job:
                 ),
                 stacklevel=2,
             )
+        gt_names = {f.file_name for f in gt.frames if f.file_name}
+        pred_names = [f.file_name for f in pred.frames if f.file_name]
+        if gt_names and pred_names and not gt_names.intersection(pred_names):
+            warnings.warn(
+                InputWarning(
+                    f"{self.pred_source}: none of its frame names is a ground-truth frame's ({pred_names[0]!r}, "
+                    f"ground truth {sorted(gt_names)[0]!r}): predictions of another video? Frames are matched by order"
+                ),
+                stacklevel=2,
+            )
         pairs = sequence_pairs(seq)
         samples = ap_samples(seq, pairs) if self.pose_estimation else None
         counts = mot_counts(seq, pairs) if self.tracking else MOTCounts()
