@@ -39,6 +39,7 @@ import torch.distributed as dist
 from corrtrack.config import config_to_dict, dump_config, override_routed, param
 from corrtrack.errors import CorrtrackError
 from corrtrack.fileio import atomic_path, write_json
+from corrtrack.models.backbone import resolve_device  # the one --device rule of every command
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -205,23 +206,6 @@ def _env_int(name: str, default: int, minimum: int) -> int:
     if value < minimum:
         raise CorrtrackError(f"environment: {name}={value} must be >= {minimum}")
     return value
-
-
-def resolve_device(name: str) -> torch.device:
-    """``cpu``, ``cuda`` or ``cuda:N`` as a torch device; an unknown or unavailable device is one clear error."""
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise CorrtrackError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
-    if device.type == "cpu":
-        return device
-    if device.type != "cuda":
-        raise CorrtrackError(f"device {name!r} is not supported for training; use cpu, cuda or cuda:N")
-    if not torch.cuda.is_available():
-        raise CorrtrackError(f"device {name!r}: CUDA is not available on this machine (use --device cpu)")
-    if device.index is not None and device.index >= torch.cuda.device_count():
-        raise CorrtrackError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s)")
-    return device
 
 
 class _Keys:
