@@ -3,7 +3,7 @@
 Python::
 
     from corrtrack.training.detector_train import train_detector
-    result = train_detector("tiny", "/data/synthtrack-v2", "runs/detector_tiny", steps=800, batch_size=16)
+    result = train_detector("tiny", "/data/synthtrack-v2.1", "runs/detector_tiny", steps=800, batch_size=16)
 
 Command line (wired by the CLI as ``corrtrack train detector --config tiny --data DIR --out DIR --set NAME=VALUE``)::
 

@@ -3,7 +3,7 @@
 Steps (each resumable: a rerun with the same ``--out`` continues where it stopped):
 
 1. **Data**: ``DATA`` must hold a SynthTrack/PoseTrack folder with ``train`` and ``val`` splits; if it
-   holds none, SynthTrack v2 (``synthtrack-v2`` train and val splits, or a small set at
+   holds none, SynthTrack v2.1 (``synthtrack-v2.1`` train and val splits, or a small set at
    ``scale="tiny"``) is rendered there on all CPU cores.
 2. **Shards**: the frames are decoded once into ``OUT/shards`` (all cores), so no step decodes a JPEG.
 3. **Training**: pose, detector and correspondence networks with :func:`~corrtrack.training.trainer.train_network`
@@ -45,7 +45,7 @@ __all__ = [
 #: per scale: SynthTrack data to render when DATA is empty, and each network's training options
 SCALES: dict[str, dict[str, Any]] = {
     "full": {
-        "data": "synthtrack-v2",
+        "data": "synthtrack-v2.1",
         "pose": {"steps": 6000, "batch_size": 128, "lr": 4e-3, "warmup_steps": 200},
         "detector": {"steps": 5000, "batch_size": 64, "lr": 6e-3, "warmup_steps": 200},
         "correspondence": {

@@ -10,9 +10,9 @@ writes the weights with their metadata and ``train_summary.json``.
 Python::
 
     from corrtrack.training.trainer import train_network
-    train_network("pose", "tiny", "/data/synthtrack-v2", "runs/pose", steps=2000, batch_size=32)
-    train_network("detector", "tiny", "/data/synthtrack-v2", "runs/det", steps=800)
-    train_network("correspondence", "tiny", "/data/synthtrack-v2", "runs/corr", embedding_steps=400)
+    train_network("pose", "tiny", "/data/synthtrack-v2.1", "runs/pose", steps=2000, batch_size=32)
+    train_network("detector", "tiny", "/data/synthtrack-v2.1", "runs/det", steps=800)
+    train_network("correspondence", "tiny", "/data/synthtrack-v2.1", "runs/corr", embedding_steps=400)
 
 ``train_pose``, ``train_detector`` and ``train_corr`` are this function with the network fixed.
 """
