@@ -259,3 +259,16 @@ def test_fine_tuning_starts_from_a_checkpoint(tmp_path: Path) -> None:
     assert str(first.weights) in str(meta["train_config"])
     with pytest.raises(CorrtrackError, match="does not match"):
         init_from(CorrespondenceNet(dataclasses.replace(TINY, width=0.125)), first.weights)
+
+
+def test_fine_tuning_keeps_the_checkpoints_refiner_settings(tmp_path: Path) -> None:
+    """Saved with refiner_affinity='peak', fine-tuned by preset name: stays 'peak' (same tensors, other maths)."""
+    data = write_posetrack(tmp_path / "pt")
+    peak = dataclasses.replace(TINY, refiner_affinity="peak")
+    first = train_corr(peak, data, tmp_path / "a", embedding_steps=1, refiner_steps=1, **FAST)
+    assert first.weights is not None
+    tuned = train_corr(
+        TINY.name, data, tmp_path / "b", embedding_steps=1, refiner_steps=1, init_weights=str(first.weights), **FAST
+    )
+    assert tuned.weights is not None
+    assert NetworkCorrespondences.from_checkpoint(tuned.weights).net.cfg.refiner_affinity == "peak"

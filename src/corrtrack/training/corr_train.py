@@ -271,6 +271,8 @@ def corr_task(
     defaults = {"train": CorrTrainConfig(), "loop": LoopConfig(), "pairs": PairConfig()}
     configs = training_configs(options, settings, defaults)
     train_cfg: CorrTrainConfig = configs["train"]
+    if train_cfg.init_weights:
+        net_cfg = _fine_tuned_config(net_cfg, train_cfg.init_weights, explicit=not isinstance(config_name, str))
     loop_cfg: LoopConfig = configs["loop"]
     pair_cfg: PairConfig = configs["pairs"]
     source = make_source(data_dir, train_cfg, estimator, detector)
@@ -361,6 +363,23 @@ def train_corr(
     return run_task(
         task, out_dir, resume=resume, max_steps_this_run=max_steps_this_run, progress=progress, command=command
     )
+
+
+def _fine_tuned_config(
+    named: CorrespondenceNetConfig, path: str | Path, explicit: bool = False
+) -> CorrespondenceNetConfig:
+    """The network config of checkpoint ``path``, the network that fine-tuning continues.
+
+    Fine-tuning keeps the checkpoint's non-tensor settings too (e.g. the refiner's ``refiner_affinity``):
+    building a preset's defaults instead would load the weights into a network that computes something else.
+    A preset name must match the checkpoint's; an ``explicit`` config must equal it.
+    """
+    source = model_from_checkpoint(path)
+    if not isinstance(source, CorrespondenceNet):
+        raise CorrtrackError(f"{path}: holds a {type(source).__name__}, not a correspondence network")
+    if source.cfg.name != named.name or (explicit and source.cfg != named):
+        raise CorrtrackError(f"{path}: its network does not match config {named.name!r} ({source.cfg} vs {named})")
+    return source.cfg
 
 
 def init_from(net: CorrespondenceNet, path: str | Path) -> None:
