@@ -427,7 +427,9 @@ def metric_rows(
     for name in modes:
         mode = PAPER_VARIANTS[name]
         if mode.precision not in runners:
-            est = TopDownPoseEstimator.from_bundled(PoseEstimatorConfig(precision=mode.precision))
+            # fp32 rows pass no precision, so that the exact row also runs on trees without the option (c359ceb)
+            extra = {} if mode.precision == "fp32" else {"precision": mode.precision}
+            est = TopDownPoseEstimator.from_bundled(PoseEstimatorConfig(**extra))  # type: ignore[arg-type]
 
             def estimator(seq: object, e: PoseEstimator = est) -> PoseEstimator:
                 return e
@@ -435,7 +437,8 @@ def metric_rows(
             def models(
                 seq: object, kind: str, refinement: str, precision: Precision = mode.precision
             ) -> CorrespondenceModel:
-                return NetworkCorrespondences(corr_net, refinement=refinement, precision=precision)
+                options: dict[str, object] = {} if precision == "fp32" else {"precision": precision}
+                return NetworkCorrespondences(corr_net, refinement=refinement, **options)  # type: ignore[arg-type]
 
             # shared caches within a precision: detections, poses, embeddings, memoised propagations
             runners[mode.precision] = ExperimentRunner(seqs, detector_factory("simulated"), estimator, models)
