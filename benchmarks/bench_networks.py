@@ -1,6 +1,7 @@
 """Forward time of the networks: pose net (tiny/paper/paper3, batch 1 and 8) and correspondence net.
 
 Usage: python benchmarks/bench_networks.py [--threads 2] [--repeats 5] [--only pose|corr] [--configs tiny,paper]
+       python benchmarks/bench_networks.py --forms [--bf16] [--configs paper] [--batches 4]
        python benchmarks/bench_networks.py --golden [--reference ../shared/reference]
 
 Wall time (median / min of ``--repeats`` runs after one warm-up) and the process CPU time
@@ -13,6 +14,10 @@ Correspondence: the embedding of one letter-boxed frame, then for 1, 5 and 20 tr
 (17 queries each) on one frame pair: the batched correlation alone, and correlation +
 refinement (all tracks in one batch). For scale, the authors' code on this machine: one
 512x512 embedding 257 ms; one track's affinity + refinement 200-220 ms.
+
+``--forms`` instead times the pose net as given (NCHW input, BN modules) beside its inference form
+(``backbone.prepare_for_inference``: BN folded, channels-last weights and input), and with ``--bf16``
+the inference form under bfloat16 autocast too, back to back in one process (issue 25).
 
 ``--golden`` instead prints, for every golden array of the reference fixtures, the relative
 error ``max|ours - golden| / max|golden|`` of our networks with the rule's weights (the test
@@ -79,6 +84,30 @@ def bench_pose(names: list[str], repeats: int) -> None:
                 f"| {name} ({cfg.num_stages} stages) | {cfg.input_width} x {cfg.input_height} | "
                 f"{net.num_parameters() / 1e6:.2f} M | {batch} | {full} | {pred} |"
             )
+
+
+def bench_forms(names: list[str], batches: list[int], repeats: int, bf16: bool) -> None:
+    """The pose net as given vs its inference form (and bf16), ``all stages`` forward, back to back."""
+    from corrtrack.models.backbone import prepare_for_inference, to_channels_last
+
+    cols = ["as given (NCHW, BN)", "inference form (BN folded, channels-last)"] + (
+        ["inference form, bf16"] if bf16 else []
+    )
+    print("| pose net | batch | " + " | ".join(f"{c}, ms: wall median / min (CPU)" for c in cols) + " |")
+    print("|---" * (2 + len(cols)) + "|")
+    for name in names:
+        cfg = pose_config(name)
+        net = PoseNet(cfg).eval()
+        run = prepare_for_inference(net)
+        for batch in batches:
+            x = torch.rand(batch, 3, cfg.input_height, cfg.input_width)
+            xc = to_channels_last(x)
+            with torch.inference_mode():
+                cells = [timed(repeats, net, x), timed(repeats, run, xc)]
+                if bf16:
+                    with torch.autocast("cpu", dtype=torch.bfloat16):
+                        cells.append(timed(repeats, run, xc))
+            print(f"| {name} ({cfg.num_stages} stages) | {batch} | " + " | ".join(cells) + " |")
 
 
 def bench_corr(names: list[str], repeats: int) -> None:
@@ -166,6 +195,9 @@ def main() -> None:
     ap.add_argument("--only", choices=["pose", "corr"], default=None)
     ap.add_argument("--configs", default=None, help="comma-separated config names (default: all)")
     ap.add_argument("--golden", action="store_true", help="print the errors against the reference golden arrays")
+    ap.add_argument("--forms", action="store_true", help="pose net as given vs its inference form (issue 25)")
+    ap.add_argument("--bf16", action="store_true", help="with --forms: the inference form under bf16 autocast too")
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 4], help="with --forms: batch sizes")
     ap.add_argument("--reference", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "reference")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -174,6 +206,10 @@ def main() -> None:
         golden_report(args.reference)
         return
     chosen = args.configs.split(",") if args.configs else None
+    if args.forms:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats} runs + warm-up")
+        bench_forms(chosen or ["paper"], args.batches, args.repeats, args.bf16)
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats} runs + warm-up")
     if args.only in (None, "pose"):
         bench_pose(chosen or ["tiny", "paper", "paper3"], args.repeats)
