@@ -366,3 +366,23 @@ def test_eval_warns_about_predictions_of_another_video(tmp_path, capsys):
     assert code == 0 and "MOTA" in out
     (line,) = warnings_of(err)
     assert str(pred / "a.json") in line and "another video" in line
+
+
+def test_train_output_that_is_a_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "file.txt"
+    target.write_text("x")
+    for command in ("pose", "detector", "corr"):
+        code, _, err = run(["train", command, "--data", tmp_path, "--out", target], capsys)
+        one_error(code, err, str(target), "cannot write: it is an existing file")
+
+
+@pytest.mark.parametrize("body", ['{"sequences": [{"name": "x"}]}', '{"sequences": 3}', "[1, 2]", '{"sequences": [7]}'])
+def test_synth_export_coco_with_a_corrupted_description(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], body: str
+) -> None:
+    root = tmp_path / "set"
+    (root / "annotations" / "train").mkdir(parents=True)
+    save_sequence(make_sequence(2), root / "annotations" / "train" / "000001_mpii_test.json", "posetrack18")
+    (root / "synthtrack.json").write_text(body)
+    code, _, err = run(["synth-export-coco", root, tmp_path / "out.json", "--split", "train"], capsys)
+    one_error(code, err, "synthtrack.json")

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from corrtrack.cli.app import app
+from corrtrack.cli.app import app, check_device, check_output_folder
 
 train_app = typer.Typer(
     help="Train the networks (runs under `torchrun --nproc_per_node N -m corrtrack train ...` too).",
@@ -33,6 +33,7 @@ def train_pose_cmd(
         pose_config(config)
     except (KeyError, ValueError) as exc:
         raise typer.BadParameter(str(exc).strip("'\""), param_hint="--config") from None
+    check_output_folder(out)
     raise typer.Exit(run_train_pose(config, data, out, settings or []))
 
 
@@ -53,6 +54,7 @@ def train_corr_cmd(
         correspondence_config(config)
     except (KeyError, ValueError) as exc:
         raise typer.BadParameter(str(exc).strip("'\""), param_hint="--config") from None
+    check_output_folder(out)
     raise typer.Exit(run_train_corr(config, data, out, settings or []))
 
 
@@ -66,6 +68,7 @@ def train_detector_cmd(
     """Train the CenterNet-style person detector."""
     from corrtrack.training.detector_train import run_train_detector
 
+    check_output_folder(out)
     raise typer.Exit(run_train_detector(config, data, out, settings or []))
 
 
@@ -73,7 +76,9 @@ def train_detector_cmd(
 def train_all_cmd(
     data: Annotated[Path, typer.Option(help="SynthTrack folder (train + val); rendered here on all cores if empty.")],
     out: Annotated[Path, typer.Option(help="Output folder (shards, one folder per network, bundled/, report.json).")],
-    device: Annotated[str, typer.Option(help="cpu, cuda or cuda:N (refused at once if not available).")] = "cpu",
+    device: Annotated[
+        str, typer.Option(callback=check_device, help="cpu, cuda or cuda:N (refused at once if not available).")
+    ] = "cpu",
     scale: Annotated[str, typer.Option(help="full (about 10 min on one data-centre GPU), tiny, or a factor.")] = "full",
     workers: Annotated[Optional[int], typer.Option(min=1, max=256, help="Processes for rendering/sharding.")] = None,
     threads: Annotated[int, typer.Option(min=0, max=256, help="Torch threads (0 = torch's default).")] = 0,
@@ -81,5 +86,6 @@ def train_all_cmd(
     """Train the three bundled networks end to end (data, training, evaluation, weights with metadata)."""
     from corrtrack.training.train_all import train_all
 
+    check_output_folder(out)
     report = train_all(data, out, device=device, scale=scale, workers=workers, threads=threads)
     print(f"report: {out / 'report.json'}; weights: {out / 'bundled'} ({len(report['networks'])} networks)")

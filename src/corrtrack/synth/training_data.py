@@ -255,8 +255,15 @@ def export_coco(root: str | Path, split: str, out: str | Path, crops: str | Path
     sizes: dict[str, tuple[int, int]] = {}
     meta = root / "synthtrack.json"
     if meta.is_file():
-        for s in read_json(meta).get("sequences", []):
-            sizes[s["name"]] = (int(s["config"]["width"]), int(s["config"]["height"]))
+        doc = read_json(meta)
+        try:
+            for s in doc.get("sequences", []):
+                sizes[str(s["name"])] = (int(s["config"]["width"]), int(s["config"]["height"]))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise CorrtrackError(
+                f"{meta}: not a SynthTrack description (each of 'sequences' needs a name and a config with "
+                f"width and height; {type(exc).__name__}: {exc})"
+            ) from None
     images, annotations = [], []
     for path in files:
         seq = load_sequence(path)
