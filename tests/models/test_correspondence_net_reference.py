@@ -32,7 +32,7 @@ from corrtrack.models.reference_weights import (
     reference_queries_xy,
 )
 
-torch.set_num_threads(1)  # 2 threads stall badly when the cores are shared (docs/networks.md)
+torch.set_num_threads(1)  # 2 threads stall badly when the cores are shared
 
 SCALE = 0.0625
 

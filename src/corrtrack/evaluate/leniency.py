@@ -8,7 +8,7 @@ document into one that the readers accept and that gives the numbers the
 official tool gives on the original, and says in one line per oddity what it
 did. Inputs on which the official tool crashes are left as they are, so the
 readers give their usual one-line error. Every rule and the reasoning behind
-it: docs/evaluator.md, "Inputs the official tool accepts".
+it: docs/results.md, "Evaluator" (odd files).
 
 A null or non-finite joint score has no place in the data model (there NaN
 means "no score", which the official tool ranks as -9999), so the document

@@ -20,7 +20,7 @@ the soft-max probability mass within ``unrefined_window`` cells of the arg-max (
 default): the probability, under the affinity map, that the correspondence lies there. It is
 on a [0, 1] scale like the refined sigmoid, so tau_corr applies; the single-cell peak is not
 (about 0.04 for a good match on the 64x64 grid of ``tiny``: a soft-max over 4,096 cells),
-see docs/correspondences.md.
+see docs/method.md (section 3 and the deviations list) and docs/results.md.
 
 A query that is NaN or outside the source image gets ``(NaN, NaN, 0)``; a correspondence that
 lands outside the destination image (in the letterbox padding) keeps its position with
@@ -106,7 +106,7 @@ def letterbox_image(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarra
 class NetworkCorrespondenceConfig:
     refinement: Literal["full", "windowed", "none"] = param(
         "full",
-        "paper (full-grid refiner); windowed = our deviation (docs/correspondences.md); none = Table 2 ablation",
+        "paper (full-grid refiner); windowed = our deviation (docs/method.md); none = Table 2 ablation",
         choices=("full", "windowed", "none"),
     )
     window_margin: int = param(8, "our choice: motion margin (grid cells) around the query pose for 'windowed'")
@@ -117,7 +117,7 @@ class NetworkCorrespondenceConfig:
     prior_sigma: float = param(
         0.0,
         "our choice (0 = off, the reference's plain arg-max): motion prior, the peak is the arg-max of the map "
-        "times a Gaussian of this width (grid cells) around the query's position (docs/correspondences.md)",
+        "times a Gaussian of this width (grid cells) around the query's position (docs/method.md)",
     )
     subcell: SubcellMode = param(
         "off",

@@ -16,7 +16,7 @@ counter:
   detection with the highest IoU (at least ``min_iou``) gives the pose (its keypoints and joint
   scores) **and its box**; a box without such a detection gets an empty pose (all joints
   absent), which the tracker's recovery filter rejects. A recovered person's box is therefore
-  always a real detector box, the low-score one YOLO saw there (docs/real-footage.md,
+  always a real detector box, the low-score one YOLO saw there (docs/results.md, Real footage;
   "Recovery with detector keypoints"). This is the re-estimation step of method.md §4.2 with a
   detector's keypoints instead of a top-down pose network: a track extended by its propagated
   pose picks up a person the detector saw with too little confidence to start a track (the

@@ -26,7 +26,7 @@ Configs: ``paper`` (512 input, 128 grid, D = 32, the authors' widths) and ``tiny
 64 grid, every channel count x ``width``). ``normalization="squared"`` (divide by the squared
 norm) and ``batchnorm="batch_stats"`` reproduce the authors' code and are needed for their
 checkpoints and the golden outputs; the defaults (``"l2"``, ``"eval"``) are our choices for
-training from scratch and deterministic inference (docs/networks.md).
+training from scratch and deterministic inference (docs/method.md).
 
 State-dict keys equal the authors': :class:`SiameseEmbedding` has ``model.*`` (their embedding
 model), :class:`CorrespondenceNet` has ``model.model.*`` and ``pd.*`` (their refinement model).

@@ -3,7 +3,7 @@
 Every query joint of every track has a map on the destination grid (the refined sigmoid map,
 or the soft-max affinity map without refinement), possibly a window of the grid at ``(x0, y0)``.
 The reference takes the map's arg-max cell and its value. Two options beyond the paper
-(docs/correspondences.md), both off by default:
+(docs/method.md; measured in docs/results.md), both off by default:
 
 * ``prior_sigma`` (grid cells): the arg-max is taken of the map times a Gaussian centred on the
   query's own grid position, ``exp(-d^2 / (2 sigma^2))``: a motion prior that prefers, among
@@ -12,7 +12,7 @@ The reference takes the map's arg-max cell and its value. Two options beyond the
 * ``subcell``: ``"centroid"``: the position is the centroid of the map's 3x3 neighbourhood of the
   arg-max cell (weights = map values), so it is not quantised to whole cells; ``"off"``: the cell
   itself (the reference). (Carrying the query's own sub-cell offset over to the peak cell was
-  tried and measured worse, docs/correspondences.md: the query feature is read at the truncated
+  tried and measured worse: the query feature is read at the truncated
   cell, so the map cannot know the sub-cell part.)
 
 All queries of a call are handled in one batch.

@@ -10,7 +10,7 @@ full grid first, so they hold the same values as in the full-frame refiner), the
 on the crops and the arg-max is taken inside the window. A correspondence farther than the
 window from the query pose cannot be found; near the window edges the decoder sees zero
 padding where the full-frame decoder saw neighbouring features, so values differ slightly
-(measured in docs/correspondences.md). When the window would cover the whole grid, the full-frame
+(measured in docs/results.md). When the window would cover the whole grid, the full-frame
 refiner runs instead.
 """
 

@@ -16,7 +16,7 @@ The reference reads the refined correspondence map (128 x 128 per joint) at the 
 joint. A :class:`~corrtrack.interfaces.CorrespondenceModel` returns only the map's peak
 ``(x, y, c)``, so the map is modelled as a Gaussian bump of height ``c`` at the peak:
 ``R_j(p) = c_j exp(-|p - p̂_j|² / (2 s²))`` with ``s`` = ``corr_sigma`` pixels. This is our
-definition (documented in docs/tracker.md); for a model whose map is a Gaussian of
+definition (documented in docs/method.md); for a model whose map is a Gaussian of
 width ``s`` it is exact.
 """
 

@@ -21,7 +21,7 @@ Per frame ``t``:
    ended at most ``merge_max_gap`` frames before.
 
 ``finish()`` merges tracks, drops short tracks and low-confidence joints, and renumbers ids.
-Deviations from the reference code are listed in docs/tracker.md.
+Deviations from the reference code are listed in docs/method.md.
 """
 
 from __future__ import annotations
@@ -74,25 +74,25 @@ class CorrTrackConfig:
     recovery_max_oks_all: float = param(0.8, "reference code (warp_poses.py): max OKS against poses in the frame")
     recovery_max_oks_detections: float = param(0.6, "reference code (recover_missed_detections.py)")
     recovery_skip_explained: bool = param(
-        False, "reference code (every propagated pose is re-estimated); skipping changes the output (tracker.md)"
+        False, "reference code (every propagated pose is re-estimated); skipping changes the output (docs/results.md)"
     )
     recovery_explained_oks: float = param(0.6, "our choice: a detection explains a propagated pose above this OKS")
     recovery_zero_joints: tuple[int, ...] = param((3, 4), "reference code (warp_poses.py): ears are zeroed")
     recovery_max_run: int = param(
         0,
         "our choice (0 = no limit, as the reference): a track recovered in this many consecutive frames is no "
-        "longer propagated for recovery (stops ghost tracks of weak pose nets; docs/tracker.md)",
+        "longer propagated for recovery (stops ghost tracks of weak pose nets; docs/method.md)",
     )
     recovery_min_mean_score: float = param(
         0.0,
         "our choice (0 = off, as the reference): a re-estimated pose needs this mean score over its joints "
-        ">= tau_joint (a weak pose net scores joints in empty boxes; docs/tracker.md)",
+        ">= tau_joint (a weak pose net scores joints in empty boxes; docs/method.md)",
     )
     recovery_rule: Literal["paper", "agreement"] = param(
         "paper",
         "paper: the reference's filters only; agreement (beyond the paper, issue #23): a re-estimated pose "
         "must also agree with the propagated pose it was asked for (OKS >= recovery_min_agreement over the "
-        "joints both have), so an empty box's guess is not kept (docs/tracker.md)",
+        "joints both have), so an empty box's guess is not kept (docs/method.md)",
         choices=("paper", "agreement"),
     )
     recovery_min_agreement: float = param(
@@ -112,7 +112,7 @@ class CorrTrackConfig:
     duplicate_ratio: float = param(0.6, "reference code (run_corrtrack.py --duplicate_ratio)")
     # track merging (supplement, Eq. 2)
     merging: bool = param(True, "supplement §D: track merging")
-    merge_threshold: float = param(0.5, "our choice (method.md §5 proposal; swept in docs/tracker.md)")
+    merge_threshold: float = param(0.5, "our choice (method.md §5 proposal; swept in docs/results.md)")
     merge_max_gap: int = param(30, "our choice: frames between the earlier track's end and the later's start")
     merge_min_length: int = param(3, "our choice: both tracks need this many frames (= min_track_length)")
     merge_order: MergeOrder = param(
@@ -123,14 +123,14 @@ class CorrTrackConfig:
         0,
         "our choice (0 = off, as the reference, which ends a track at its first unmatched frame): a track "
         "unmatched for up to this many frames can still take a detection that would start a new track, "
-        "its last pose propagated from its last frame (docs/tracker.md)",
+        "its last pose propagated from its last frame (docs/method.md)",
     )
     lost_track_motion: Literal["correspondences", "velocity", "descriptor"] = param(
         "correspondences",
         "our choice: how a lost track's last pose reaches the current frame. correspondences: propagated "
         "from its last frame by the correspondence model and scored like an active track; velocity: moved by "
         "the track's mean joint velocity over its last lost_track_velocity_frames frames and matched by box "
-        "IoU (the constant-velocity prediction of ByteTrack's Kalman filter, without the filter; docs/tracker.md); "
+        "IoU (the constant-velocity prediction of ByteTrack's Kalman filter, without the filter; docs/method.md); "
         "descriptor (beyond the paper, issue #23): matched by the cosine similarity of person descriptors "
         "pooled from the correspondence embedding (a model with describe(), the network)",
         choices=("correspondences", "velocity", "descriptor"),
@@ -152,7 +152,7 @@ class CorrTrackConfig:
     interpolate_gaps: int = param(
         0,
         "our choice (0 = off, as the reference): after merging and short-track removal, frames a track skips "
-        "(at most this many in a row) get a pose interpolated between the poses around the gap (docs/tracker.md)",
+        "(at most this many in a row) get a pose interpolated between the poses around the gap (docs/method.md)",
     )
     min_track_length: int = param(3, "reference code (run_corrtrack.py --min_track_length)")
     output_joint_threshold: float = param(0.3, "reference code (run_corrtrack.py): joints below are dropped")

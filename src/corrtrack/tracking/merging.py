@@ -8,7 +8,7 @@ centre and end frames are propagated by correspondences into the start frame of 
 The tracker computes the scores when ``T_p`` starts (:func:`merge_scores`), and
 :func:`resolve_merges` picks the merges after the last frame. Choices the supplement leaves
 open (threshold, maximum gap, order, no temporal overlap) are ``CorrTrackConfig`` fields and
-listed in docs/tracker.md.
+listed in docs/method.md.
 """
 
 from __future__ import annotations
