@@ -42,3 +42,31 @@ def test_auto_picks_real_with_the_extra_and_says_why_not_without() -> None:
     assert note is not None and "yolo" in note and "SynthTrack" in note and "\n" not in note
     with pytest.raises(ValueError, match="unknown preset"):
         resolve_preset("best")
+
+
+def test_track_with_no_flags_runs_the_auto_preset_and_records_it(tmp_path, monkeypatch) -> None:
+    """`corrtrack track INPUT -o OUT` needs no other option; without the yolo extra it says why and runs
+    the bundled networks (the 'synthtrack' preset), and config.json records the preset it ran."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from corrtrack.cli import app
+
+    monkeypatch.setattr("corrtrack.inference.yolo.extra_available", lambda: False)
+    runner = CliRunner()
+    data = tmp_path / "set"
+    r = runner.invoke(app, ["synth", str(data), "--sequences", "1", "--frames", "3", "--size", "320x192"])
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["track", str(data), "-o", str(out), "--no-render", "--det-set", "input_width=320"])
+    assert r.exit_code == 0, r.output
+    assert "SynthTrack only" in r.output
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["preset"]["values"]["name"] == "synthtrack"
+    values = cfg["pipeline"]["values"]
+    assert (values["detector"], values["poses"], values["correspondences"]) == ("synth", "bundled", "flow")
+    assert values["detector_input_width"] == 320
+    assert cfg["tracker"]["values"]["recovery_max_run"] == PRESETS["synthtrack"].tracker["recovery_max_run"]
+    r = runner.invoke(app, ["track", str(data), "-o", str(tmp_path / "bad"), "--det-set", "input_width=300"])
+    assert r.exit_code == 2 and "multiple of 32" in r.output

@@ -262,7 +262,7 @@ def track(
     if len(todo) < len(items):
         typer.echo(f"{out}: resuming: {len(items) - len(todo)} of {len(items)} sequences were done")
     if note and detector != "yolo":  # once the inputs are known good: the run goes ahead on the bundled networks
-        typer.echo(note, err=True)
+        typer.echo(note)
     dump_config(out / "config.json", **configs)
     jobs = [(it, out, cfg, tracker_cfg, det_filter, pose_weights, corr_weights, workers == 1) for it in todo]
     if workers > 1 and len(jobs) > 1:
