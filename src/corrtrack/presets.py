@@ -62,7 +62,7 @@ PRESETS: dict[str, Preset] = {
     "real": Preset(
         "real",
         "real footage: YOLO11n-pose boxes and keypoints, DIS flow, lost tracks carried by velocity",
-        pipeline={"detector": "yolo", "poses": "yolo", "correspondences": "flow", "yolo_imgsz": 1280},
+        pipeline={"detector": "yolo", "poses": "yolo", "correspondences": "flow"},
         tracker={"lost_track_frames": 30, "lost_track_motion": "velocity", "recovery_max_run": 3},
         detection_filter={"score_threshold": 0.25},
         source="measured: benchmarks/real_footage.py --stages select (leave-one-out over PETS09-S2L1 and "

@@ -129,7 +129,7 @@ def track(
         typer.Option(
             min=32,
             max=4096,
-            help="YOLO input size (multiple of 32); default: the preset's (1280 for 'real': small people need it).",
+            help="YOLO input size (multiple of 32; default 640); 1280 for small people (PETS09-size: 50-150 px).",
             rich_help_panel=_MODELS,
         ),
     ] = None,
