@@ -68,5 +68,12 @@ def test_track_with_no_flags_runs_the_auto_preset_and_records_it(tmp_path, monke
     assert (values["detector"], values["poses"], values["correspondences"]) == ("synth", "bundled", "flow")
     assert values["detector_input_width"] == 320
     assert cfg["tracker"]["values"]["recovery_max_run"] == PRESETS["synthtrack"].tracker["recovery_max_run"]
+    from importlib import resources
+
+    loaded = cfg["weights"]["values"]["files"]  # what ran: every loaded weight file with its hash and network config
+    assert set(loaded) == {"detector", "poses"}  # flow correspondences load no weights
+    pose_meta = json.loads((resources.files("corrtrack") / "data" / "pose_tiny.json").read_text())
+    assert loaded["poses"]["sha256"] == pose_meta["sha256_file"]
+    assert loaded["poses"]["config"]["values"]["name"] == "tiny"
     r = runner.invoke(app, ["track", str(data), "-o", str(tmp_path / "bad"), "--det-set", "input_width=300"])
     assert r.exit_code == 2 and "multiple of 32" in r.output

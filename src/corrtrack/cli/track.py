@@ -174,6 +174,7 @@ def track(
         sequences_to_do,
         shard,
         shard_from_environment,
+        weights_record,
         write_manifest,
         write_run_files,
     )
@@ -254,7 +255,13 @@ def track(
     if not items:
         typer.echo(f"shard {index}/{count}: nothing to do")
         return
-    configs = {"preset": chosen, "pipeline": cfg, "tracker": tracker_cfg, "detection_filter": det_filter}
+    configs = {
+        "preset": chosen,
+        "pipeline": cfg,
+        "tracker": tracker_cfg,
+        "detection_filter": det_filter,
+        "weights": weights_record(cfg, pose_weights, corr_weights),
+    }
     todo = sequences_to_do(out, items, cfg, configs)
     if not todo and (out / manifest_name(index, count)).is_file():
         typer.echo(f"{out}: the run is finished ({manifest_name(index, count)}); nothing to do")
