@@ -39,3 +39,25 @@ def test_architecture_doc_lists_every_layer() -> None:
     text = (ROOT / "docs" / "architecture.md").read_text()
     unnamed = [m for m in sorted(_layer_modules()) if not re.search(rf"\b{re.escape(m.split('.', 1)[1])}\b", text)]
     assert not unnamed, f"docs/architecture.md does not mention: {unnamed}"
+
+
+def test_help_imports_no_command_module_dependencies() -> None:
+    """`corrtrack --help` stays light: the CLI package imports neither scipy, torch, cv2 nor the pipeline."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, corrtrack.cli; heavy = [m for m in ('scipy', 'torch', 'cv2', 'corrtrack.pipeline', "
+        "'corrtrack.evaluate.api') if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
+
+
+def test_eval_cli_hota_scale_default_is_the_evaluators() -> None:
+    import inspect
+
+    from corrtrack.cli.evaluate import eval_ as eval_command
+    from corrtrack.evaluate.hota import KEYPOINT_SIM_SCALE
+
+    assert inspect.signature(eval_command).parameters["hota_scale"].default == KEYPOINT_SIM_SCALE

@@ -18,13 +18,29 @@ Conventions (docs/method.md, "Interfaces"):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from corrtrack.poses import Poses, PoseSequence
 
-__all__ = ["CorrespondenceModel", "EmbeddingHandle", "PersonDetector", "PoseEstimator", "Tracker"]
+__all__ = [
+    "CorrespondenceModel",
+    "CorrespondenceName",
+    "DetectorName",
+    "EmbeddingHandle",
+    "PersonDetector",
+    "PoseEstimator",
+    "PoseSourceName",
+    "Tracker",
+    "TrackerName",
+]
+
+#: the implementations of each seam that the pipeline (``corrtrack track``) can choose by name
+DetectorName = Literal["synth", "file", "simulated", "yolo"]
+PoseSourceName = Literal["bundled", "checkpoint", "authors", "detections", "yolo"]
+CorrespondenceName = Literal["network", "authors", "flow", "zero"]
+TrackerName = Literal["corrtrack", "iou", "oks"]
 
 #: whatever a correspondence model keeps for one frame (an embedding tensor, a frame index, ...)
 EmbeddingHandle = Any

@@ -36,7 +36,16 @@ from corrtrack.fileio import write_json
 from corrtrack.formats import load_sequence, save_sequence
 from corrtrack.geometry import pose_nms
 from corrtrack.inference.file_detections import DetectionFilter, DetectionList, FileDetections
-from corrtrack.interfaces import CorrespondenceModel, PersonDetector, PoseEstimator, Tracker
+from corrtrack.interfaces import (
+    CorrespondenceModel,
+    CorrespondenceName,
+    DetectorName,
+    PersonDetector,
+    PoseEstimator,
+    PoseSourceName,
+    Tracker,
+    TrackerName,
+)
 from corrtrack.poses import Frame, Poses, PoseSequence
 from corrtrack.render import draw_poses
 from corrtrack.tracking import FrameToFrameConfig, FrameToFrameTracker
@@ -55,11 +64,6 @@ __all__ = [
     "track_sequence",
     "write_manifest",
 ]
-
-DetectorName = Literal["synth", "file", "simulated", "yolo"]
-PoseSourceName = Literal["bundled", "checkpoint", "authors", "detections", "yolo"]
-CorrespondenceName = Literal["network", "authors", "flow", "zero"]
-TrackerName = Literal["corrtrack", "iou", "oks"]
 
 
 @dataclass(frozen=True)

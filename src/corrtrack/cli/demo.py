@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 import typer
 
 from corrtrack.cli.app import app, apply_settings, check_output_folder
-from corrtrack.demo import DemoConfig
 
 
 @app.command()
@@ -22,7 +21,7 @@ def demo(
     ] = None,
 ) -> None:
     """The main job on bundled defaults: SynthTrack clip -> detection -> poses -> CorrTrack -> evaluation -> video."""
-    from corrtrack.demo import run_demo
+    from corrtrack.demo import DemoConfig, run_demo
 
     check_output_folder(out)
     given = {"preset": preset, "frames": frames, "seed": seed}

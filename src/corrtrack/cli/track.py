@@ -15,7 +15,7 @@ from corrtrack.cli.app import (
     fail,
     finite,
 )
-from corrtrack.pipeline import CorrespondenceName, DetectorName, PoseSourceName, TrackerName
+from corrtrack.interfaces import CorrespondenceName, DetectorName, PoseSourceName, TrackerName
 from corrtrack.presets import PresetName
 
 Refinement = Literal["full", "windowed", "none"]
