@@ -82,7 +82,9 @@ def resolve_preset(name: str, yolo_available: Callable[[], bool] | None = None) 
     """The preset called ``name`` (``auto`` picks one) and, for ``auto`` without the extra, a one-line note."""
     if name == "auto":
         if yolo_available is None:
-            from corrtrack.inference.yolo import extra_available as yolo_available
+            from corrtrack.inference.yolo import extra_available
+
+            yolo_available = extra_available
         if yolo_available():
             return PRESETS["real"], None
         return PRESETS["synthtrack"], (
