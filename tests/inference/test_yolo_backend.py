@@ -200,7 +200,9 @@ def test_poses_yolo_needs_detector_yolo(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="needs detector 'yolo'"):
         PipelineConfig(detector="file", poses="yolo")
     assert PipelineConfig(detector="yolo", poses="yolo").keeps_detector_poses
-    r = CliRunner().invoke(app, ["track", str(tmp_path), "-o", str(tmp_path / "o"), "--poses", "yolo"])
+    r = CliRunner().invoke(
+        app, ["track", str(tmp_path), "-o", str(tmp_path / "o"), "--detector", "synth", "--poses", "yolo"]
+    )
     assert r.exit_code == 2 and "--poses yolo keeps YOLO's keypoints and needs --detector yolo" in r.output
     r = CliRunner().invoke(
         app, ["track", str(tmp_path), "-o", str(tmp_path / "o"), "--detector", "yolo", "--yolo-imgsz", "650"]
