@@ -98,3 +98,23 @@ def make_sequence(num_frames: int = 4, persons: int = 2, seed: int = 0, name: st
             Frame(f"images/val/{name}/{t:06d}.jpg", poses, image_id=10_000 + t, is_labeled=True, ignore_regions=[])
         )
     return PoseSequence(name, frames)
+
+
+def run_cli(argv: list, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run ``corrtrack ARGV`` through the console entry point in-process: exit code, stdout, stderr."""
+    import sys
+
+    from corrtrack.cli import main
+
+    old = sys.argv
+    sys.argv = ["corrtrack", *map(str, argv)]
+    try:
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv = old
+    out, err = capsys.readouterr()
+    return code, out, err

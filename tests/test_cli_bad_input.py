@@ -6,33 +6,18 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-import sys
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import make_sequence
-from corrtrack.cli import main
+from conftest import make_sequence, run_cli
 from corrtrack.formats import save_sequence, to_document
 from corrtrack.poses import Frame, PoseSequence
 from corrtrack.video import write_image
 
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    old = sys.argv
-    sys.argv = ["corrtrack", *map(str, argv)]
-    try:
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
+run = run_cli  # conftest: corrtrack ARGV in-process
 
 
 def one_error(code: int, err: str, *needles: str) -> str:

@@ -29,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import SHARED, make_sequence
+from conftest import SHARED, make_sequence, run_cli
 from corrtrack.cli import main
 from corrtrack.formats import load_sequence, save_sequence
 
@@ -63,19 +63,7 @@ WEIRD_VALUES = [
 ]
 
 
-def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    old = sys.argv
-    sys.argv = ["corrtrack", *argv]
-    try:
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
+_run = run_cli  # conftest: corrtrack ARGV in-process
 
 
 def _error_lines(err: str) -> list[str]:
