@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn, TypeVar
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from corrtrack.config import ConfigError, override
 
 __all__ = [
+    "CorrtrackApp",
     "app",
     "apply_settings",
     "check_device",
@@ -22,7 +24,59 @@ __all__ = [
     "parse_size",
 ]
 
-app = typer.Typer(
+
+def _plain_metavars(params: list[Any]) -> list[Any]:
+    """Help shows a boolean option as a bare flag and an argument by its name in capitals.
+
+    typer's own help writes ``--debug <bool>`` for a flag that takes no value and ``{source}`` for
+    a required argument; a flag gets an empty type column here, an argument the metavar ``SOURCE``.
+    """
+    for p in params:
+        if isinstance(p, TyperOption) and p.is_flag and p.metavar is None:
+            p.metavar = ""
+        elif isinstance(p, TyperArgument) and p.metavar is None and p.name:
+            p.metavar = p.name.upper()
+    return params
+
+
+def _usage(command: TyperCommand | TyperGroup, ctx: Any, pieces: list[str]) -> list[str]:
+    """The usage line's pieces with arguments as ``SOURCE`` (required) or ``[SOURCE]``, not ``{source}``."""
+    out = [command.options_metavar] if command.options_metavar else []
+    for p in command.get_params(ctx):
+        if isinstance(p, TyperArgument):
+            name = p.metavar or (p.name or "").upper()
+            name = name if p.required else f"[{name}]"
+            out.append(name + ("..." if p.nargs != 1 else ""))
+    return out + pieces
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_metavars(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return _usage(self, ctx, [])
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_metavars(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        return _usage(self, ctx, [self.subcommand_metavar])
+
+
+class CorrtrackApp(typer.Typer):
+    """A typer app whose commands' help shows flags as flags and arguments as ``NAME`` (see ``_plain_metavars``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cls=_Group, **kwargs)
+
+    def command(self, *args: Any, cls: type[TyperCommand] | None = None, **kwargs: Any) -> Any:
+        return super().command(*args, cls=cls or _Command, **kwargs)
+
+
+app = CorrtrackApp(
     name="corrtrack",
     help="Multi-person pose estimation and tracking with keypoint correspondences (CorrTrack).",
     no_args_is_help=True,

@@ -7,9 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from corrtrack.cli.app import app, check_device, check_output_folder
+from corrtrack.cli.app import CorrtrackApp, app, check_device, check_output_folder
 
-train_app = typer.Typer(
+train_app = CorrtrackApp(
     help="Train the networks (runs under `torchrun --nproc_per_node N -m corrtrack train ...` too).",
     no_args_is_help=True,
 )
