@@ -381,8 +381,13 @@ def track_sequence(
     estimator: PoseEstimator | None = None,
     correspondences: CorrespondenceModel | None = None,
     progress: bool = False,
+    on_poses: Callable[[int, Poses], None] | None = None,
 ) -> TrackResult:
-    """Track one sequence and write its outputs into ``out_dir``."""
+    """Track one sequence and write its outputs into ``out_dir``.
+
+    ``on_poses(t, poses)`` sees every frame's poses as the tracker gets them (the demo tracks them again
+    with a baseline tracker, without a second detector and pose pass).
+    """
     frames, num_frames, fps = item.open()
     if num_frames == 0:
         raise CorrtrackError(f"{item.frames}: no frames")
@@ -417,6 +422,8 @@ def track_sequence(
             if len(poses):
                 poses = poses[pose_nms(poses.xy, poses.confidences)]
             t2 = time.perf_counter()
+            if on_poses is not None:
+                on_poses(t, poses)
             tracker.step(t, image, poses)
             t3 = time.perf_counter()
             seconds["detection"] += t1 - t0
@@ -448,9 +455,21 @@ def track_sequence(
         video = out_dir / f"{item.name}.mp4"
         skeleton = seq.layout.skeleton_index
         frames, _, _ = item.open()
-        with VideoWriter(video, fps) as writer:
-            for image, frame in zip(frames, seq.frames):
-                writer.write(draw_poses(image, frame.poses, skeleton, cfg.min_render_confidence))
+        drawn: Any = zip(frames, seq.frames)
+        if progress:
+            from tqdm import tqdm
+
+            from corrtrack.progress import phase
+
+            phase(f"writing the video {video} ({num_frames} frames)")
+            drawn = tqdm(drawn, total=num_frames, desc=f"video {item.name}", unit="frame", leave=False, disable=None)
+        try:
+            with VideoWriter(video, fps) as writer:
+                for image, frame in drawn:
+                    writer.write(draw_poses(image, frame.poses, skeleton, cfg.min_render_confidence))
+        finally:
+            if progress:  # cleared first, so that an error line is a line of its own
+                drawn.close()
         seconds["render"] = time.perf_counter() - t0
     return TrackResult(item.name, pred, mot, video, num_frames, seconds)
 

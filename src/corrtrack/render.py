@@ -13,7 +13,7 @@ from corrtrack.errors import CorrtrackError
 from corrtrack.poses import Frame, Poses, PoseSequence
 from corrtrack.video import IMAGE_SUFFIXES, FrameSource, VideoWriter, read_image, write_image
 
-__all__ = ["draw_poses", "frames_for_sequence", "image_grid", "render_sequence", "track_color"]
+__all__ = ["draw_poses", "draw_track_paths", "frames_for_sequence", "image_grid", "render_sequence", "track_color"]
 
 _UNTRACKED = (230, 230, 230)
 
@@ -81,6 +81,43 @@ def draw_poses(
             top = max(th + 4, p0[1])
             cv2.rectangle(out, (p0[0], top - th - 4), (p0[0] + tw + 4, top), color, -1)
             cv2.putText(out, label, (p0[0] + 2, top - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), t, cv2.LINE_AA)
+    return out
+
+
+def draw_track_paths(
+    image: np.ndarray, seq: PoseSequence, t: int, min_confidence: float = 0.0, history: int | None = None
+) -> np.ndarray:
+    """Frame ``t``'s poses drawn on ``image`` with the path of every track up to ``t`` (a still that shows tracks).
+
+    A track's path joins the centres of its person's joints (the box centre when no joint is
+    confident) over frames ``t - history .. t`` (all frames before ``t`` when ``history`` is None),
+    in the track's colour: an identity switch shows as a path that ends and another that starts.
+    """
+    import cv2
+
+    out = draw_poses(image, seq.frames[t].poses, seq.layout.skeleton_index, min_confidence)
+    h, w = out.shape[:2]
+    thickness = max(1, round(max(h, w) / 400))
+    paths: dict[int, list[tuple[int, int]]] = {}
+    start = 0 if history is None else max(0, t - history)
+    for frame in seq.frames[start : t + 1]:
+        p = frame.poses
+        if len(p) == 0:
+            continue
+        ok = p.present & (p.confidences > min_confidence) & np.isfinite(p.xy).all(-1)
+        for i in np.flatnonzero(p.track_ids >= 0):
+            if ok[i].any():
+                cx, cy = p.xy[i, ok[i]].mean(0)
+            elif np.isfinite(p.boxes[i]).all():
+                cx, cy = p.boxes[i, :2] + p.boxes[i, 2:] / 2
+            else:
+                continue
+            if abs(cx) < 4 * max(h, w) and abs(cy) < 4 * max(h, w):
+                paths.setdefault(int(p.track_ids[i]), []).append((round(float(cx)), round(float(cy))))
+    for track_id, points in paths.items():
+        if len(points) > 1:
+            pts = np.asarray(points, np.int32).reshape(-1, 1, 2)
+            cv2.polylines(out, [pts], False, track_color(track_id), thickness + 1, cv2.LINE_AA)
     return out
 
 

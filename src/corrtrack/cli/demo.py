@@ -30,4 +30,5 @@ def demo(
     result = run_demo(out, cfg)
     typer.echo(result.report)
     video = f"{result.video}, " if result.video else ""
-    typer.echo(f"wrote {video}{result.predictions}, {out / 'evaluation.json'} and {out / 'report.md'}")
+    picture = f"{result.picture}, " if result.picture else ""
+    typer.echo(f"wrote {video}{result.predictions}, {picture}{out / 'evaluation.json'} and {out / 'report.md'}")

@@ -47,8 +47,11 @@ def synth(
     workers: Annotated[int, typer.Option(min=1, max=64, help="Processes rendering sequences (same output).")] = 1,
 ) -> None:
     """Render a SynthTrack data set: multi-person videos with exact PoseTrack 2018 ground truth."""
+    import time
+
     from tqdm import tqdm
 
+    from corrtrack.progress import format_rate, phase
     from corrtrack.synth import (
         PRESETS,
         SimulatedDetectorConfig,
@@ -72,16 +75,21 @@ def synth(
             fail(f"unknown preset {p!r}; choose from {', '.join(PRESETS)}")
     w, h = parse_size(size)
     det = SimulatedDetectorConfig() if detections else None
-    bar = tqdm(desc="synth", unit="seq", leave=False, disable=None)  # no bar unless stderr is a terminal
+    if standard:
+        phase(f"rendering the standard SynthTrack data set {standard} into {out} (workers: {workers})")
+    else:
+        phase(f"rendering {sequences} SynthTrack sequence(s) of {frames} frames at {w}x{h} into {out}")
+    bar = tqdm(desc="synth", unit="frame", leave=False, disable=None)  # no bar unless stderr is a terminal
 
     def progress(done: int, total: int) -> None:
         bar.total = total
         bar.update(done - bar.n)
 
+    t0 = time.perf_counter()
     try:
         if standard:
             stats = generate_standard(
-                out, standard, detections=det, overwrite=overwrite, progress=progress, workers=workers
+                out, standard, detections=det, overwrite=overwrite, frame_progress=progress, workers=workers
             )
         else:
             specs = make_specs(split, presets, sequences, frames, seed, labeled, w, h, overrides)
@@ -90,15 +98,17 @@ def synth(
                 specs,
                 detections=det,
                 overwrite=overwrite,
-                progress=progress,
+                frame_progress=progress,
                 description={"presets": presets, "seed": seed, "knobs": overrides},
                 workers=workers,
             )
     finally:
         bar.close()
     s = stats["all"]
+    rate = format_rate(s["frames"], time.perf_counter() - t0)
     typer.echo(
-        f"wrote {s['sequences']} sequences, {s['frames']} frames to {out}: {s['persons_per_frame']:.1f} persons/frame, "
+        f"wrote {s['sequences']} sequences, {s['frames']} frames ({rate}) to {out}: "
+        f"{s['persons_per_frame']:.1f} persons/frame, "
         f"{100 * s['occluded_joint_fraction']:.1f}% joints occluded, {s['crossings']} crossings, "
         f"displacement {s['displacement_per_frame_over_height']:.3f} body heights/frame"
     )

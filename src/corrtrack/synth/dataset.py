@@ -259,7 +259,12 @@ def render_sequence_frames(spec: SequenceSpec) -> tuple[list[np.ndarray], PoseSe
     return r.images, r.sequence, r.stats, r.jpeg_quality
 
 
-def _write_sequence(root: Path, spec: SequenceSpec, detections: SimulatedDetectorConfig | None) -> SequenceStats:
+def _write_sequence(
+    root: Path,
+    spec: SequenceSpec,
+    detections: SimulatedDetectorConfig | None,
+    on_frame: Callable[[], None] | None = None,
+) -> SequenceStats:
     from corrtrack.video import write_image
 
     cfg = spec.config()
@@ -267,6 +272,8 @@ def _write_sequence(root: Path, spec: SequenceSpec, detections: SimulatedDetecto
 
     def write(t: int, image: np.ndarray) -> None:  # streamed: frames are written as they are rendered
         write_image(root / f"images/{spec.split}/{spec.name}/{t:06d}.jpg", image, quality=quality)
+        if on_frame is not None:
+            on_frame()
 
     r = render_sequence(spec, on_image=write)
     seq = r.sequence
@@ -315,10 +322,13 @@ def generate_dataset(
     progress: Callable[[int, int], None] | None = None,
     description: dict[str, Any] | None = None,
     workers: int = 1,
+    frame_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Write the sequences to ``out`` (built in a temporary folder, moved into place at the end).
 
     ``workers`` > 1 renders sequences in that many processes; the output is identical.
+    ``progress(done, total)`` counts sequences; ``frame_progress(done, total)`` counts frames (after
+    every frame in one process, after every sequence with ``workers`` > 1).
     """
     out = Path(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -333,19 +343,32 @@ def generate_dataset(
     try:
         groups: dict[str, list[SequenceStats]] = {}
         jobs = [(tmp, spec, detections) for spec in specs]
+        total_frames = sum(spec.num_frames for spec in specs)
+        frames_done = 0
+
+        def one_frame() -> None:
+            nonlocal frames_done
+            frames_done += 1
+            if frame_progress is not None:
+                frame_progress(frames_done, total_frames)
+
         if workers > 1 and len(specs) > 1:
             from concurrent.futures import ProcessPoolExecutor
 
             pool = ProcessPoolExecutor(min(workers, len(specs)))
             results = pool.map(_write_job, jobs)
         else:
-            pool, results = None, map(_write_job, jobs)
+            on_frame = one_frame if frame_progress is not None else None
+            pool, results = None, (_write_sequence(*job, on_frame=on_frame) for job in jobs)
         try:
             all_stats = []
             for i, seq_stats in enumerate(results):
                 all_stats.append(seq_stats)
                 if progress:
                     progress(i + 1, len(specs))
+                if frame_progress is not None and pool is not None:
+                    frames_done = sum(spec.num_frames for spec in specs[: i + 1])
+                    frame_progress(frames_done, total_frames)
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
