@@ -281,9 +281,11 @@ def track(
         results = [_one(j)["result"] for j in jobs]
     write_run_files(out, results, configs, resumed=[it.name for it in items if it not in todo])
     write_manifest(out, items, cfg, index, count)
+    from corrtrack.progress import format_rate
+
     for r in results:
-        rate = r.frames / max(1e-9, sum(v for k, v in r.seconds.items() if "." not in k and k != "render"))
+        rate = format_rate(r.frames, sum(v for k, v in r.seconds.items() if "." not in k and k != "render"))
         typer.echo(
-            f"{r.name}: {r.frames} frames ({rate:.1f} frames/s) -> {r.predictions}, {r.mot}"
+            f"{r.name}: {r.frames} frames ({rate}) -> {r.predictions}, {r.mot}"
             + (f", {r.video}" if r.video else "")
         )
