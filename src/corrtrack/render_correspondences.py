@@ -9,7 +9,7 @@ arg-max marked, as in the paper's figures.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +58,11 @@ def render_correspondences(
     tau: float = 0.3,
     title: str | None = None,
     dpi: int = 80,
+    say: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Draw the correspondences of ``poses`` (image A) in image B and some confidence maps; write a PNG.
 
+    ``say(message)`` is told which step starts (matching, drawing), e.g. :func:`corrtrack.progress.phase`.
     Returns ``{"path", "correspondences" (N, 17, 3), "kept" (joints with confidence >= tau)}``.
     """
     import matplotlib
@@ -79,9 +81,14 @@ def render_correspondences(
     bad = [j for j in joints if not 0 <= j < 17]
     if bad:
         raise CorrtrackError(f"joint indices must be in 0..16, got {bad}")
+    if say is not None:
+        queries = int(usable_queries(poses, image_a.shape[1], image_a.shape[0]).sum())
+        say(f"matching {queries} query keypoints of {len(pts)} people into frame B (correspondence network)")
     ha, hb = model.embed(image_a), model.embed(image_b)
     corr = model.propagate(ha, hb, pts)
     maps = model.confidence_maps(ha, hb, pts[:1])[0]
+    if say is not None:
+        say(f"drawing {out}")
     canvas_b, lb = letterbox_image(image_b, model.size)
     colours = plt.get_cmap("tab10")(np.arange(len(pts)) % 10)
     ncols = max(2, len(joints))

@@ -34,10 +34,13 @@ def show_corr(
     corr_subcell: CorrSubcellOption = "off",
 ) -> None:
     """Draw the query keypoints of frame A, their correspondences in frame B and some confidence maps."""
+    import time
+
     import numpy as np
 
     from corrtrack.formats import load_sequence
     from corrtrack.inference.correspondences import NetworkCorrespondenceConfig, NetworkCorrespondences
+    from corrtrack.progress import phase
     from corrtrack.render_correspondences import render_correspondences, usable_queries
     from corrtrack.video import read_image
 
@@ -55,11 +58,16 @@ def show_corr(
             f"{frame_a} ({image_a.shape[1]} x {image_a.shape[0]})"
         )
     config = NetworkCorrespondenceConfig(refinement=refinement, prior_sigma=corr_prior, subcell=corr_subcell)
+    t0 = time.perf_counter()
+    phase(f"loading the correspondence network ({weights or 'bundled corr_tiny.pt'})")
     if weights:
         model = NetworkCorrespondences.from_checkpoint(weights, config)
     else:
         model = NetworkCorrespondences.from_bundled(config)
-    info = render_correspondences(image_a, image_b, people, model, out, tau=tau)
+    info = render_correspondences(image_a, image_b, people, model, out, tau=tau, say=phase)
     kept = int(np.count_nonzero(info["kept"])) if np.ndim(info["kept"]) else int(info["kept"])
     total = int(np.prod(np.shape(info["correspondences"])[:2]))
-    typer.echo(f"wrote {info['path']}: {kept} of {total} correspondences at or above tau {tau}")
+    typer.echo(
+        f"wrote {info['path']}: {kept} of {total} correspondences at or above tau {tau} "
+        f"({time.perf_counter() - t0:.1f} s)"
+    )
