@@ -16,32 +16,40 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 PY := $(VENV)/bin/python
-PIP := $(PY) -m pip --disable-pip-version-check -q
+# the long steps (torch, the package and its dependencies) show pip's own progress; the short ones are quiet
+PIP_LOUD := $(PY) -m pip --disable-pip-version-check
+PIP := $(PIP_LOUD) -q
+STEP = @echo "make: $(1)" >&2
 
 .PHONY: demo test check lint typecheck imports clean-venv yolo test-yolo train-bundled
 
 $(VENV)/.created:
+	$(call STEP,install 1/3: virtual environment $(VENV) and a current pip)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	touch $@
 
 # torch first, so that installing the package does not pull a different (CUDA) build
 $(VENV)/.torch: $(VENV)/.created
-	$(PY) -c "import torch" 2>/dev/null || $(PIP) install $(TORCH_INDEX) "$(TORCH)"
+	$(call STEP,install 2/3: $(TORCH): the largest download of the install (pip shows its progress))
+	$(PY) -c "import torch" 2>/dev/null || $(PIP_LOUD) install $(TORCH_INDEX) "$(TORCH)"
 	touch $@
 
 $(VENV)/.core: pyproject.toml $(VENV)/.torch
-	$(PIP) install -e .
+	$(call STEP,install 3/3: corrtrack and its dependencies (numpy, scipy, opencv-python-headless, typer...))
+	$(PIP_LOUD) install -e .
 	touch $@
 
 # trackeval (HOTA cross-check in the tests) asks for opencv-python, which clashes with
 # opencv-python-headless: install it without its dependencies
 $(VENV)/.dev: pyproject.toml $(VENV)/.core
-	$(PIP) install -e ".[dev]"
+	$(call STEP,install the [dev] extra (pytest, ruff, mypy, import-linter) and trackeval)
+	$(PIP_LOUD) install -e ".[dev]"
 	$(PIP) install --no-deps "trackeval>=1.3,<2"
 	touch $@
 
 demo: $(VENV)/.core
+	$(call STEP,running corrtrack demo (SynthTrack clip, tracking, evaluation: each step prints its own line))
 	$(VENV)/bin/corrtrack demo
 
 test: $(VENV)/.dev
