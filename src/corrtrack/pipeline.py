@@ -24,9 +24,9 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -50,6 +50,7 @@ from corrtrack.poses import Frame, Poses, PoseSequence
 from corrtrack.render import draw_poses
 from corrtrack.tracking import FrameToFrameConfig, FrameToFrameTracker
 from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig, CorrTrackTracker
+from corrtrack.tracking.output_stream import FrameSpool, MappedFrames
 from corrtrack.video import FrameSource, VideoWriter, same_size_images
 
 __all__ = [
@@ -402,8 +403,8 @@ def track_sequence(
         recovery_estimator,
         tracker_config,
     )
+    spools = _stream_outputs(tracker, out_dir / f"{item.name}.json")
     seconds = dict.fromkeys(("detection", "pose", "tracking"), 0.0)
-    names: list[str] = []
     bar = None
     if progress:
         from tqdm import tqdm
@@ -429,7 +430,6 @@ def track_sequence(
             seconds["detection"] += t1 - t0
             seconds["pose"] += t2 - t1
             seconds["tracking"] += t3 - t2
-            names.append(f"{t:06d}.jpg" if item.frame_files is None else item.frame_files[t].name)
             if bar is not None:
                 bar.update(1)
     finally:
@@ -443,7 +443,7 @@ def track_sequence(
         seconds.update({f"tracking.{k}": float(v) for k, v in timings.items()})
     # the tracker's per-frame state and the detections are not needed any more: free them before writing
     del tracker, detector, estimator, recovery_estimator
-    seq = _as_output(item, tracked, names)
+    seq = _as_output(item, tracked)
     del tracked
     pred = out_dir / f"{item.name}.json"
     mot = out_dir / f"{item.name}.txt"
@@ -471,18 +471,38 @@ def track_sequence(
             if progress:  # cleared first, so that an error line is a line of its own
                 drawn.close()
         seconds["render"] = time.perf_counter() - t0
+    for spool in spools:
+        spool.remove()
     return TrackResult(item.name, pred, mot, video, num_frames, seconds)
 
 
-def _as_output(item: SequenceInput, tracked: PoseSequence, names: list[str]) -> PoseSequence:
-    """The tracked poses in the input's frames (the ground truth's file names and ids when there is one)."""
-    poses = [f.poses for f in tracked.frames]
+def _stream_outputs(tracker: Tracker, output: Path) -> tuple[FrameSpool, ...]:
+    """Spools beside ``output`` that the CorrTrack tracker streams its frames through (memory stays flat, #21)."""
+    if not isinstance(tracker, CorrTrackTracker):
+        return ()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    spools = (FrameSpool.beside(output, "online"), FrameSpool.beside(output, "final"))
+    tracker.stream_to(*spools)
+    return spools
+
+
+def _as_output(item: SequenceInput, tracked: PoseSequence) -> PoseSequence:
+    """The tracked poses in the input's frames (the ground truth's file names and ids when there is one).
+
+    The frames are made when a writer reads them: the tracked frames may be streamed from disk.
+    """
     if item.ground_truth is not None:
         gt = load_sequence(item.ground_truth)
-        if len(gt) == len(poses):
-            return gt.with_poses([_with_boxes(p) for p in poses])
-    frames = [Frame(name, _with_boxes(p), image_id=t) for t, (name, p) in enumerate(zip(names, poses))]
-    return PoseSequence(item.name, frames)
+        if len(gt) == len(tracked.frames):
+            gt_frames = gt.frames
+            made = MappedFrames(tracked.frames, lambda t, f: replace(gt_frames[t], poses=_with_boxes(f.poses)))
+            return PoseSequence(gt.name, cast(list[Frame], made), gt.layout, dict(gt.extras))
+    files = item.frame_files
+
+    def frame(t: int, f: Frame) -> Frame:
+        return Frame(f"{t:06d}.jpg" if files is None else files[t].name, _with_boxes(f.poses), image_id=t)
+
+    return PoseSequence(item.name, cast(list[Frame], MappedFrames(tracked.frames, frame)))
 
 
 def _with_boxes(p: Poses) -> Poses:

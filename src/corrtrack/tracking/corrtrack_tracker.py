@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -48,6 +48,7 @@ from corrtrack.tracking.association import (
 )
 from corrtrack.tracking.matching import assign
 from corrtrack.tracking.merging import MergeOrder, merge_scores, resolve_merges
+from corrtrack.tracking.output_stream import FrameSpool, RecentItems, SpooledFrames, finish_streamed
 from corrtrack.tracking.postprocess import interpolate_gaps, postprocess_tracks, remap_track_ids
 from corrtrack.tracking.recovery import explained_by_detections, filter_recovered, recovery_boxes
 
@@ -118,6 +119,12 @@ class CorrTrackConfig:
     merge_order: MergeOrder = param(
         "best_first", "our choice (method.md §5 proposal)", choices=("best_first", "chronological")
     )
+    merge_history_frames: int = param(
+        500,
+        "our choice (0 = no bound): Eq. 2's centre pose of a track is taken at most this many frames before its "
+        "end (exact for tracks up to 1,001 frames); bounds what merging keeps per track: its start pose and "
+        "frame, and the poses and frames from its centre on (docs/architecture.md, issue #21)",
+    )
     # output
     lost_track_frames: int = param(
         0,
@@ -159,7 +166,7 @@ class CorrTrackConfig:
     renumber: bool = param(True, "reference code: ids renumbered 0..N-1 after post-processing")
 
     def __post_init__(self) -> None:
-        for name in ("lost_track_frames", "interpolate_gaps"):
+        for name in ("lost_track_frames", "interpolate_gaps", "merge_history_frames"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.recovery_max_run < 0:
@@ -249,8 +256,8 @@ class CorrTrackTracker:
         self.estimator = pose_estimator
         self.config = config
         self.sigmas = POSETRACK18.sigma_array
-        self._frames: list[Poses] = []
-        self._frame_indices: list[int] = []
+        self._frames: list[Poses] | RecentItems = []
+        self._frame_indices: list[int] | RecentItems = []
         self._prev: Poses | None = None
         self._prev_handle: Any = None
         self._prev_arrays: tuple[np.ndarray, np.ndarray] = (np.zeros((0, 17, 2)), np.zeros((0, 17)))
@@ -268,7 +275,11 @@ class CorrTrackTracker:
         #: person descriptors (descriptor lost tracks / merging): id -> (sum of descriptors, frames)
         self._desc: dict[int, tuple[np.ndarray, int]] = {}
         self._first_new_id = 0
-        self._frame_arrays: list[tuple[np.ndarray, np.ndarray]] = []
+        self._frame_arrays: list[tuple[np.ndarray, np.ndarray]] | RecentItems = []
+        #: merging: per track id, its poses by frame position (its start, and from its centre on: merge_history_frames)
+        self._track_poses: dict[int, dict[int, tuple[np.ndarray, np.ndarray]]] = {}
+        #: streaming (``stream_to``): the spool of every frame's output, and the one ``finish`` writes
+        self._spools: tuple[FrameSpool, FrameSpool] | None = None
         self.merges: dict[int, int] = {}
         #: with ``log_recovery`` (off: memory stays flat on long videos), every re-estimation: the signals a
         #: recovery rule can use and whether it was kept (experiments label them against ground truth)
@@ -358,6 +369,8 @@ class CorrTrackTracker:
         self._frames.append(out)
         self._frame_arrays.append(out_arrays)
         self._frame_indices.append(int(frame_index))
+        if self._spools is not None:
+            self._spools[0].append(int(frame_index), out)
         self._bookkeeping(pos, handle, prev, out)
         self._prev, self._prev_handle, self._prev_arrays = out, handle, out_arrays
         self.counts["frames"] += 1
@@ -683,6 +696,7 @@ class CorrTrackTracker:
         self._handles[pos] = handle
         span = cfg.merge_min_length
         self._ended = [q for q in self._ended if pos - self._end[q] - 1 <= cfg.merge_max_gap + span]
+        self._keep_track_poses(pos, out_ids)
         # tracks are contiguous: those reaching the minimum length now all started at ``first``
         first = pos - span + 1
         ripe = [t for t in out_ids if self._start[t] == first]
@@ -696,39 +710,66 @@ class CorrTrackTracker:
         if ripe and earlier:
             self._score_merges(first, earlier, ripe)
         # keep the embeddings a later merge may still need
-        lo = min(((self._start[t] + pos) // 2 for t in out_ids), default=pos)
+        lo = min((self._centre(self._start[t], pos) for t in out_ids), default=pos)
         needed = {self._start[t] for t in out_ids}
         for q in self._ended:
             s, e = self._start[q], self._end[q]
-            needed |= {s, (s + e) // 2, e}
+            needed |= {s, self._centre(s, e), e}
         for f in [f for f in self._handles if f < lo and f not in needed]:
             del self._handles[f]
+
+    def _centre(self, start: int, end: int) -> int:
+        """Eq. 2's centre frame of a track from ``start`` to ``end`` (at most merge_history_frames before its end)."""
+        centre = (start + end) // 2
+        history = self.config.merge_history_frames
+        return max(centre, end - history) if history else centre
+
+    def _keep_track_poses(self, pos: int, out_ids: list[int]) -> None:
+        """Store this frame's poses per track; keep what Eq. 2 may still need (start, centre on, end), drop the rest."""
+        xy, conf = self._frame_arrays[-1]
+        for row, tid in enumerate(out_ids):
+            store = self._track_poses.setdefault(tid, {})
+            if tid not in self._resumed or not store:
+                store[pos] = (xy[row], conf[row])
+        for tid in out_ids:
+            s, store = self._start[tid], self._track_poses[tid]
+            if tid in self._resumed:  # not contiguous: never an earlier track of a merge; maybe a later one
+                if len(store) > 1:
+                    self._track_poses[tid] = {s: store[s]} if s in store else {}
+                continue
+            c = self._centre(s, pos)
+            for f in list(store):
+                if f >= c:
+                    break
+                if f != s:
+                    del store[f]
+        for q in self._ended:
+            store = self._track_poses.get(q, {})
+            if len(store) > 3:
+                s, e = self._start[q], self._end[q]
+                self._track_poses[q] = {f: store[f] for f in (s, self._centre(s, e), e) if f in store}
+        alive = set(out_ids) | set(self._ended)
+        for tid in [t for t in self._track_poses if t not in alive]:
+            del self._track_poses[tid]
 
     def _drop_merge_pairs_of(self, tid: int) -> None:
         """Forget the merge pairs with ``tid`` as the earlier track: it resumed, so it did not end there (#21)."""
         self._merge_pairs = [m[m[:, 0] != tid] for m in self._merge_pairs]
         self._merge_pairs = [m for m in self._merge_pairs if len(m)]
 
-    def _rows_of(self, f: int, ids: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Rows of frame ``f``'s output holding track ``ids`` (each id is in the frame)."""
-        tid = self._frames[f].track_ids
-        order = np.argsort(tid)
-        return order[np.searchsorted(tid, np.asarray(ids), sorter=order)]
-
     def _score_merges(self, first: int, q_ids: list[int], p_ids: list[int]) -> None:
         """``S_match`` of every earlier track ``q_ids`` with every track ``p_ids`` that started at ``first``."""
         cfg = self.config
         handle = self._handles[first]
-        roles = np.array([[self._start[q], (self._start[q] + self._end[q]) // 2, self._end[q]] for q in q_ids])
-        n_xy, n_conf = (a[self._rows_of(first, p_ids)] for a in self._frame_arrays[first])
+        roles = np.array([[self._start[q], self._centre(self._start[q], self._end[q]), self._end[q]] for q in q_ids])
+        n_xy, n_conf = self._stored_poses(p_ids, first)
         k = n_xy.shape[1]
         prop_xy = np.zeros((len(q_ids), 3, k, 2))
         prop_ok = np.zeros((len(q_ids), 3, k), bool)
         q_arr = np.asarray(q_ids)
         for f in np.unique(roles).tolist():
             qi, ri = np.nonzero(roles == f)
-            rows = self._rows_of(f, q_arr[qi])
-            xy, conf = (a[rows] for a in self._frame_arrays[f])
+            xy, conf = self._stored_poses(q_arr[qi].tolist(), f)
             ok = _at_least(conf, cfg.tau_joint)
             prop = self._propagate("merge_propagate", self._handles[f], handle, np.where(ok[..., None], xy, np.nan))
             finite = np.isfinite(prop).all(-1)
@@ -746,6 +787,11 @@ class CorrTrackTracker:
         qq, pp = np.meshgrid(q_arr, np.asarray(p_ids), indexing="ij")
         self._merge_pairs.append(np.stack([qq.ravel(), pp.ravel(), scores.ravel(), np.full(qq.size, first)], 1))
 
+    def _stored_poses(self, ids: Sequence[int], f: int) -> tuple[np.ndarray, np.ndarray]:
+        """Joints (N, K, 2) and confidences (N, K) of tracks ``ids`` in frame position ``f`` (from the merge store)."""
+        rows = [self._track_poses[t][f] for t in ids]
+        return np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
+
     # offline -------------------------------------------------------------------
     @property
     def online_frames(self) -> list[Poses]:
@@ -760,8 +806,36 @@ class CorrTrackTracker:
         rows = np.concatenate(self._merge_pairs)
         return [(int(q), int(p), float(v), int(f)) for q, p, v, f in rows.tolist()]
 
+    def stream_to(self, online: FrameSpool, final: FrameSpool) -> None:
+        """Write every frame's output to ``online`` instead of keeping it; ``finish`` writes the final to ``final``.
+
+        Call before the first :meth:`step`. Memory stays flat: only the last frames that a lost track's velocity
+        needs are kept, and what merging needs (bounded by ``merge_history_frames``, docs/architecture.md).
+        ``finish`` then returns a sequence whose frames are read from ``final`` when iterated.
+        """
+        if len(self._frames):
+            raise ValueError("stream_to must be called before the first step")
+        window = self.config.lost_track_velocity_frames + 1
+        self._frames, self._frame_arrays, self._frame_indices = RecentItems(window), RecentItems(window), RecentItems(1)
+        self._spools = (online, final)
+
     def finish(self) -> PoseSequence:
         cfg = self.config
+        if self._spools is not None:
+            online, final = self._spools
+            pairs = np.concatenate(self._merge_pairs) if cfg.merging and self._merge_pairs else None
+            self.merges = finish_streamed(
+                online,
+                final,
+                pairs,
+                merge_threshold=cfg.merge_threshold,
+                merge_order=cfg.merge_order,
+                min_track_length=cfg.min_track_length,
+                output_joint_threshold=cfg.output_joint_threshold,
+                renumber=cfg.renumber,
+                interpolate_gaps=cfg.interpolate_gaps,
+            )
+            return PoseSequence("tracked", cast(list[Frame], SpooledFrames(final)))
         frames = list(self._frames)
         self.merges = {}
         if cfg.merging and self._merge_pairs:

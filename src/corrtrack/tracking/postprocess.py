@@ -18,7 +18,7 @@ import numpy as np
 
 from corrtrack.poses import Poses
 
-__all__ = ["interpolate_gaps", "postprocess_tracks", "remap_track_ids"]
+__all__ = ["clean_poses", "interpolate_gaps", "interpolated_poses", "postprocess_tracks", "remap_track_ids"]
 
 
 def remap_track_ids(frames: Sequence[Poses], mapping: Mapping[int, int]) -> list[Poses]:
@@ -50,6 +50,15 @@ def _drop_short(frames: list[Poses], min_track_length: int) -> list[Poses]:
     return [p[~np.isin(p.track_ids, short)] for p in frames]
 
 
+def clean_poses(p: Poses, output_joint_threshold: float) -> Poses:
+    """``p`` with joints below ``output_joint_threshold`` (or not finite) set absent; poses left without one dropped."""
+    low = (p.confidences < output_joint_threshold) | ~np.isfinite(p.keypoints).all(-1)
+    kps = np.where(low[..., None], 0.0, p.keypoints)
+    scores = np.where(low, 0.0, p.keypoint_scores)
+    q = p.replace(keypoints=kps, keypoint_scores=scores)
+    return q[q.present.any(1)]
+
+
 def postprocess_tracks(
     frames: Sequence[Poses],
     min_track_length: int,
@@ -59,14 +68,7 @@ def postprocess_tracks(
     """Tracked frames after short-track removal and the output joint threshold (see the module doc)."""
     out = _drop_short(list(frames), min_track_length)
     if output_joint_threshold > 0 or any((~np.isfinite(p.keypoints)).any() for p in out):
-        cleaned = []
-        for p in out:
-            low = (p.confidences < output_joint_threshold) | ~np.isfinite(p.keypoints).all(-1)
-            kps = np.where(low[..., None], 0.0, p.keypoints)
-            scores = np.where(low, 0.0, p.keypoint_scores)
-            q = p.replace(keypoints=kps, keypoint_scores=scores)
-            cleaned.append(q[q.present.any(1)])
-        out = _drop_short(cleaned, min_track_length)
+        out = _drop_short([clean_poses(p, output_joint_threshold) for p in out], min_track_length)
     if renumber and out:
         all_ids = np.concatenate([p.track_ids for p in out])
         _, first = np.unique(all_ids, return_index=True)
@@ -104,10 +106,21 @@ def interpolate_gaps(frames: Sequence[Poses], max_gap: int) -> list[Poses]:
     offset = np.arange(steps.sum()) - np.repeat(np.cumsum(steps) - steps, steps) + 1
     s = (offset / (steps[which] + 1))[:, None]
     ra, rb = a[which], b[which]
+    new = interpolated_poses(flat, ra, rb, s)
+    target = frame_of[ra] + offset
+    out = []
+    for f, p in enumerate(frames):
+        rows = np.flatnonzero(target == f)
+        out.append(Poses.concat([p, new[rows]]) if len(rows) else p)
+    return out
+
+
+def interpolated_poses(flat: Poses, ra: np.ndarray, rb: np.ndarray, s: np.ndarray) -> Poses:
+    """Poses ``(1 - s) flat[ra] + s flat[rb]`` (``s`` (N, 1)): the interpolation rule of :func:`interpolate_gaps`."""
     both = flat.present[ra] & flat.present[rb]
     kps = np.where(both[..., None], (1 - s[..., None]) * flat.keypoints[ra] + s[..., None] * flat.keypoints[rb], 0.0)
     joint_scores = np.where(both, (1 - s) * flat.keypoint_scores[ra] + s * flat.keypoint_scores[rb], 0.0)
-    new = Poses.create(
+    return Poses.create(
         kps,
         keypoint_scores=joint_scores,
         boxes=(1 - s) * flat.boxes[ra] + s * flat.boxes[rb],
@@ -115,9 +128,3 @@ def interpolate_gaps(frames: Sequence[Poses], max_gap: int) -> list[Poses]:
         track_ids=flat.track_ids[ra],
         extras=[{"interpolated": True} for _ in range(len(ra))],
     )
-    target = frame_of[ra] + offset
-    out = []
-    for f, p in enumerate(frames):
-        rows = np.flatnonzero(target == f)
-        out.append(Poses.concat([p, new[rows]]) if len(rows) else p)
-    return out
