@@ -60,6 +60,7 @@ class _Entries:
     dist: np.ndarray
     kind: np.ndarray  # 0 not matched, 1 MATCH, 2 SWITCH
     extra: np.ndarray  # the extra rows of a match: bits _ASCEND, _TRANSFER, _MIGRATE
+    kept: np.ndarray  # bool: a MATCH that continues last frame's pair (step 1, before the assignment's events)
     fed: int  # frames fed to the accumulators (all kept frames but the last)
     dummy: np.ndarray  # (fed,) bool: frame fed as one dummy object and one dummy hypothesis (quirk B)
 
@@ -166,6 +167,7 @@ def _accumulate(seq: SequenceArrays, pairs: PairTable) -> _Entries:
     dist = pairs.dist[pi[order], joint]
     kind = np.zeros(len(frame), dtype=np.int8)
     extra = np.zeros(len(frame), dtype=np.int8)
+    kept = np.zeros(len(frame), dtype=bool)
     # compact ids: state arrays indexed (joint, id)
     o_ids, obj = np.unique(seq.gt_ids, return_inverse=True)
     h_ids, hyp = np.unique(seq.pr_ids, return_inverse=True)
@@ -187,6 +189,7 @@ def _accumulate(seq: SequenceArrays, pairs: PairTable) -> _Entries:
                 keep = keep[np.sort(first)]
         if len(keep):
             kind[a + keep] = 1
+            kept[a + keep] = True
             obj_matched[j[keep], o[keep]] = True
             hyp_matched[j[keep], h[keep]] = True
             if len(keep) == b - a:
@@ -235,7 +238,7 @@ def _accumulate(seq: SequenceArrays, pairs: PairTable) -> _Entries:
         last_obj[mj, mh] = mo
         obj_matched[mj, mo] = True
         hyp_matched[mj, mh] = True
-    return _Entries(frame, joint, gt, pr, dist, kind, extra, fed, dummy)
+    return _Entries(frame, joint, gt, pr, dist, kind, extra, kept, fed, dummy)
 
 
 def _solve_joint(
@@ -298,13 +301,76 @@ def mot_counts(seq: SequenceArrays, pairs: PairTable | None = None) -> MOTCounts
     counts.num_gt = (objects + n_dummy).astype(np.int64)
     counts.misses = (objects - detected + n_dummy).astype(np.int64)
     counts.false_positives = (hypotheses - detected + n_dummy).astype(np.int64)
-    everything = np.ones(len(e.kind), dtype=bool)
-    # RAW row of every candidate, plus the match row and its extra rows
-    extra_rows = sum(((e.extra & bit) > 0).astype(np.int64) for bit in (_ASCEND, _TRANSFER, _MIGRATE))
-    rows_per_candidate = 1 + (e.kind > 0) + extra_rows
-    counts.sum_d_events = per_joint(everything, e.dist * rows_per_candidate)
+    counts.sum_d_events = _event_distance_sums(seq, e)
     counts.sum_d_matches = per_joint(e.kind > 0, e.dist)
     return counts
+
+
+def _event_distance_sums(seq: SequenceArrays, e: _Entries) -> np.ndarray:
+    """Per joint, ``acc.events['D'].sum()`` of the official evaluator's accumulator, to the last bit.
+
+    pandas sums the distance column with NaN as 0 by numpy's pairwise summation,
+    whose grouping depends on every row's position. So the column is rebuilt in
+    motmetrics' row order, per fed frame: one RAW row; a RAW row per in-threshold
+    pair (GT-major, file order); a RAW row per person without any; the MATCH rows
+    of continued pairs (GT order); the assignment's matches in GT order, each with
+    its ASCEND / MIGRATE / TRANSFER rows; a MISS row per unmatched object and an FP
+    row per unmatched hypothesis. A dummy frame has 5 rows without a distance.
+    """
+    fed, num_entries = e.fed, len(e.frame)
+    shape = (fed, NUM_JOINTS)
+    frame_of_gt = np.repeat(np.arange(seq.num_frames), np.diff(seq.gt_start))
+    frame_of_pr = np.repeat(np.arange(seq.num_frames), np.diff(seq.pr_start))
+
+    def grid(frames: np.ndarray, has: np.ndarray) -> np.ndarray:  # (fed, 15): persons with the joint per frame
+        sel = frames < fed
+        out = np.zeros(shape, dtype=np.int64)
+        np.add.at(out, frames[sel], has[sel].astype(np.int64))
+        return out
+
+    n_o, n_h = grid(frame_of_gt, seq.gt_has), grid(frame_of_pr, seq.pr_has)
+    key = e.frame * NUM_JOINTS + e.joint  # entries are sorted by this key, then GT row, then prediction row
+    cells = fed * NUM_JOINTS
+    n_fin = np.bincount(key, minlength=cells).reshape(shape)
+    used_o = np.zeros(cells, dtype=np.int64)
+    used_h = np.zeros(cells, dtype=np.int64)
+    if num_entries:
+        first_gt = np.ones(num_entries, dtype=bool)
+        first_gt[1:] = (key[1:] != key[:-1]) | (e.gt[1:] != e.gt[:-1])
+        used_o = np.bincount(key[first_gt], minlength=cells)
+        pairs_h = np.unique(key * (int(seq.pr_start[-1]) + 1) + e.pr)
+        used_h = np.bincount(pairs_h // (int(seq.pr_start[-1]) + 1), minlength=cells)
+    matched = e.kind > 0
+    n_m = np.bincount(key[matched], minlength=cells).reshape(shape)
+    slots = 1 + sum(((e.extra & bit) > 0).astype(np.int64) for bit in (_ASCEND, _TRANSFER, _MIGRATE))
+    match_rows = np.bincount(key[matched], weights=slots[matched], minlength=cells).astype(np.int64).reshape(shape)
+    unused = n_o - used_o.reshape(shape) + n_h - used_h.reshape(shape)
+    rows = 1 + n_fin + unused + match_rows + (n_o - n_m) + (n_h - n_m)
+    rows[e.dummy] = 5
+    # row offset of each (frame, joint) cell within its joint's column
+    base = np.cumsum(rows, axis=0) - rows
+    cell_base = base.ravel()
+    group_start = np.searchsorted(key, np.arange(cells))
+    positions = [cell_base[key] + 1 + np.arange(num_entries) - group_start[key]]  # RAW rows of the pairs
+    values = [e.dist]
+    m = np.flatnonzero(matched)
+    if len(m):
+        order = m[np.lexsort((e.gt[m], ~e.kept[m], key[m]))]  # per cell: continued pairs first, then by GT row
+        k, size = key[order], slots[order]
+        ends = np.cumsum(size)
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = k[1:] != k[:-1]
+        cell_first = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
+        within = ends - size - (ends - size)[cell_first]  # slots of earlier matches of the same cell
+        start = cell_base[k] + 1 + n_fin.ravel()[k] + unused.ravel()[k] + within
+        positions.append(np.repeat(start, size) + np.arange(int(size.sum())) - np.repeat(ends - size, size))
+        values.append(np.repeat(e.dist[order], size))
+    column_of = np.concatenate([[0], np.cumsum(rows.sum(0))])
+    pos = np.concatenate(positions)
+    joint = np.concatenate([e.joint, np.repeat(e.joint[order], size)]) if len(m) else e.joint
+    column = np.zeros(int(column_of[-1]))
+    column[column_of[joint] + pos] = np.concatenate(values)
+    return np.array([column[column_of[j] : column_of[j + 1]].sum() for j in range(NUM_JOINTS)])
 
 
 def mot_events(seq: SequenceArrays, pairs: PairTable | None = None) -> list[MotEvent]:

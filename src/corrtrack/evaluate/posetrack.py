@@ -270,7 +270,8 @@ class MOTCounts:
             out = {
                 "mota": 100 * (1 - (self.misses + self.switches + self.false_positives) / num_gt),
                 "motp": np.where(det > 0, 100 * (1 - sum_d / det), 0.0),
-                "pre": 100 * det / total_det,
-                "rec": 100 * det / num_gt,
+                # the official tool's operation order: 100 * (det / n), not (100 * det) / n (the last bit differs)
+                "pre": 100 * (det / total_det),
+                "rec": 100 * (det / num_gt),
             }
         return {k: np.append(v, joint_mean(v)) for k, v in out.items()}
