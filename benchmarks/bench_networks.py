@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +43,10 @@ from corrtrack.models.correspondence_net import (
     correspondence_config,
 )
 from corrtrack.models.pose_net import PoseNet, pose_config
-from corrtrack.models.reference_weights import (
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the reference test scaffolding
+from reference_propagate import propagate
+from reference_weights import (
     POSE_INPUT_SEED,
     SIAMESE_INPUT_A_SEED,
     SIAMESE_INPUT_B_SEED,
@@ -126,7 +130,7 @@ def bench_corr(names: list[str], repeats: int) -> None:
             for tracks in (1, 5, 20):
                 q = torch.rand(tracks, cfg.num_queries, 2) * g
                 print(f"{head} | correlation | {tracks} | {timed(repeats, net.correlate, fA, fB, q)} |")
-                full = timed(repeats, net.propagate, fA, fB, q)
+                full = timed(repeats, propagate, net, fA, fB, q)
                 print(f"{head} | correlation + refinement + arg-max | {tracks} | {full} |")
 
 

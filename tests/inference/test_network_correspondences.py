@@ -24,6 +24,7 @@ from corrtrack.interfaces import CorrespondenceModel
 from corrtrack.models.checkpoints import checkpoint_metadata, save_checkpoint, state_dict_sha256
 from corrtrack.models.correspondence_net import CorrespondenceNet, correspondence_config
 from corrtrack.models.windowed_refinement import window_origins
+from reference_propagate import propagate
 
 torch.set_num_threads(1)
 
@@ -140,7 +141,7 @@ def test_matches_the_network_on_the_grid(model: NetworkCorrespondences) -> None:
     got = model.propagate(ea, eb, pts)
     ma = letterbox_matrix(60, 40, 64)
     grid = to_letterbox(pts, ma) / 4
-    ref = model.net.propagate(ea.features, eb.features, torch.as_tensor(grid)).double().numpy()
+    ref = propagate(model.net, ea.features, eb.features, torch.as_tensor(grid)).double().numpy()
     xy = from_letterbox(ref[..., :2] * 4, letterbox_matrix(60, 40, 64))
     inside = (xy[..., 0] >= 0) & (xy[..., 0] <= 39) & (xy[..., 1] >= 0) & (xy[..., 1] <= 59)
     np.testing.assert_allclose(got[..., :2], xy, atol=1e-9, equal_nan=True)

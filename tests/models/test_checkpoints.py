@@ -40,7 +40,7 @@ from corrtrack.models.correspondence_net import (
     correspondence_config,
 )
 from corrtrack.models.pose_net import PoseNet, pose_config
-from corrtrack.models.reference_weights import fill_layout, load_layout
+from reference_weights import fill_layout, load_layout
 
 torch.set_num_threads(1)
 

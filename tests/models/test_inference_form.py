@@ -93,7 +93,7 @@ def test_batch_statistics_bns_are_not_folded() -> None:
 
 
 def test_pose_golden_with_folding_and_channels_last() -> None:
-    from corrtrack.models.reference_weights import POSE_INPUT_SEED, fill_layout, load_layout, reference_input
+    from reference_weights import POSE_INPUT_SEED, fill_layout, load_layout, reference_input
 
     layout = load_layout(shared_path("reference", "layouts", "pose_net_2stage.json"))
     net = PoseNet(pose_config("paper"))
@@ -109,7 +109,7 @@ def test_pose_golden_with_folding_and_channels_last() -> None:
 
 
 def test_correspondence_golden_with_folding_and_channels_last() -> None:
-    from corrtrack.models.reference_weights import (
+    from reference_weights import (
         SIAMESE_INPUT_A_SEED,
         SIAMESE_INPUT_B_SEED,
         fill_layout,

@@ -17,7 +17,7 @@ from conftest import shared_path
 from corrtrack.config import override
 from corrtrack.models.backbone import ModelInputError, StatsBatchNorm2d
 from corrtrack.models.pose_net import PoseNet, PoseNetConfig, pose_config
-from corrtrack.models.reference_weights import POSE_INPUT_SEED, fill_layout, load_layout, reference_input
+from reference_weights import POSE_INPUT_SEED, fill_layout, load_layout, reference_input
 
 torch.set_num_threads(1)  # 2 threads stall badly when the cores are shared
 

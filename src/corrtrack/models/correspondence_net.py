@@ -16,9 +16,9 @@ side that is a multiple of 32 works; the embedding grid is 1/4 of it (128x128 fo
   all ``G * G`` positions follows. All queries of all persons run as one gather + one matmul.
 * ``refine(fA, fB, affinity) -> (N, Q, G, G)``: refined logits (apply a sigmoid) from the
   decoder on ``concat(fA, fB, affinity)``; ``Q`` must be ``cfg.num_queries`` (17).
-* ``propagate(fA, fB, queries) -> (N, Q, 3)``: (x, y, confidence) per query on the grid:
-  the arg-max cell of the sigmoid of the refined map and its value; NaN, NaN, 0 for a query
-  outside the grid. A grid cell ``(x, y)`` is at ``(4x, 4y)`` in the letter-boxed frame.
+* Reading a correspondence off the refined map (arg-max cell of its sigmoid, NaN for a query
+  outside the grid; a grid cell ``(x, y)`` is at ``(4x, 4y)`` in the letter-boxed frame) is
+  :class:`corrtrack.inference.correspondences.NetworkCorrespondences`' job.
 
 ``fA``/``fB`` of batch size 1 are shared by all ``N`` query sets (all tracks of a frame pair).
 
@@ -301,40 +301,6 @@ class CorrespondenceNet(nn.Module):
         fA, fB = f[: images_a.shape[0]], f[images_a.shape[0] :]
         affinity = self.correlate(fA, fB, queries)
         return self.refine(fA, fB, affinity), affinity
-
-    @torch.no_grad()
-    def propagate(
-        self, fA: torch.Tensor, fB: torch.Tensor, queries: torch.Tensor, max_batch: int | None = None
-    ) -> torch.Tensor:
-        """``(N, Q, 3)``: x, y (grid cells) and confidence (peak sigmoid) per query; NaN, NaN, 0 where skipped.
-
-        The N query sets run as one batch, or in chunks of ``max_batch`` to bound memory.
-        """
-        queries = torch.as_tensor(queries, device=fA.device)
-        if queries.dim() != 3:
-            raise ModelInputError(f"queries must be (N, Q, 2) of (x, y), got {tuple(queries.shape)}")
-        n = queries.shape[0]
-        _check_pair(fA, fB, n)
-        if n == 0:
-            return torch.zeros((0, queries.shape[1], 3), dtype=fA.dtype, device=fA.device)
-        step = n if max_batch is None else max(1, max_batch)
-        parts = []
-        for s in range(0, n, step):
-            e = min(n, s + step)
-            a = fA if fA.shape[0] == 1 else fA[s:e]
-            b = fB if fB.shape[0] == 1 else fB[s:e]
-            q = queries[s:e]
-            prob = torch.sigmoid(self.refine(a, b, self.correlate(a, b, q)))
-            flat = prob.flatten(2)
-            idx = flat.argmax(-1)  # the first maximum in row-major order
-            conf = flat.gather(-1, idx[..., None])[..., 0]
-            g_w = prob.shape[3]
-            xy = torch.stack([idx % g_w, torch.div(idx, g_w, rounding_mode="floor")], -1).to(prob.dtype)
-            valid = valid_queries(q[..., :2].to(torch.float64), prob.shape[2], g_w)[2]
-            xy = torch.where(valid[..., None], xy, torch.full_like(xy, float("nan")))
-            conf = torch.where(valid, conf, torch.zeros_like(conf))
-            parts.append(torch.cat([xy, conf[..., None]], -1))
-        return torch.cat(parts, 0)
 
     def num_parameters(self) -> int:
         return count_parameters(self)

@@ -112,7 +112,7 @@ def refine_windowed(
 ) -> tuple[torch.Tensor, int]:
     """``((N, Q, 3), side)``: grid x, y and sigmoid confidence per query, refined on windows; NaN, NaN, 0 if skipped.
 
-    ``queries`` are ``(N, Q, 2)`` grid (x, y) coordinates as for :meth:`CorrespondenceNet.propagate`;
+    ``queries`` are ``(N, Q, 2)`` grid (x, y) coordinates as for :meth:`CorrespondenceNet.correlate`;
     ``prior_sigma`` and ``subcell`` as in :func:`~corrtrack.models.correspondence_peaks.map_peaks`;
     ``precision`` as in :func:`refined_windows`.
     """

@@ -1,4 +1,7 @@
-"""The deterministic weights and inputs of the reference fixtures (``/work/shared/reference/README.md``).
+"""Test scaffolding: the deterministic weights and inputs of the reference fixtures (``shared/reference/README.md``).
+
+Imported by the reference tests (``from reference_weights import ...``; tests/ is on their path) and by
+``benchmarks/bench_networks.py``; it is not part of the installed package.
 
 The reference README defines how every tensor of the authors' networks was filled before the
 golden outputs were computed: from its state-dict key, shape and dtype alone. With the same
