@@ -342,7 +342,9 @@ def _event_distance_sums(seq: SequenceArrays, e: _Entries) -> np.ndarray:
         used_h = np.bincount(pairs_h // (int(seq.pr_start[-1]) + 1), minlength=cells)
     matched = e.kind > 0
     n_m = np.bincount(key[matched], minlength=cells).reshape(shape)
-    slots = 1 + sum(((e.extra & bit) > 0).astype(np.int64) for bit in (_ASCEND, _TRANSFER, _MIGRATE))
+    slots = np.ones(num_entries, dtype=np.int64)  # rows of a match: itself and its extra rows
+    for bit in (_ASCEND, _TRANSFER, _MIGRATE):
+        slots += (e.extra & bit) > 0
     match_rows = np.bincount(key[matched], weights=slots[matched], minlength=cells).astype(np.int64).reshape(shape)
     unused = n_o - used_o.reshape(shape) + n_h - used_h.reshape(shape)
     rows = 1 + n_fin + unused + match_rows + (n_o - n_m) + (n_h - n_m)
