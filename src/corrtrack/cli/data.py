@@ -65,13 +65,18 @@ def render(
     ] = 0.0,
 ) -> None:
     """Draw skeletons, boxes and track ids of an annotation file onto its frames."""
+    import time
+
     from corrtrack.formats import load_sequence
+    from corrtrack.progress import format_rate, phase
     from corrtrack.render import render_sequence
 
     check_output_file(output)
     seq = load_sequence(annotations)
+    phase(f"drawing {len(seq)} frames of {annotations} into {output}")
+    t0 = time.perf_counter()
     out = render_sequence(seq, frames, output, fps=fps, min_confidence=min_confidence, progress=True)
-    typer.echo(f"wrote {out}")
+    typer.echo(f"wrote {out} ({format_rate(len(seq), time.perf_counter() - t0)})")
 
 
 @app.command()

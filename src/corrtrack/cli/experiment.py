@@ -98,6 +98,13 @@ def experiment(
     def say(message: str) -> None:
         typer.echo(f"{name}: {message}", err=True)
 
+    from corrtrack.progress import phase
+
+    phase(
+        f"{name}: {len(runner.sequences)} sequence(s) of {data} ({split}), {workers} worker(s); "
+        "a line as each sequence's rows finish"
+    )
+
     for result in run_experiments(names, runner, workers, settings=record, progress=say):
         paths = write_outputs(result, out)
         typer.echo(markdown(result))
