@@ -86,7 +86,8 @@ def test_report_names_the_bundled_networks_and_their_training_data(monkeypatch, 
     )
 
 
-def test_demo_cli_prints_phase_lines_on_stderr(tmp_path, capsys):
+def test_demo_cli_prints_phase_lines_on_stderr(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CORRTRACK_PROGRESS", "1")  # as on a terminal
     code, out, err = run_cli(
         [
             "demo",

@@ -37,7 +37,22 @@ def test_two_digits(value, text):
     assert two_digits(value) == text
 
 
-def test_phase_is_one_line_on_stderr(capsys):
+def test_phase_is_one_line_on_stderr(capsys, monkeypatch):
+    monkeypatch.setenv("CORRTRACK_PROGRESS", "1")
     phase("evaluating 40 frames")
     out, err = capsys.readouterr()
     assert out == "" and err == "evaluating 40 frames ...\n"
+
+
+def test_phase_lines_show_on_a_terminal_only_unless_asked(capsys, monkeypatch):
+    import sys
+
+    monkeypatch.delenv("CORRTRACK_PROGRESS", raising=False)
+    phase("not a terminal")  # captured stderr: a script reading stderr sees only errors
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    phase("a terminal")
+    assert capsys.readouterr().err == "a terminal ...\n"
+    monkeypatch.setenv("CORRTRACK_PROGRESS", "0")
+    phase("silenced")
+    assert capsys.readouterr().err == ""

@@ -1,18 +1,21 @@
 """Progress of long steps: one phase line on stderr per step, and rates with two significant digits.
 
 Every step that can take more than about two seconds says so before it starts (:func:`phase`), and a
-bar (tqdm, only when stderr is a terminal) counts its items where it has any. Rates are written by
-:func:`format_rate`: ``12 frames/s``, ``2.0 s/frame`` (below one frame per second), never
-``0.0 frames/s``. Nothing here is printed on stdout, so the commands' results stay machine readable,
-and every line ends before an ``error:`` line can start.
+bar (tqdm) counts its items where it has any. Both show when stderr is a terminal, as tqdm's bars do:
+a script or a log that reads stderr gets the commands' one ``error:`` line of a refused input and
+nothing else. ``CORRTRACK_PROGRESS=1`` prints the phase lines anyway (a CI log), ``0`` never.
+Rates are written by :func:`format_rate`: ``12 frames/s``, ``2.0 s/frame`` (below one frame per
+second), never ``0.0 frames/s``. Nothing here is printed on stdout, so the commands' results stay
+machine readable, and every line ends before an ``error:`` line can start.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 
-__all__ = ["format_rate", "phase", "two_digits"]
+__all__ = ["format_rate", "phase", "shows_progress", "two_digits"]
 
 
 def two_digits(value: float) -> str:
@@ -42,6 +45,16 @@ def format_rate(count: float, seconds: float, unit: str = "frame") -> str:
     return f"{two_digits(seconds / count)} s/{unit}"
 
 
+def shows_progress() -> bool:
+    """Whether phase lines are printed: ``CORRTRACK_PROGRESS`` (1 or 0) if set, else whether stderr is a terminal."""
+    setting = os.environ.get("CORRTRACK_PROGRESS", "").strip()
+    if setting in ("0", "1"):
+        return setting == "1"
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def phase(message: str) -> None:
     """Say on stderr, on a line of its own, which step starts now (``message`` names it and its size)."""
-    print(f"{message} ...", file=sys.stderr, flush=True)
+    if shows_progress():
+        print(f"{message} ...", file=sys.stderr, flush=True)
