@@ -45,8 +45,8 @@ def both_ways(
             tracker.step(t, img, f.poses)
         out = tracker.finish()
         out = PoseSequence(out.name, list(out.frames))  # read the final spool now
-        for s in spools or ():
-            s.remove()
+        for spool in spools or ():
+            spool.remove()
         results += [tracker, out]
     return results[0], results[1], results[2], results[3]
 
@@ -95,7 +95,7 @@ def test_streamed_finish_equals_the_in_memory_one_on_random_scenes(tmp_path: Pat
             interpolate_gaps=gaps,
         )
         mem, a, streamed, b = both_ways(
-            lambda: CorrTrackTracker(ZeroMotionCorrespondences(), None, cfg),  # missed people split tracks
+            lambda cfg=cfg: CorrTrackTracker(ZeroMotionCorrespondences(), None, cfg),  # missed people split tracks
             images,
             det,
             tmp_path,
@@ -138,7 +138,8 @@ def test_streaming_keeps_a_bounded_state_on_a_long_scene(tmp_path: Path):
         tracker.step(t, img, f.poses)
         most_handles = max(most_handles, len(tracker._handles))
         most_poses = max(most_poses, max(len(s) for s in tracker._track_poses.values()))
-    assert isinstance(tracker._frames, RecentItems) and len(tracker._frames._items) <= cfg.lost_track_velocity_frames + 1
+    assert isinstance(tracker._frames, RecentItems)
+    assert len(tracker._frames._items) <= cfg.lost_track_velocity_frames + 1
     # per track: its start and the frames from its centre on (at most `history` before the current frame)
     assert most_poses <= history + 2
     assert most_handles <= history + 2 + 3 * 3  # the window, plus start, centre and end of each of 3 tracks
@@ -146,7 +147,7 @@ def test_streaming_keeps_a_bounded_state_on_a_long_scene(tmp_path: Path):
     out = tracker.finish()
     assert len(out) == n and tracker.merges  # the split track was merged back
     with pytest.raises(ValueError, match="last"):
-        tracker.online_frames
+        _ = tracker.online_frames
     online.remove()
     final.remove()
 

@@ -119,6 +119,11 @@ class CorrTrackConfig:
     merge_order: MergeOrder = param(
         "best_first", "our choice (method.md §5 proposal)", choices=("best_first", "chronological")
     )
+    merge_prune: bool = param(
+        True,
+        "our choice (the same merges, issue #25): propagate a track's start pose for Eq. 2 only when its end and "
+        "centre poses leave it a chance to pass merge_threshold (each OKS <= 1)",
+    )
     merge_history_frames: int = param(
         500,
         "our choice (0 = no bound): Eq. 2's centre pose of a track is taken at most this many frames before its "
@@ -758,32 +763,64 @@ class CorrTrackTracker:
         self._merge_pairs = [m for m in self._merge_pairs if len(m)]
 
     def _score_merges(self, first: int, q_ids: list[int], p_ids: list[int]) -> None:
-        """``S_match`` of every earlier track ``q_ids`` with every track ``p_ids`` that started at ``first``."""
+        """``S_match`` of every earlier track ``q_ids`` with every track ``p_ids`` that started at ``first``.
+
+        One propagation call per source frame and stage for all candidates (issue #25). A role pose
+        without a joint that any later start pose has cannot score (its OKS is 0): it is not propagated.
+        With ``merge_prune``, the end and centre poses are propagated first, and the start poses only of
+        earlier tracks that can still pass ``merge_threshold`` with some later track (each OKS <= 1);
+        a pruned pair keeps that upper bound (<= merge_threshold) as its score: the same merges.
+        """
         cfg = self.config
         handle = self._handles[first]
         roles = np.array([[self._start[q], self._centre(self._start[q], self._end[q]), self._end[q]] for q in q_ids])
         n_xy, n_conf = self._stored_poses(p_ids, first)
-        k = n_xy.shape[1]
-        prop_xy = np.zeros((len(q_ids), 3, k, 2))
-        prop_ok = np.zeros((len(q_ids), 3, k), bool)
+        nq, k = len(q_ids), n_xy.shape[1]
+        prop_xy = np.zeros((nq, 3, k, 2))
+        prop_ok = np.zeros((nq, 3, k), bool)
         q_arr = np.asarray(q_ids)
-        for f in np.unique(roles).tolist():
-            qi, ri = np.nonzero(roles == f)
-            xy, conf = self._stored_poses(q_arr[qi].tolist(), f)
-            ok = _at_least(conf, cfg.tau_joint)
-            prop = self._propagate("merge_propagate", self._handles[f], handle, np.where(ok[..., None], xy, np.nan))
-            finite = np.isfinite(prop).all(-1)
-            prop_xy[qi, ri] = np.where(finite[..., None], prop[..., :2], 0.0)
-            prop_ok[qi, ri] = ok & finite & (prop[..., 2] >= cfg.tau_corr) & (prop[..., 2] > 0)
-        scores = merge_scores(prop_xy, prop_ok, n_xy, n_conf, cfg.tau_joint, self.sigmas)
-        if cfg.merge_descriptor_weight > 0:
-            cos = np.zeros_like(scores)
+        role_conf = np.stack([np.stack([self._track_poses[q][f][1] for f in roles[i]]) for i, q in enumerate(q_ids)])
+        can_count = _at_least(role_conf, cfg.tau_joint) if cfg.tau_joint > 0 else np.ones(role_conf.shape, bool)
+        overlap = np.any(can_count[:, :, None, :] & (n_conf >= cfg.tau_joint)[None, None], axis=-1)  # (Q, 3, P)
+        oks = np.asarray(overlap, np.float64)  # upper bounds until propagated, then the exact OKS
+        weight = cfg.merge_descriptor_weight
+        cos = np.zeros((nq, len(p_ids)))
+        if weight > 0:
             for a, q in enumerate(q_ids):
                 for b, p in enumerate(p_ids):
                     dq, dp = self._mean_descriptor(q), self._mean_descriptor(p)
                     if dq is not None and dp is not None:
                         cos[a, b] = float(dq @ dp)
-            scores = (1 - cfg.merge_descriptor_weight) * scores + cfg.merge_descriptor_weight * cos
+
+        def bound() -> np.ndarray:
+            s = oks.mean(1)
+            return (1 - weight) * s + weight * cos if weight > 0 else s
+
+        todo = np.asarray(overlap.any(-1), bool)  # (Q, 3): roles worth propagating
+        viable: np.ndarray = np.ones(nq, bool)
+        for stage in ((1, 2), (0,)) if cfg.merge_prune else ((0, 1, 2),):
+            if cfg.merge_prune:
+                viable &= (bound() > cfg.merge_threshold).any(1)
+            mask = np.zeros((nq, 3), bool)
+            mask[:, list(stage)] = todo[:, list(stage)] & viable[:, None]
+            self.counts["merge_skipped"] = self.counts.get("merge_skipped", 0) + int((~mask[:, list(stage)]).sum())
+            for f in np.unique(roles[mask]).tolist():
+                qi, ri = np.nonzero((roles == f) & mask)
+                xy, conf = self._stored_poses(q_arr[qi].tolist(), f)
+                ok = _at_least(conf, cfg.tau_joint)
+                pts = np.where(ok[..., None], xy, np.nan)
+                prop = self._propagate("merge_propagate", self._handles[f], handle, pts)
+                finite = np.isfinite(prop).all(-1)
+                prop_xy[qi, ri] = np.where(finite[..., None], prop[..., :2], 0.0)
+                prop_ok[qi, ri] = ok & finite & (prop[..., 2] >= cfg.tau_corr) & (prop[..., 2] > 0)
+                one_role = (prop_xy[qi, ri][:, None], prop_ok[qi, ri][:, None])
+                oks[qi, ri] = merge_scores(*one_role, n_xy, n_conf, cfg.tau_joint, self.sigmas)
+                self.counts["merge_propagated"] = self.counts.get("merge_propagated", 0) + len(qi)
+        scores = merge_scores(prop_xy, prop_ok, n_xy, n_conf, cfg.tau_joint, self.sigmas)
+        if weight > 0:
+            scores = (1 - weight) * scores + weight * cos
+        if cfg.merge_prune:
+            scores[~viable] = bound()[~viable]
         qq, pp = np.meshgrid(q_arr, np.asarray(p_ids), indexing="ij")
         self._merge_pairs.append(np.stack([qq.ravel(), pp.ravel(), scores.ravel(), np.full(qq.size, first)], 1))
 
