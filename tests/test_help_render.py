@@ -38,6 +38,7 @@ def test_help_has_no_bool_or_brace_metavar(path):
     assert result.exit_code == 0, result.output
     text = result.output
     assert "<bool>" not in text
+    assert "<list[str]>" not in text  # --set NAME=VALUE
     assert "{" not in text, [line for line in text.splitlines() if "{" in line]
     usage = next(line for line in text.splitlines() if "Usage:" in line)
     command = dict(COMMANDS)[path]

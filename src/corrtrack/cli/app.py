@@ -29,11 +29,14 @@ def _plain_metavars(params: list[Any]) -> list[Any]:
     """Help shows a boolean option as a bare flag and an argument by its name in capitals.
 
     typer's own help writes ``--debug <bool>`` for a flag that takes no value and ``{source}`` for
-    a required argument; a flag gets an empty type column here, an argument the metavar ``SOURCE``.
+    a required argument; a flag gets an empty type column here, an argument the metavar ``SOURCE``
+    and a repeatable ``--set``-style option ``NAME=VALUE`` (not ``<list[str]>``).
     """
     for p in params:
         if isinstance(p, TyperOption) and p.is_flag and p.metavar is None:
             p.metavar = ""
+        elif isinstance(p, TyperOption) and p.multiple and p.metavar is None and all(o.endswith("set") for o in p.opts):
+            p.metavar = "NAME=VALUE"  # --set, --det-set, --sim-set: not <list[str]>
         elif isinstance(p, TyperArgument) and p.metavar is None and p.name:
             p.metavar = p.name.upper()
     return params
