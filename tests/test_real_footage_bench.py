@@ -150,3 +150,58 @@ def test_detection_coverage_and_crossing(bench) -> None:
     gt2 = bench.mot_sequence("gt", [d.replace(track_ids=np.array([1, 2])) for d in walk])
     frames = bench.crossing_frames(gt2, count=6, step=2)
     assert len(frames) == 6 and frames[0] <= 9 <= frames[-1]
+
+
+# ----------------------------------------------------------------------------- boxmot anchors (pure conversion code)
+def test_boxmot_rows_round_trip_the_cached_boxes(bench) -> None:
+    det = clip()[0]
+    rows = bench.boxmot_input(det)
+    assert rows.dtype == np.float32 and rows.shape == (2, 6)
+    np.testing.assert_allclose(rows[:, :2], det.boxes[:, :2])
+    np.testing.assert_allclose(rows[:, 2:4], det.boxes[:, :2] + det.boxes[:, 2:])  # x2, y2
+    np.testing.assert_allclose(rows[:, 4], det.scores, rtol=1e-6)
+    assert (rows[:, 5] == 0).all()  # one class: person
+    assert bench.boxmot_input(Poses.empty()).shape == (0, 6)
+    # boxmot answers x1, y1, x2, y2, id (from 0), score, class, detection index: ids become 1-based
+    tracks = np.concatenate([rows[:, :4], [[0], [1]], rows[:, 4:5], rows[:, 5:6], [[0], [1]]], 1)
+    back = bench.boxmot_output(tracks, (480, 640, 3))
+    np.testing.assert_allclose(back.boxes, det.boxes, rtol=1e-6)
+    assert list(back.track_ids) == [1, 2]
+    np.testing.assert_allclose(back.scores, det.scores, rtol=1e-6)
+    assert len(bench.boxmot_output(np.zeros((0, 8)), (480, 640, 3))) == 0
+
+
+def test_boxmot_boxes_are_clipped_to_the_image(bench) -> None:
+    tracks = np.array([[-10.0, 20.0, 50.0, 500.0, 4, 0.9, 0, 0]])
+    p = bench.boxmot_output(tracks, (480, 640, 3))
+    np.testing.assert_allclose(p.boxes, [[0.0, 20.0, 50.0, 460.0]])
+    assert list(p.track_ids) == [5]
+
+
+def test_boxmot_reid_is_off_and_reid_trackers_are_skipped(bench, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert bench.boxmot_options({"use_embeddings": {"default": True}, "track_buffer": {}}) == (
+        ("use_embeddings", False),
+    )
+    assert bench.boxmot_options({"track_thresh": {"default": 0.6}}) == ()
+    assert bench.boxmot_skip_reason(False, False) is None
+    assert "ReID" in bench.boxmot_skip_reason(True, False)
+    assert "masks" in bench.boxmot_skip_reason(False, True)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "boxmot" else real_find_spec(name, *a)
+    )
+    assert bench.boxmot_available() == {}  # no boxmot: the stage logs one line and adds no row
+
+
+def test_boxmot_bytetrack_keeps_two_walkers_apart(bench, tmp_path: Path) -> None:
+    """boxmot's own ByteTrack through the adapter (skipped without boxmot, AGPL, the benchmark's environment only)."""
+    pytest.importorskip("boxmot", reason="boxmot is not installed (the benchmark's optional anchor)")
+    assert bench.boxmot_available()["bytetrack"] is None
+    walk = [frame([person(10 + 6 * t, 20, 0.9), person(300 - 6 * t, 40, 0.85)]) for t in range(12)]
+    spec = bench.VideoSpec("walk", tmp_path / "walk", tmp_path / "gt.txt", 640, "bytetrack", 0.25, 0.0, 0.0)
+    images = [np.zeros((480, 640, 3), np.uint8)] * len(walk)
+    bench.frames_of = lambda video: iter(images)
+    tracked = bench.boxmot_replay("bytetrack", spec, walk)
+    gt = bench.mot_sequence("gt", [d.replace(track_ids=np.array([1, 2])) for d in walk])
+    m = evaluate_boxes(gt, bench.mot_sequence("walk", tracked))
+    assert m["num_switches"] == 0 and m["num_false_positives"] == 0 and m["idf1"] > 0.9
