@@ -309,10 +309,15 @@ def boxmot_available() -> dict[str, str | None]:
 
 def boxmot_replay(name: str, spec: VideoSpec, detections: list[Poses]) -> list[Poses]:
     """boxmot's tracker ``name`` at its defaults, ReID off, fed every cached detection (its own thresholds apply)."""
+    import logging
+
     from boxmot.trackers.config import load_tracker_schema
     from boxmot.trackers.factory import create_tracker
     from boxmot.trackers.specs import TrackerSpec
+    from boxmot.utils import logger as boxmot_logger
 
+    # boxmot logs every tracker's settings and each frame where its camera-motion step (ECC) falls back to no motion
+    boxmot_logger.setLevel(logging.ERROR)
     tracker = create_tracker(TrackerSpec(name=name, options=boxmot_options(load_tracker_schema(name))))
     out = []
     for image, det in zip(frames_of(spec.video), detections):
