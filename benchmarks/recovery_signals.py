@@ -1,6 +1,7 @@
 """Which signal tells a real recovery from a ghost? (issue #23 points 2 and 3)
 
-Usage: python benchmarks/recovery_signals.py --data DIR [--frames 30] [--sequences hard] [--json OUT]
+Usage: python benchmarks/recovery_signals.py --data DIR [--frames 30] [--sequences hard] [--split val]
+       [--json OUT]
        [--rules "agreement 0.7" "agreement 0.8" ...]
 
 On a SynthTrack data set with the simulated detector and the bundled pose and correspondence
@@ -52,12 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", required=True)
     ap.add_argument("--frames", type=int, default=30)
     ap.add_argument("--sequences", default="hard")
+    ap.add_argument("--split", default="val", help="choose rules on train, report them on val")
     ap.add_argument("--rules", nargs="*", default=list(DEFAULT_RULES), help="space-separated overrides per rule")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     t0, c0 = time.time(), time.process_time()
-    settings = ExperimentSettings(sequences=tuple(args.sequences.split(",")), frames=args.frames)
+    settings = ExperimentSettings(split=args.split, sequences=tuple(args.sequences.split(",")), frames=args.frames)
     runner = make_runner(args.data, settings)
     labels: list[bool] = []
     signals: dict[str, list[float]] = {k: [] for k in SIGNALS}

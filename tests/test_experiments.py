@@ -24,7 +24,7 @@ from corrtrack.experiments import (
     write_outputs,
 )
 from corrtrack.interfaces import CorrespondenceModel, PoseEstimator
-from corrtrack.synth import generate_dataset, make_specs
+from corrtrack.synth import SimulatedDetectorConfig, generate_dataset, make_specs
 from corrtrack.testing import OraclePoseEstimator, ZeroMotionCorrespondences
 
 torch = pytest.importorskip("torch")
@@ -207,3 +207,39 @@ def test_recovery_and_reid_rows_count_what_the_tracker_did(sequences: list[Seque
     assert "merges proposed" in markdown(reid) and "recovered TP" in markdown(rec)
     byte = next(r for r in base.rows if r["variant"]["tracker"] == "bytetrack")
     assert np.isfinite(byte["MOTA"]) and byte["counts"]["new_tracks"] > 0
+
+
+class _CountingEstimator:
+    """The oracle pose estimator, counting the boxes it is asked for."""
+
+    def __init__(self, inner: PoseEstimator) -> None:
+        self.inner = inner
+        self.boxes = 0
+
+    def estimate(self, image: np.ndarray, boxes: np.ndarray):  # type: ignore[no-untyped-def]
+        self.boxes += len(boxes)
+        return self.inner.estimate(image, boxes)
+
+
+def test_poses_from_detections_skip_the_pose_net_and_keep_the_detectors_keypoints(
+    sequences: list[SequenceData],
+) -> None:
+    counters: list[_CountingEstimator] = []
+
+    def estimator(seq: SequenceData) -> PoseEstimator:
+        counters.append(_CountingEstimator(_oracle_poses(seq)))
+        return counters[-1]  # type: ignore[return-value]
+
+    with_poses = detector_factory("simulated", SimulatedDetectorConfig(with_poses=True))
+    runner = ExperimentRunner(sequences[:1], with_poses, estimator, _fake_models, poses="detections")
+    dets = runner.detections(0)
+    assert counters[0].boxes == 0
+    simulated = with_poses(sequences[0])
+    raw = [simulated.detect([image])[0] for image in sequences[0].images][3]
+    assert len(dets[3]) and len(dets[3]) <= len(raw) and dets[3].has_keypoints.all()
+    # every kept pose is one of the detector's own, keypoints unchanged
+    for k in dets[3].keypoints:
+        assert any(np.array_equal(k, r, equal_nan=True) for r in raw.keypoints)
+    estimated = ExperimentRunner(sequences[:1], detector_factory("simulated"), estimator, _fake_models)
+    estimated.detections(0)
+    assert counters[-1].boxes > 0

@@ -39,6 +39,7 @@ the annotated frames. Evaluation uses the annotation files as they are.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -206,6 +207,12 @@ class ExperimentSettings:
     frames: int | None = param(None, "our choice: all frames; a smaller number cuts every sequence for quick runs")
     detector: DetectorChoice = param("simulated", "issue 12: the simulated detector and the bundled one (synth)")
     cache: bool = param(True, "our choice: detections, poses and embeddings once per sequence; memoised tracker calls")
+    poses: Literal["estimated", "detections"] = param(
+        "estimated",
+        "issue 23: estimated = the bundled pose net on every detection box; detections = the simulated "
+        "detector's own keypoints (pose quality held fixed; recovery still re-estimates with the pose net)",
+        choices=("estimated", "detections"),
+    )
 
 
 def _select(entries: list[dict[str, Any]], split: str, wanted: Sequence[str]) -> list[dict[str, Any]]:
@@ -464,8 +471,10 @@ class ExperimentRunner:
         models: ModelFactory,
         base: CorrTrackConfig = CorrTrackConfig(),
         cache: bool = True,
+        poses: str = "estimated",
     ) -> None:
         self.sequences = list(sequences)
+        self.poses = poses
         self.detector = detector
         self.estimator = estimator
         self.models = models
@@ -492,7 +501,9 @@ class ExperimentRunner:
             t0 = time.perf_counter()
             detected = detector.detect([image])[0]
             t1 = time.perf_counter()
-            if len(detected):
+            if len(detected) and self.poses == "detections":
+                poses = detected[pose_nms(detected.xy, detected.confidences)]
+            elif len(detected):
                 poses = estimator.estimate(image, detected.box_or_keypoint_box())
                 poses = poses.replace(scores=np.where(np.isnan(detected.scores), poses.scores, detected.scores))
                 poses = poses[pose_nms(poses.xy, poses.confidences)]
@@ -886,6 +897,10 @@ def make_runner(
 ) -> ExperimentRunner:
     """A runner with the bundled networks on the selected sequences of ``data``."""
     need = settings.detector == "simulated" or None
+    if settings.poses == "detections":
+        if settings.detector != "simulated":
+            raise CorrtrackError("poses from detections need the simulated detector (the bundled one gives boxes only)")
+        simulated = dataclasses.replace(simulated, with_poses=True)
     seqs = load_sequences(data, settings.split, settings.sequences, settings.frames, full_truth=need)
     return ExperimentRunner(
         seqs,
@@ -894,4 +909,5 @@ def make_runner(
         bundled_models(),
         base,
         settings.cache,
+        settings.poses,
     )

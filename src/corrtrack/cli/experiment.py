@@ -27,6 +27,13 @@ def experiment(
         Literal["simulated", "synth"],
         typer.Option(help="simulated: boxes derived from ground truth; synth: the bundled detector."),
     ] = "simulated",
+    poses: Annotated[
+        Literal["estimated", "detections"],
+        typer.Option(
+            help="estimated: the bundled pose net on every box; detections: the simulated detector's own "
+            "keypoints (pose quality held fixed; recovery still re-estimates with the pose net)."
+        ),
+    ] = "estimated",
     split: Annotated[str, typer.Option(help="Split of the data set.")] = "val",
     sequences: Annotated[
         str, typer.Option(help="Comma-separated presets (easy, medium, hard), sequence names or name prefixes.")
@@ -75,7 +82,9 @@ def experiment(
     base = apply_settings(CorrTrackConfig(), settings)
     det_filter = apply_settings(DetectionFilter(), detection_settings, option="--det-set")
     simulated = apply_settings(SimulatedDetectorConfig(), simulated_settings, option="--sim-set")
-    exp = ExperimentSettings(split=split, sequences=picked, frames=frames, detector=detector, cache=not no_cache)
+    exp = ExperimentSettings(
+        split=split, sequences=picked, frames=frames, detector=detector, cache=not no_cache, poses=poses
+    )
     names = EXPERIMENTS if name == "all" else tuple(n.strip() for n in name.split(",") if n.strip())
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown or not names:
@@ -83,6 +92,7 @@ def experiment(
     runner = make_runner(data, exp, base, det_filter, simulated)
     record = {
         "detector": detector,
+        "poses": poses,
         "data": str(data),
         "split": split,
         "sequences": list(picked),
