@@ -46,9 +46,9 @@ __all__ = ["DemoConfig", "DemoResult", "run_demo"]
 #: what a good value is, in one sentence (report.md)
 GOOD_VALUES = (
     "mAP, MOTA and keypoint HOTA are percentages where higher is better and 100 is perfect (MOTA can go below "
-    "zero when a tracker makes more errors than there are ground-truth joints), ID switches count identity "
-    "errors where 0 is perfect, and the tracker does its job when it scores above the frame-to-frame IoU "
-    "baseline with fewer ID switches, because both track the same detections and poses."
+    "zero when a tracker makes more errors than there are ground-truth joints), ID switches count joints that "
+    "change identity (summed over the joints; 0 is perfect), and the tracker does its job when it scores above "
+    "the frame-to-frame IoU baseline with fewer ID switches, because both track the same detections and poses."
 )
 
 
@@ -171,12 +171,17 @@ def _scores(evaluation: Any) -> dict[str, float]:
 
 
 def _picture(out: Path, frames: Path, runs: list[tuple[str, PoseSequence]]) -> Path:
-    """The last frame with every track's path (one panel per run, side by side), written as ``OUT/tracks.png``."""
+    """A frame with every track's path (one panel per run, side by side), written as ``OUT/tracks.png``.
+
+    The frame is the one of the second half of the clip where the first run has the most people (the
+    latest of equals), so that the picture shows poses as well as the paths that led there.
+    """
     from corrtrack.render import draw_track_paths, frames_for_sequence, image_grid
     from corrtrack.video import write_image
 
     seq = runs[0][1]
-    t = len(seq) - 1
+    counts = [len(f.poses) for f in seq.frames]
+    t = max(range(len(seq) // 2, len(seq)), key=lambda i: (counts[i], i))
     images, _ = frames_for_sequence(seq, frames)
     image = None
     for i, img in enumerate(images):
@@ -270,7 +275,7 @@ def run_demo(out: str | Path = "corrtrack-demo", config: DemoConfig = DemoConfig
         baseline=BASELINE,
     )
 
-    phase("drawing the tracks of the last frame (tracks.png)")
+    phase("drawing a frame with the tracks' paths (tracks.png)")
     t0 = time.perf_counter()
     picture = _picture(out, item.frames, [("CorrTrack", pred), ("IoU baseline", baseline_seq)])
     picture_s = time.perf_counter() - t0
@@ -351,10 +356,11 @@ def _report(
         "",
         GOOD_VALUES,
         "",
-        f"![The last frame with every track's path: CorrTrack left, IoU baseline right]({picture.relative_to(out)})",
+        f"![A frame with every track's path: CorrTrack left, IoU baseline right]({picture.relative_to(out)})",
         "",
-        f"`{picture.relative_to(out)}`: the last frame with each track's path in its colour (a path that stops "
-        "where another starts is an identity switch); CorrTrack left, the IoU baseline right.",
+        f"`{picture.relative_to(out)}`: a frame of the clip's second half with each track's path up to it in the "
+        "track's colour (a path that stops where another starts is an identity switch); CorrTrack left, the IoU "
+        "baseline right.",
         "",
         "## CorrTrack per joint (PoseTrack evaluator)",
         "",
