@@ -1,15 +1,15 @@
 """``corrtrack demo``: the main job on bundled defaults, end to end.
 
 1. Render a SynthTrack clip (a PoseTrack-layout data set with exact ground truth) into ``OUT/data``.
-2. Run the pipeline of ``corrtrack track`` with its ``synthtrack`` preset on it
-   (:mod:`corrtrack.pipeline`): person boxes, pose estimation, correspondence tracking (recovery,
-   association, duplicate removal, merging), writing PoseTrack JSON, MOT boxes and the rendered
-   video into ``OUT/tracks``.
+2. Run the pipeline of ``corrtrack track`` on it (:mod:`corrtrack.pipeline`; the tracker settings
+   of its ``paper`` preset, ``--set track_preset=synthtrack`` for that preset's): person boxes,
+   pose estimation, correspondence tracking (recovery, association, duplicate removal, merging),
+   writing PoseTrack JSON, MOT boxes and the rendered video into ``OUT/tracks``.
 3. Track the same detections and poses again with the frame-to-frame IoU baseline
    (:class:`~corrtrack.tracking.FrameToFrameTracker`; ``OUT/baseline``): one tracker pass, no
    second detector or pose pass.
 4. Evaluate both with corrtrack's PoseTrack evaluator (mAP, MOTA, ID switches, keypoint HOTA) and
-   write ``OUT/evaluation.json``, ``OUT/config.json``, ``OUT/tracks.png`` (the last frame with every
+   write ``OUT/evaluation.json``, ``OUT/config.json``, ``OUT/tracks.png`` (a frame with every
    track's path, CorrTrack beside the baseline) and ``OUT/report.md``, which says what ran, what
    the networks were trained on (their metadata beside each bundled ``.pt``) and what a good value is.
 
@@ -59,10 +59,10 @@ class DemoConfig:
     seed: int = param(0, "our choice")
     width: int = param(640, "our choice")
     height: int = param(360, "our choice")
-    track_preset: Literal["synthtrack", "paper"] = param(
-        "synthtrack",
-        "our choice: what `corrtrack track` runs without the yolo extra (corrtrack.presets); paper = the "
-        "reference rule. Its tracker and detection-filter settings apply; the fields below pick the components",
+    track_preset: Literal["paper", "synthtrack"] = param(
+        "paper",
+        "our choice: the tracker and detection-filter settings of this `corrtrack track` preset (corrtrack.presets; "
+        "paper = the reference rule's defaults, as the demo always ran); the fields below pick the components",
     )
     detector: Literal["synth", "simulated"] = param(
         "synth",
@@ -331,8 +331,8 @@ def _report(
         "",
         f"A SynthTrack `{cfg.preset}` clip ({cfg.frames} frames at {cfg.width}x{cfg.height}, seed {cfg.seed}; "
         "rendered into `data/` with exact PoseTrack 2018 ground truth) tracked by the pipeline of "
-        f"`corrtrack track` with its `{preset}` preset, and, on the same detections and poses, by the "
-        f"frame-to-frame IoU baseline (`baseline/`).{simulated}",
+        f"`corrtrack track` (the components below, the tracker settings of its `{preset}` preset), and, on the "
+        f"same detections and poses, by the frame-to-frame IoU baseline (`baseline/`).{simulated}",
         "",
         summary,
         "",
