@@ -159,11 +159,16 @@ class SequenceArrays:
 def _first_video(seq: PoseSequence) -> list[Frame]:
     """Frames of the first video of a 2018-style file (the official tool evaluates only that one)."""
     keys = []
+    folders: dict[str, str | None] = {}  # by the part up to the last "/" (all dirname reads): matched once each
     for f in seq.frames:
-        m = _VIDEO_FOLDER.match(posixpath.basename(posixpath.dirname(f.file_name)))  # as the official tool splits it
-        if m is None:
+        head = f.file_name[: f.file_name.rfind("/") + 1]
+        if head not in folders:
+            m = _VIDEO_FOLDER.match(posixpath.basename(posixpath.dirname(f.file_name)))  # as the official tool
+            folders[head] = None if m is None else m.group(1)
+        key = folders[head]
+        if key is None:
             return seq.frames
-        keys.append(m.group(1))
+        keys.append(key)
     return [f for f, k in zip(seq.frames, keys) if k == keys[0]] if keys else seq.frames
 
 
@@ -275,7 +280,18 @@ def _inside(polygons: list[np.ndarray], owner: list[int], xy: np.ndarray, start:
     polygon_of_row = np.repeat(np.arange(len(polygons)), rows_per_polygon)
     first = np.concatenate([[0], np.cumsum(rows_per_polygon)[:-1]])
     rows = np.arange(total) - np.repeat(first, rows_per_polygon) + np.repeat(start[frame], rows_per_polygon)
-    hit = shapely.contains_xy(shapes[polygon_of_row][:, None], xy[rows, :, 0], xy[rows, :, 1])
+    px, py = xy[rows, :, 0], xy[rows, :, 1]
+    # a point strictly inside a polygon is strictly inside its bounding box: only those are tested (few)
+    coords = np.concatenate(polygons)
+    ends = np.cumsum(np.asarray(sizes, dtype=np.int64))
+    starts = ends - np.asarray(sizes, dtype=np.int64)
+    lo = np.minimum.reduceat(coords, starts, axis=0)[polygon_of_row]
+    hi = np.maximum.reduceat(coords, starts, axis=0)[polygon_of_row]
+    near = (px > lo[:, :1]) & (px < hi[:, :1]) & (py > lo[:, 1:]) & (py < hi[:, 1:])
+    r, j = np.nonzero(near)
+    hit = np.zeros(near.shape, dtype=bool)
+    if len(r):
+        hit[r, j] = shapely.contains_xy(shapes[polygon_of_row[r]], px[r, j], py[r, j])
     np.logical_or.at(inside, rows, hit)
     return inside
 
