@@ -24,6 +24,7 @@ from corrtrack.experiments import (
     write_outputs,
 )
 from corrtrack.interfaces import CorrespondenceModel, PoseEstimator
+from corrtrack.presets import PRESETS
 from corrtrack.synth import SimulatedDetectorConfig, generate_dataset, make_specs
 from corrtrack.testing import OraclePoseEstimator, ZeroMotionCorrespondences
 
@@ -188,6 +189,13 @@ def test_command_runs_with_the_bundled_networks(tiny_set: Path, tmp_path: Path) 
     assert doc["frames"] == 4 and (tmp_path / "table2-simulated.png").is_file()
     bad = CliRunner().invoke(app, [*args, "--set", "tau_corr=2"])
     assert bad.exit_code == 2 and "tau_corr" in bad.output
+    out = tmp_path / "preset"
+    args = ["experiment", "ablations", "--data", str(tiny_set), "--out", str(out), "--sequences", name]
+    res = CliRunner().invoke(app, [*args, "--frames", "3", "--preset", "synthtrack", "--poses", "detections"])
+    assert res.exit_code == 0, res.output
+    settings = json.loads((out / "ablations-simulated.json").read_text())["settings"]
+    assert settings["preset"] == "synthtrack" and settings["poses"] == "detections"
+    assert settings["tracker_overrides"] == dict(PRESETS["synthtrack"].tracker)
 
 
 def test_recovery_and_reid_rows_count_what_the_tracker_did(sequences: list[SequenceData]) -> None:

@@ -51,7 +51,7 @@ import numpy as np
 
 from corrtrack.config import config_to_dict, override, param
 from corrtrack.errors import CorrtrackError
-from corrtrack.fileio import atomic_path, atomic_write_text, write_json
+from corrtrack.fileio import atomic_path, atomic_write_text, nan_to_null, write_json
 from corrtrack.formats import load_sequence
 from corrtrack.geometry import box_iou, pose_nms
 from corrtrack.inference.file_detections import DetectionFilter
@@ -883,7 +883,7 @@ def write_outputs(result: ExperimentResult, out: str | Path) -> dict[str, Path]:
     stem = f"{result.experiment}-{result.detector}"
     paths = {"markdown": out / f"{stem}.md", "json": out / f"{stem}.json", "plot": out / f"{stem}.png"}
     atomic_write_text(paths["markdown"], markdown(result))
-    write_json(paths["json"], result.to_json(), indent=1)
+    write_json(paths["json"], nan_to_null(result.to_json()), indent=1)  # NaN (e.g. no GT joint) -> null
     plot(result, paths["plot"])
     return paths
 

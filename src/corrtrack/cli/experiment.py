@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Annotated, Literal, Optional
 
@@ -34,6 +35,13 @@ def experiment(
             "keypoints (pose quality held fixed; recovery still re-estimates with the pose net)."
         ),
     ] = "estimated",
+    preset: Annotated[
+        Literal["paper", "synthtrack", "real"],
+        typer.Option(
+            help="The tracker settings every row starts from (the preset's tracker and detection-filter "
+            "overrides; the rows choose correspondences and poses themselves): paper = the reference rule."
+        ),
+    ] = "paper",
     split: Annotated[str, typer.Option(help="Split of the data set.")] = "val",
     sequences: Annotated[
         str, typer.Option(help="Comma-separated presets (easy, medium, hard), sequence names or name prefixes.")
@@ -71,6 +79,7 @@ def experiment(
         write_outputs,
     )
     from corrtrack.inference.file_detections import DetectionFilter
+    from corrtrack.presets import resolve_preset
     from corrtrack.synth import SimulatedDetectorConfig
     from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig
 
@@ -79,8 +88,9 @@ def experiment(
     picked = tuple(s.strip() for s in sequences.split(",") if s.strip())
     if not picked:
         fail("--sequences is empty")
-    base = apply_settings(CorrTrackConfig(), settings)
-    det_filter = apply_settings(DetectionFilter(), detection_settings, option="--det-set")
+    chosen, _ = resolve_preset(preset)
+    base = apply_settings(CorrTrackConfig(**chosen.tracker), settings)
+    det_filter = apply_settings(DetectionFilter(**chosen.detection_filter), detection_settings, option="--det-set")
     simulated = apply_settings(SimulatedDetectorConfig(), simulated_settings, option="--sim-set")
     exp = ExperimentSettings(
         split=split, sequences=picked, frames=frames, detector=detector, cache=not no_cache, poses=poses
@@ -93,6 +103,12 @@ def experiment(
     record = {
         "detector": detector,
         "poses": poses,
+        "preset": preset,
+        "tracker_overrides": {
+            f.name: getattr(base, f.name)
+            for f in dataclasses.fields(base)
+            if getattr(base, f.name) != getattr(CorrTrackConfig(), f.name)
+        },
         "data": str(data),
         "split": split,
         "sequences": list(picked),
