@@ -1,37 +1,48 @@
-"""Evaluator speed and memory on folders of files, one process per run, as a user runs it (issue 14).
+"""``corrtrack eval`` against the official PoseTrack evaluator (poseval), both run here, in one run.
 
 Usage:
-    python benchmarks/bench_eval_speed.py [--data DIR] [--sequences 50] [--frames 100] [--repeats 5]
-        [--baseline-src OLD_CHECKOUT/src] [--official "CMD {gt} {pred}"]
+    python benchmarks/bench_eval_speed.py DATA --poseval RUN_POSEVAL [--sequences 50] [--frames 100]
+        [--repeats 3] [--case CASE_DIR] [--variant NAME=PYTHONPATH ...]
 
-The data set (written to ``--data`` once, reused afterwards) is SynthTrack
-``medium`` at 320x180: ground truth of ``--sequences`` x ``--frames`` (about 5
-people per frame) and predictions from the simulated detector (noisy poses,
-misses, duplicates, false positives) linked by the OKS baseline, one PoseTrack
-2018 file per sequence.
+``DATA`` is a folder with ``gt/`` and ``pred/`` (one PoseTrack 2018 file per
+sequence, same names). If it has no ``pred/`` yet, it is written first:
+SynthTrack ``medium`` at 320x180, ``--sequences`` x ``--frames`` of ground truth
+(about 5 people per frame) and predictions from corrtrack's simulated detector
+(noisy poses, misses, duplicates, false positives) linked by the OKS
+frame-to-frame tracker.
 
-Every run is a fresh Python process that reads the two folders and evaluates
-(``evaluate_dirs``), as the official tool and the CLI do: wall seconds, CPU
-seconds (user + sys of the process and its workers) and peak memory (largest
-resident set of the process or one worker) are measured from outside; medians
-over ``--repeats``. CPU seconds are the figure to compare on a shared machine,
-where wall time depends on the other jobs.
+``RUN_POSEVAL`` is a command that runs the unmodified official evaluator as
+``RUN_POSEVAL GT PRED OUT [--ap-only]`` (in this project
+``../shared/tools/run-poseval``); it is run as a program, never imported.
 
-``--baseline-src`` runs the same measurements with another corrtrack source
-tree (e.g. the previous implementation checked out with ``git worktree add``)
-and checks that both give the same numbers. ``--official`` times the official
-evaluator: a command with ``{gt}``, ``{pred}``, ``{out}`` and ``{mode}``
-placeholders (``{mode}`` becomes ``-e`` for AP alone, ``-e -t`` for AP + MOTA);
-by default ``python -m poseval.evaluate -g {gt} -p {pred}/ -o {out} {mode}``
-when the ``poseval`` package is importable. Without it the issue's figures
-for the official tool are scaled to this machine by the baseline's times.
+Two cases, AP alone and AP + MOTA. Each run is one fresh process, as a user
+runs the tools: ``python -m corrtrack eval GT PRED --workers 1 --output-dir OUT``
+(``--no-tracking`` for AP alone) and ``RUN_POSEVAL GT PRED OUT`` (``--ap-only``).
+CPU seconds (user + sys of the process and everything it waited for) and peak
+resident memory (``wait4``'s ``ru_maxrss``) are measured from outside; one
+untimed warm-up run of each corrtrack row per case (poseval runs a minute or
+more; the warm-up has brought the files into the cache), then ``--repeats`` timed
+runs, alternating the tools; medians. CPU seconds are the figure to compare on a shared
+machine (wall time depends on the other jobs); the load average is printed
+before and after.
+
+Equality: both tools write the official JSON files (totals and per sequence);
+every number of every file is compared (NaN equals NaN) and the count of
+numbers that differ and the largest difference are printed.
+
+``--case`` also measures the peak memory of ``corrtrack eval`` (AP + MOTA,
+default options) on a small case folder such as ``../shared/cases/poseval_case``.
+``--variant NAME=PATH`` adds a row for ``corrtrack eval`` run with ``PATH``
+first on ``PYTHONPATH``: another corrtrack source tree (an older commit's
+``src``, e.g. from ``git archive``), or a folder with an optional package such as
+orjson (``pip install --target PATH orjson``); measured and compared the same way.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
+import math
 import os
 import shlex
 import statistics
@@ -41,50 +52,9 @@ import tempfile
 import time
 from pathlib import Path
 
-#: one evaluation in a fresh process: argv = gt, pred, tracking, hota, workers, json_out
-RUNNER = """
-import inspect, json, sys
-from corrtrack.evaluate import evaluate_dirs
-gt, pred, tracking, hota, workers, out = sys.argv[1:7]
-kw = dict(tracking=tracking == "1", hota=hota == "1", workers=int(workers))
-if "order" in inspect.signature(evaluate_dirs).parameters:
-    kw["order"] = "sorted"  # the previous implementation pooled sequences sorted by name
-result = evaluate_dirs(gt, pred, **kw)
-if out:
-    json.dump(result.to_json(), open(out, "w"))
-"""
-
-#: (label, tracking, hota, workers)
-CASES = (
-    ("AP only", False, False, 1),
-    ("AP + MOTA", True, False, 1),
-    ("AP + MOTA, 2 workers", True, False, 2),
-    ("AP + MOTA + keypoint HOTA", True, True, 1),
-)
-
-#: the official evaluator as measured by the issue author (issue 14), 50 x 100 frames, medians of 5
-OFFICIAL_REFERENCE = {"AP only": 29.9, "AP + MOTA": 85.5}
-OFFICIAL_REFERENCE_MB = 760
-#: corrtrack before this work, same measurement by the same author, for scaling to this machine
-ISSUE_BASELINE = {"AP only": 6.4, "AP + MOTA": 32.9}
-
-
-def make_data(folder: Path, sequences: int, frames: int) -> None:
-    from corrtrack.formats import save_sequence
-    from corrtrack.poses import PoseSequence
-    from corrtrack.synth import SimulatedDetectorConfig, make_specs, render_sequence_frames, simulate_detections
-    from corrtrack.tracking import associate_frame_to_frame
-
-    for spec in make_specs("val", ["medium"], sequences, frames, 0, "all", 320, 180):
-        gt = render_sequence_frames(spec)[1]
-        det = simulate_detections(gt, SimulatedDetectorConfig(with_poses=True), seed=spec.seed)
-        pred = associate_frame_to_frame(PoseSequence(gt.name, det.frames), "oks", 0.2)
-        save_sequence(gt, folder / "gt" / f"{gt.name}.json", "posetrack18")
-        save_sequence(pred, folder / "pred" / f"{gt.name}.json", "posetrack18")
-
-
-#: runs argv[1:] and reports its CPU time and peak memory; small, so that its own memory, which the measured
-#: process inherits until exec (ru_maxrss keeps it), stays far below anything measured
+#: runs argv[1:] with stdout to /dev/null and prints its exit code, CPU seconds (user + sys, with waited-for
+#: children) and peak resident KB; small, so that its own memory, which the measured process keeps in
+#: ru_maxrss until exec, stays far below anything measured
 LAUNCHER = """
 import json, os, sys
 out = [(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)]
@@ -93,13 +63,31 @@ _, status, ru = os.wait4(pid, 0)
 print(json.dumps([os.waitstatus_to_exitcode(status), ru.ru_utime + ru.ru_stime, ru.ru_maxrss]))
 """
 
+#: (label, poseval flag, corrtrack flags)
+CASES = (
+    ("AP alone", ["--ap-only"], ["--no-tracking"]),
+    ("AP + MOTA", [], []),
+)
+
+
+def make_data(folder: Path, sequences: int, frames: int) -> None:
+    """SynthTrack medium ground truth and simulated-detector predictions linked by the OKS tracker."""
+    from corrtrack.formats import save_sequence
+    from corrtrack.poses import PoseSequence
+    from corrtrack.synth import SimulatedDetectorConfig, make_specs, simulate_detections
+    from corrtrack.synth.dataset import render_sequence
+    from corrtrack.tracking import associate_frame_to_frame
+
+    for spec in make_specs("val", ["medium"], sequences, frames, 0, "all", 320, 180):
+        gt = render_sequence(spec, on_image=lambda t, image: None).sequence  # images are not needed
+        det = simulate_detections(gt, SimulatedDetectorConfig(with_poses=True), seed=spec.seed)
+        pred = associate_frame_to_frame(PoseSequence(gt.name, det.frames), "oks", 0.2)
+        save_sequence(gt, folder / "gt" / f"{gt.name}.json", "posetrack18")
+        save_sequence(pred, folder / "pred" / f"{gt.name}.json", "posetrack18")
+
 
 def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds and peak resident MB of one command.
-
-    CPU covers the process and its worker processes; the peak is the largest
-    resident set of the process or of one worker (``wait4``'s ``ru_maxrss``).
-    """
+    """Wall seconds, CPU seconds and peak resident MB of one command (its stdout discarded)."""
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", LAUNCHER, *cmd], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -112,158 +100,181 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     return wall, cpu, maxrss_kb / 1024
 
 
-def run_case(tool: str, cmd: list[str], env: dict[str, str], repeats: int) -> dict[str, float]:
-    walls, cpus, mems = [], [], []
-    for _ in range(repeats):
-        wall, cpu, mem = measure(cmd, env)
-        walls.append(wall)
-        cpus.append(cpu)
-        mems.append(mem)
-    return {"wall": statistics.median(walls), "cpu": statistics.median(cpus), "mb": max(mems), "tool": tool}
+def numbers(doc: object, path: str = "") -> dict[str, float | str]:
+    """Every leaf of a JSON document by its path (numbers as floats, anything else as text)."""
+    if isinstance(doc, dict):
+        return {k: v for key, value in doc.items() for k, v in numbers(value, f"{path}/{key}").items()}
+    if isinstance(doc, list):
+        return {k: v for i, value in enumerate(doc) for k, v in numbers(value, f"{path}[{i}]").items()}
+    if isinstance(doc, (int, float)) and not isinstance(doc, bool):
+        return {path: float(doc)}
+    return {path: str(doc)}
 
 
-def corrtrack_cmd(data: Path, tracking: bool, hota: bool, workers: int, out: str = "") -> list[str]:
-    return [
-        sys.executable,
-        "-c",
-        RUNNER,
-        str(data / "gt"),
-        str(data / "pred"),
-        str(int(tracking)),
-        str(int(hota)),
-        str(workers),
-        out,
-    ]
+def compare_folders(ours: Path, official: Path) -> tuple[int, int, float, list[str]]:
+    """(numbers compared, numbers that differ, largest absolute difference, problems) over the JSON files."""
+    names_ours = {p.name for p in ours.glob("*.json")}
+    names_official = {p.name for p in official.glob("*.json")}
+    problems = [f"only corrtrack wrote {n}" for n in sorted(names_ours - names_official)]
+    problems += [f"only poseval wrote {n}" for n in sorted(names_official - names_ours)]
+    compared = differ = 0
+    largest = 0.0
+    for name in sorted(names_ours & names_official):
+        a = numbers(json.loads((ours / name).read_text()))
+        b = numbers(json.loads((official / name).read_text()))
+        if set(a) != set(b):
+            problems.append(f"{name}: different fields")
+        for key in set(a) & set(b):
+            x, y = a[key], b[key]
+            if isinstance(x, float) and isinstance(y, float):
+                compared += 1
+                if (math.isnan(x) and math.isnan(y)) or x == y:
+                    continue
+                differ += 1
+                largest = max(largest, abs(x - y) if not (math.isnan(x) or math.isnan(y)) else math.inf)
+            elif x != y:
+                differ += 1
+                problems.append(f"{name}{key}: {x!r} vs {y!r}")
+    if not names_ours & names_official:
+        problems.append("no file to compare")
+    return compared, differ, largest, problems
+
+
+def corrtrack_cmd(gt: Path, pred: Path, out: Path | None, flags: list[str]) -> list[str]:
+    cmd = [sys.executable, "-m", "corrtrack", "eval", str(gt), str(pred), "--workers", "1", *flags]
+    return cmd + (["--output-dir", str(out)] if out is not None else [])
 
 
 def env_for(src: str | None) -> dict[str, str]:
-    env = dict(os.environ)
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
     if src:
         env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
-def max_difference(a: object, b: object) -> float:
-    """Largest absolute difference between two JSON documents of numbers (inf if their structure differs)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        if set(a) != set(b):
-            return float("inf")
-        return max((max_difference(a[k], b[k]) for k in a), default=0.0)
-    if isinstance(a, list) and isinstance(b, list):
-        if len(a) != len(b):
-            return float("inf")
-        return max((max_difference(x, y) for x, y in zip(a, b)), default=0.0)
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        if a != a and b != b:  # both NaN
-            return 0.0
-        return abs(a - b)
-    return 0.0 if a == b else float("inf")
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _cpu_model() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "model unknown"
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "model unknown")
+
+
+def _persons_per_frame(data: Path) -> tuple[int, int, float, float]:
+    files = sorted((data / "gt").glob("*.json"))
+    frames = gt_persons = pred_persons = 0
+    for path in files:
+        doc = json.loads(path.read_text())
+        gt_persons += len(doc.get("annotations", []))
+        frames += len(doc.get("images", []))
+        pred_persons += len(json.loads((data / "pred" / path.name).read_text()).get("annotations", []))
+    return len(files), frames, gt_persons / max(frames, 1), pred_persons / max(frames, 1)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "corrtrack-bench-eval")
-    ap.add_argument("--sequences", type=int, default=50)
-    ap.add_argument("--frames", type=int, default=100)
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--baseline-src", help="src folder of another corrtrack checkout to compare with")
-    ap.add_argument("--official", help="official evaluator command with {gt} and {pred} placeholders")
-    ap.add_argument("--cases", default="all", help="comma-separated case numbers (1-4) or 'all'")
+    ap.add_argument("data", type=Path, help="folder with gt/ and pred/ (written first if it has no pred/)")
+    ap.add_argument("--poseval", required=True, help="command running the official evaluator: CMD GT PRED OUT")
+    ap.add_argument("--sequences", type=int, default=50, help="sequences of a data set written here")
+    ap.add_argument("--frames", type=int, default=100, help="frames per sequence of a data set written here")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--case", type=Path, help="small case folder (gt/, pred/): peak memory of corrtrack eval on it")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also run corrtrack eval with PATH first on PYTHONPATH (an older src tree, an optional package)",
+    )
+    ap.add_argument("--cases", default="all", help="'all', 'ap' (AP alone) or 'mota' (AP + MOTA)")
     args = ap.parse_args()
-    data = args.data / f"{args.sequences}x{args.frames}"
+    data: Path = args.data
     if not (data / "pred").is_dir():
         print(f"writing the data set to {data} ...", flush=True)
         make_data(data, args.sequences, args.frames)
-    official = args.official
-    if official is None and importlib.util.find_spec("poseval") is not None:
-        official = f"{shlex.quote(sys.executable)} -m poseval.evaluate -g {{gt}} -p {{pred}}/ -o {{out}} {{mode}}"
-    cases = CASES if args.cases == "all" else [CASES[int(i) - 1] for i in args.cases.split(",")]
-
-    tools = [("corrtrack", None)] + ([("baseline", args.baseline_src)] if args.baseline_src else [])
-    rows = []
+    gt, pred = data / "gt", data / "pred"
+    official = shlex.split(args.poseval)
+    cases = {"all": CASES, "ap": CASES[:1], "mota": CASES[1:]}[args.cases]
+    tools: list[tuple[str, str | None]] = [("corrtrack", None)]
+    for text in args.variant:
+        name, sep, path = text.partition("=")
+        if not sep or not name or not Path(path).is_dir() or name in ("corrtrack", "poseval"):
+            raise SystemExit(f"error: --variant {text}: give NAME=FOLDER with an existing folder")
+        tools.append((name, str(Path(path).resolve())))
+    load_before = load()
+    rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for label, tracking, hota, workers in cases:
-            for tool, src in tools:
-                out = str(Path(tmp) / f"{tool}-{len(rows)}.json")
-                env = env_for(src)
-                measure(corrtrack_cmd(data, tracking, hota, workers, out), env)  # warm the file cache, keep numbers
-                res = run_case(tool, corrtrack_cmd(data, tracking, hota, workers), env, args.repeats)
-                res["label"], res["json"] = label, out
-                rows.append(res)
+        for label, official_flags, our_flags in cases:
+            outs = {name: Path(tmp) / f"{label.replace(' ', '')}-{name}" for name, _ in tools + [("poseval", "")]}
+            cmds: dict[str, tuple[list[str], dict[str, str]]] = {
+                name: (corrtrack_cmd(gt, pred, outs[name], our_flags), env_for(src)) for name, src in tools
+            }
+            cmds["poseval"] = ([*official, str(gt), str(pred), str(outs["poseval"]), *official_flags], env_for(None))
+            for name, (cmd, env) in cmds.items():  # warm-up (file cache); poseval's first timed run is its own
+                if name != "poseval":
+                    measure(cmd, env)
+            runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in cmds}
+            for _ in range(args.repeats):
+                for name, (cmd, env) in cmds.items():
+                    runs[name].append(measure(cmd, env))
+            for name, measured in runs.items():
+                row = {
+                    "case": label,
+                    "tool": name,
+                    "wall": statistics.median(m[0] for m in measured),
+                    "cpu": statistics.median(m[1] for m in measured),
+                    "mb": max(m[2] for m in measured),
+                    "out": outs[name],
+                }
+                rows.append(row)
+                cpus = ", ".join(f"{m[1]:.2f}" for m in measured)
                 print(
-                    f"{label:28s} {tool:10s} wall {res['wall']:7.2f} s  cpu {res['cpu']:7.2f} s  "
-                    f"peak {res['mb']:6.0f} MB",
+                    f"{label:10s} {name:12s} CPU {row['cpu']:7.2f} s  wall {row['wall']:7.2f} s  "
+                    f"peak {row['mb']:5.0f} MB  (CPU of each run: {cpus})",
                     flush=True,
                 )
-            if official and not hota and workers == 1:
-                mode = "-e -t" if tracking else "-e"
-                text = official.format(gt=data / "gt", pred=data / "pred", out=Path(tmp) / "official", mode=mode)
-                cmd = shlex.split(text)
-                res = run_case("official", cmd, env_for(None), args.repeats)
-                res["label"], res["json"] = label, ""
-                rows.append(res)
-                print(f"{label:28s} official   wall {res['wall']:7.2f} s  cpu {res['cpu']:7.2f} s", flush=True)
-        report(rows, args, data, official is not None)
+            for name, _ in tools:
+                compared, differ, largest, problems = compare_folders(outs[name], outs["poseval"])
+                by = {r["tool"]: r for r in rows if r["case"] == label}
+                by[name]["equal"] = (compared, differ, largest, problems)
+        case_mb = None
+        if args.case is not None:
+            case_mb = max(
+                measure(corrtrack_cmd(args.case / "gt", args.case / "pred", None, []), env_for(None))[2]
+                for _ in range(3)
+            )
+    report(rows, args, data, load_before, load(), case_mb)
 
 
-def report(rows: list[dict], args: argparse.Namespace, data: Path, official_measured: bool) -> None:
-    persons = _persons_per_frame(data)
+def report(
+    rows: list[dict], args: argparse.Namespace, data: Path, load_before: str, load_after: str, case_mb: float | None
+) -> None:
+    sequences, frames, gt_pp, pred_pp = _persons_per_frame(data)
     print(
-        f"\n{args.sequences} sequences x {args.frames} frames, {persons:.1f} GT persons per frame, "
-        f"medians of {args.repeats} runs, one process per run\n"
+        f"\n{sequences} sequences, {frames} frames, {gt_pp:.1f} GT and {pred_pp:.1f} predicted persons per frame; "
+        f"medians of {args.repeats} runs, one process each (corrtrack --workers 1); "
+        f"load average {load_before} before, {load_after} after; {os.cpu_count()} CPUs ({_cpu_model()})\n"
     )
-    print("| case | tool | wall s | CPU s | peak MB |")
-    print("|---|---|---|---|---|")
+    print("| case | tool | CPU s | wall s | peak MB | CPU ratio poseval / tool | numbers equal to poseval |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['label']} | {r['tool']} | {r['wall']:.2f} | {r['cpu']:.2f} | {r['mb']:.0f} |")
-    by = {(r["label"], r["tool"]): r for r in rows}
-    if args.baseline_src:
-        print("\n| case | speed-up vs baseline (CPU) | speed-up (wall) | same numbers (max abs difference) |")
-        print("|---|---|---|---|")
-        for label, *_ in CASES:
-            new, old = by.get((label, "corrtrack")), by.get((label, "baseline"))
-            if new and old:
-                diff = max_difference(
-                    json.loads(Path(new["json"]).read_text()), json.loads(Path(old["json"]).read_text())
-                )
-                print(f"| {label} | {old['cpu'] / new['cpu']:.1f}x | {old['wall'] / new['wall']:.1f}x | {diff:.1e} |")
-    print()
-    for label in OFFICIAL_REFERENCE:
-        new = by.get((label, "corrtrack"))
-        if new is None:
-            continue
-        if official_measured and (label, "official") in by:
-            off = by[(label, "official")]
-            print(
-                f"{label}: official {off['wall']:.1f} s / {off['mb']:.0f} MB measured here; corrtrack "
-                f"{off['wall'] / new['wall']:.1f}x faster (wall), {off['mb'] / new['mb']:.1f}x less memory"
-            )
-        elif (label, "baseline") in by:
-            # official time on this machine estimated from the issue's official/baseline ratio
-            old = by[(label, "baseline")]
-            est = old["wall"] * OFFICIAL_REFERENCE[label] / ISSUE_BASELINE[label]
-            est_cpu = old["cpu"] * OFFICIAL_REFERENCE[label] / ISSUE_BASELINE[label]
-            print(
-                f"{label}: official not installed; issue reference {OFFICIAL_REFERENCE[label]} s "
-                f"= {OFFICIAL_REFERENCE[label] / ISSUE_BASELINE[label]:.2f} x the baseline, so about "
-                f"{est:.1f} s wall / {est_cpu:.1f} s CPU here: corrtrack {est / new['wall']:.1f}x (wall), "
-                f"{est_cpu / new['cpu']:.1f}x (CPU) faster; memory {new['mb']:.0f} MB vs the official "
-                f"{OFFICIAL_REFERENCE_MB} MB"
-            )
-        else:
-            print(
-                f"{label}: official not installed; the issue's reference is {OFFICIAL_REFERENCE[label]} s, "
-                f"{OFFICIAL_REFERENCE_MB} MB (another machine); run with --baseline-src to scale it here"
-            )
-
-
-def _persons_per_frame(data: Path) -> float:
-    persons = frames = 0
-    for path in sorted((data / "gt").glob("*.json")):
-        doc = json.loads(path.read_text())
-        persons += len(doc.get("annotations", []))
-        frames += len(doc.get("images", []))
-    return persons / max(frames, 1)
+        off = next(x for x in rows if x["case"] == r["case"] and x["tool"] == "poseval")
+        ratio = f"{off['cpu'] / r['cpu']:.1f}x" if r["tool"] != "poseval" else ""
+        equal = ""
+        if "equal" in r:
+            compared, differ, largest, problems = r["equal"]
+            equal = f"all {compared} equal" if not differ and not problems else f"{differ} of {compared} differ"
+            if differ:
+                equal += f" (max {largest:.1e})"
+            if problems:
+                equal += "; " + "; ".join(problems[:3])
+        print(f"| {r['case']} | {r['tool']} | {r['cpu']:.2f} | {r['wall']:.2f} | {r['mb']:.0f} | {ratio} | {equal} |")
+    if case_mb is not None:
+        print(f"\ncorrtrack eval on {args.case} (AP + MOTA, default options): peak {case_mb:.1f} MB (max of 3 runs)")
 
 
 if __name__ == "__main__":
