@@ -32,6 +32,12 @@ numbers that differ and the largest difference are printed.
 
 ``--case`` also measures the peak memory of ``corrtrack eval`` (AP + MOTA,
 default options) on a small case folder such as ``../shared/cases/poseval_case``.
+``--profile N`` prints instead a cProfile (CPU-time timer) of ``corrtrack eval
+--no-tracking --workers 1`` on ``DATA`` for each corrtrack row: the top ``N``
+functions by own time and the evaluation's main steps by cumulative time.
+The profiler's own cost inflates Python-level calls several times over;
+compare rows with each other, not with the CPU seconds of the timed runs.
+
 ``--variant NAME=PATH`` adds a row for ``corrtrack eval`` run with ``PATH``
 first on ``PYTHONPATH``: another corrtrack source tree (an older commit's
 ``src``, e.g. from ``git archive``), or a folder with an optional package such as
@@ -140,6 +146,38 @@ def compare_folders(ours: Path, official: Path) -> tuple[int, int, float, list[s
     return compared, differ, largest, problems
 
 
+#: cProfile of one ``corrtrack eval`` in this process (argv: N, then the eval arguments), CPU-time timer
+PROFILER = """
+import cProfile, contextlib, io, pstats, sys, time
+from corrtrack.cli import main
+top = int(sys.argv[1])
+sys.argv = ["corrtrack", "eval", *sys.argv[2:]]
+profile = cProfile.Profile(time.process_time)
+profile.enable()
+try:
+    with contextlib.redirect_stdout(io.StringIO()):
+        main()
+except SystemExit:
+    pass
+profile.disable()
+stats = pstats.Stats(profile, stream=sys.stdout)
+stats.sort_stats("tottime").print_stats(top)
+stats.sort_stats("cumulative").print_stats(
+    r"read_for_evaluation|plain_posetrack18|parse_document|read_json|prepare_sequence|sequence_pairs|ap_samples"
+    r"|compute_ap|mot_counts|evaluate_dirs"
+)
+"""
+
+
+def print_profiles(tools: list[tuple[str, str | None]], gt: Path, pred: Path, top: int) -> None:
+    for name, src in tools:
+        cmd = [sys.executable, "-c", PROFILER, str(top), str(gt), str(pred), "--no-tracking", "--workers", "1"]
+        proc = subprocess.run(cmd, env=env_for(src), capture_output=True, text=True)
+        lines = [line for line in proc.stdout.splitlines() if line.strip()]
+        print(f"\n## {name}: cProfile of corrtrack eval --no-tracking --workers 1 on {gt.parent}\n")
+        print("\n".join(lines))
+
+
 def corrtrack_cmd(gt: Path, pred: Path, out: Path | None, flags: list[str]) -> list[str]:
     cmd = [sys.executable, "-m", "corrtrack", "eval", str(gt), str(pred), "--workers", "1", *flags]
     return cmd + (["--output-dir", str(out)] if out is not None else [])
@@ -175,10 +213,21 @@ def _persons_per_frame(data: Path) -> tuple[int, int, float, float]:
     return len(files), frames, gt_persons / max(frames, 1), pred_persons / max(frames, 1)
 
 
+def tools_of(variants: list[str]) -> list[tuple[str, str | None]]:
+    """The corrtrack rows: the installed one, then each ``NAME=PATH`` variant."""
+    tools: list[tuple[str, str | None]] = [("corrtrack", None)]
+    for text in variants:
+        name, sep, path = text.partition("=")
+        if not sep or not name or not Path(path).is_dir() or name in ("corrtrack", "poseval"):
+            raise SystemExit(f"error: --variant {text}: give NAME=FOLDER with an existing folder")
+        tools.append((name, str(Path(path).resolve())))
+    return tools
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", type=Path, help="folder with gt/ and pred/ (written first if it has no pred/)")
-    ap.add_argument("--poseval", required=True, help="command running the official evaluator: CMD GT PRED OUT")
+    ap.add_argument("--poseval", help="command running the official evaluator: CMD GT PRED OUT (required to time)")
     ap.add_argument("--sequences", type=int, default=50, help="sequences of a data set written here")
     ap.add_argument("--frames", type=int, default=100, help="frames per sequence of a data set written here")
     ap.add_argument("--repeats", type=int, default=3)
@@ -191,20 +240,21 @@ def main() -> None:
         help="also run corrtrack eval with PATH first on PYTHONPATH (an older src tree, an optional package)",
     )
     ap.add_argument("--cases", default="all", help="'all', 'ap' (AP alone) or 'mota' (AP + MOTA)")
+    ap.add_argument("--profile", type=int, metavar="N", help="print cProfiles (top N functions) instead of timing")
     args = ap.parse_args()
     data: Path = args.data
     if not (data / "pred").is_dir():
         print(f"writing the data set to {data} ...", flush=True)
         make_data(data, args.sequences, args.frames)
     gt, pred = data / "gt", data / "pred"
+    if args.profile:
+        print_profiles(tools_of(args.variant), gt, pred, args.profile)
+        return
+    if not args.poseval:
+        raise SystemExit("error: --poseval CMD is required (e.g. ../shared/tools/run-poseval)")
     official = shlex.split(args.poseval)
     cases = {"all": CASES, "ap": CASES[:1], "mota": CASES[1:]}[args.cases]
-    tools: list[tuple[str, str | None]] = [("corrtrack", None)]
-    for text in args.variant:
-        name, sep, path = text.partition("=")
-        if not sep or not name or not Path(path).is_dir() or name in ("corrtrack", "poseval"):
-            raise SystemExit(f"error: --variant {text}: give NAME=FOLDER with an existing folder")
-        tools.append((name, str(Path(path).resolve())))
+    tools = tools_of(args.variant)
     load_before = load()
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
