@@ -291,6 +291,5 @@ def track(
     for r in results:
         rate = format_rate(r.frames, sum(v for k, v in r.seconds.items() if "." not in k and k != "render"))
         typer.echo(
-            f"{r.name}: {r.frames} frames ({rate}) -> {r.predictions}, {r.mot}"
-            + (f", {r.video}" if r.video else "")
+            f"{r.name}: {r.frames} frames ({rate}) -> {r.predictions}, {r.mot}" + (f", {r.video}" if r.video else "")
         )
