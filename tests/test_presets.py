@@ -77,3 +77,14 @@ def test_track_with_no_flags_runs_the_auto_preset_and_records_it(tmp_path, monke
     assert loaded["poses"]["config"]["values"]["name"] == "tiny"
     r = runner.invoke(app, ["track", str(data), "-o", str(tmp_path / "bad"), "--det-set", "input_width=300"])
     assert r.exit_code == 2 and "multiple of 32" in r.output
+
+
+def test_real_preset_chooses_the_yolo_input_size_on_the_first_frames() -> None:
+    """The real preset's YOLO input size is 'auto' (640, or 1280 where that finds many more people); a flag wins."""
+    from corrtrack.inference.yolo import YoloPoseConfig
+
+    cfg = PipelineConfig(**PRESETS["real"].pipeline)
+    assert cfg.yolo_imgsz == "auto"
+    assert YoloPoseConfig(imgsz=cfg.yolo_imgsz).auto_sizes == (640, 1280)
+    assert PipelineConfig(**{**PRESETS["real"].pipeline, "yolo_imgsz": 1280}).yolo_imgsz == 1280
+    assert "yolo_imgsz" not in PRESETS["paper"].pipeline  # the reference keeps ultralytics' default 640

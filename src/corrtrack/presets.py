@@ -8,9 +8,11 @@ Explicit options of a command are applied on top of a preset, so every setting s
 * ``paper``: the reference rule exactly, every field at its documented default (the paper's tracker
   with the correspondence network). This is the configuration that reproduces the authors'
   system with their released weights (``--poses authors --correspondences authors``).
-* ``real``: real footage with the optional ``yolo`` extra: YOLO11n-pose boxes and keypoints,
-  DIS-flow correspondences and the lost-track options that were measured best with one fixed
-  configuration chosen leave-one-out across the two real videos (docs/results.md, "Real footage").
+* ``real``: real footage with the optional ``yolo`` extra: YOLO11n-pose boxes and keypoints, its
+  input size chosen on the first frames (640, or 1280 where that finds many more people:
+  :func:`corrtrack.inference.yolo.choose_size_by_counts`), DIS-flow correspondences and the
+  lost-track options that were measured best with one fixed configuration chosen leave-one-out
+  across the two real videos (docs/results.md, "Real footage").
 * ``synthtrack``: the bundled networks (trained on SynthTrack only) for SynthTrack-like footage
   or a machine without the extra; correspondences and recovery gates at the setting measured best
   on SynthTrack hard with the simulated detector (docs/results.md, "SynthTrack").
@@ -61,12 +63,13 @@ PRESETS: dict[str, Preset] = {
     ),
     "real": Preset(
         "real",
-        "real footage: YOLO11n-pose boxes and keypoints, DIS flow, lost tracks carried by velocity",
-        pipeline={"detector": "yolo", "poses": "yolo", "correspondences": "flow"},
+        "real footage: YOLO11n-pose boxes and keypoints (input size auto), DIS flow, lost tracks carried by velocity",
+        pipeline={"detector": "yolo", "poses": "yolo", "correspondences": "flow", "yolo_imgsz": "auto"},
         tracker={"lost_track_frames": 30, "lost_track_motion": "velocity", "recovery_max_run": 3},
         detection_filter={"score_threshold": 0.25},
         source="measured: benchmarks/real_footage.py --stages select (leave-one-out over PETS09-S2L1 and "
-        "TUD-Stadtmitte; docs/results.md, Real footage)",
+        "TUD-Stadtmitte; docs/results.md, Real footage); yolo_imgsz 'auto': its rule was fixed before any "
+        "tracking run with it (corrtrack.inference.yolo.YoloPoseConfig's auto_* fields)",
     ),
     "synthtrack": Preset(
         "synthtrack",
