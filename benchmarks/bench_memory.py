@@ -8,9 +8,11 @@ dominate the time) on a sequence of each length, each in a fresh process, and pr
 resident memory (ru_maxrss of the child), its CPU seconds and the load average. Flat memory: the
 long run needs about as much as the short one (the growth column; issue #21 asks within 10 %).
 
-What still grows with the length in ``track``: the tracker keeps every frame's output poses until
-its offline step (merging, short-track removal, gap interpolation need the whole sequence), about
-a few KB per frame; the output files are written frame by frame (``save_sequence`` streams).
+The tracker no longer keeps the frames' outputs: they are streamed to a spool in the output folder
+and the offline step (merging, short-track removal, gap interpolation) reads them back frame by frame
+(docs/architecture.md, issue #21). What still grows with the length in this benchmark's ``track`` is
+its input: the SIMULATED detector re-simulates every frame's ground truth and keeps the whole
+sequence's detections, and the output takes the file names of the ground truth it loads.
 """
 
 from __future__ import annotations
