@@ -113,3 +113,28 @@ def test_demo_cli_prints_phase_lines_on_stderr(tmp_path, capsys, monkeypatch):
     assert re.search(r"; \d[\d.]* (frames/s|s/frame) \(detection", out), out  # the rate, two significant digits
     assert "0.0 frames/s" not in out
     assert "error:" not in err
+
+
+def test_track_paths_join_each_tracks_centres():
+    """draw_track_paths: frame t's poses plus a line in the track's colour through its centres up to t."""
+    import numpy as np
+
+    from corrtrack.poses import Frame, Poses, PoseSequence
+    from corrtrack.render import draw_poses, draw_track_paths, track_color
+
+    def person(x: float) -> Poses:
+        kps = np.concatenate([np.full((1, 17, 1), x), np.full((1, 17, 1), 200.0), np.ones((1, 17, 1))], -1)
+        return Poses.create(kps, track_ids=np.array([3]))
+
+    seq = PoseSequence("s", [Frame(f"{t:06d}.jpg", person(100.0 + 40 * t), image_id=t) for t in range(6)])
+    blank = np.zeros((400, 600, 3), np.uint8)
+    drawn = draw_track_paths(blank, seq, 5)
+    poses_only = draw_poses(blank, seq.frames[5].poses, seq.layout.skeleton_index)
+    added = np.argwhere((drawn != poses_only).any(-1))
+    assert len(added) and np.abs(added[:, 0] - 200).max() <= 3  # the path is the line y = 200 ...
+    assert added[:, 1].min() >= 97 and added[:, 1].max() <= 303  # ... from frame 0 (x 100) to frame 5 (x 300)
+    colour = np.array(track_color(3))
+    assert all(np.abs(drawn[200, x].astype(int) - colour).max() < 40 for x in range(110, 290, 10))
+    recent = draw_track_paths(blank, seq, 5, history=2)  # frames 3..5 only: x from 220 to 300
+    added = np.argwhere((recent != poses_only).any(-1))
+    assert added[:, 1].min() >= 217
