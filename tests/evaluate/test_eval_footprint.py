@@ -22,8 +22,18 @@ print(json.dumps([code, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, heav
 """
 
 
+#: starts argv[1:] from a fresh small process: a process started straight from pytest would report pytest's
+#: own peak, as Linux keeps the peak resident set of the process image an exec replaced
+LAUNCHER = """
+import os, sys
+pid = os.posix_spawn(sys.argv[1], sys.argv[1:], os.environ)
+sys.exit(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+
+
 def _probe(*args: str) -> tuple[int, float, list[str]]:
-    proc = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=120)
+    cmd = [sys.executable, "-c", LAUNCHER, sys.executable, "-c", PROBE, *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     code, maxrss_kb, heavy = json.loads(proc.stdout.strip().splitlines()[-1])
     return code, maxrss_kb / 1024, heavy
 
