@@ -73,10 +73,18 @@ PRESETS: dict[str, Preset] = {
     ),
     "synthtrack": Preset(
         "synthtrack",
-        "the bundled networks (trained on SynthTrack only): bundled detector and pose net, DIS flow, recovery gates",
+        "the bundled networks (trained on SynthTrack only): bundled detector and pose net, DIS flow, recovery gated by "
+        "the re-estimate's score and its agreement with the propagated pose",
         pipeline={"detector": "synth", "poses": "bundled", "correspondences": "flow"},
-        tracker={"recovery_max_run": 2, "recovery_min_mean_score": 0.4},
-        source="measured: corrtrack experiment baselines on SynthTrack hard (docs/results.md, SynthTrack)",
+        tracker={
+            "recovery_rule": "agreement",
+            "recovery_min_agreement": 0.5,
+            "recovery_min_mean_score": 0.6,
+            "recovery_max_run": 1,
+        },
+        source="measured: the recovery gates chosen on SynthTrack v2.1 train hard (benchmarks/recovery_signals.py "
+        "--split train: the rule that kept MOTA with the most recovered people), checked on val hard; DIS flow "
+        "from corrtrack experiment baselines (docs/results.md, SynthTrack)",
     ),
 }
 
