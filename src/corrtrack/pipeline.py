@@ -35,7 +35,7 @@ from corrtrack.errors import CorrtrackError
 from corrtrack.fileio import write_json
 from corrtrack.formats import load_sequence, save_sequence
 from corrtrack.geometry import pose_nms
-from corrtrack.inference.file_detections import DetectionFilter, DetectionList, FileDetections
+from corrtrack.inference.file_detections import DetectionFilter, DetectionList, DetectionStream, FileDetections
 from corrtrack.interfaces import (
     CorrespondenceModel,
     CorrespondenceName,
@@ -175,8 +175,7 @@ def find_inputs(path: Path, detections: Path | None = None) -> list[SequenceInpu
     if annotations:
         out = []
         for ann in annotations:
-            seq = load_sequence(ann)
-            files = [path / f.file_name for f in seq.frames]
+            files = [path / f.file_name for f in _frames_only(ann).frames]
             missing = [f for f in files if not f.is_file()]
             if missing:
                 raise CorrtrackError(f"{ann}: frame {missing[0]} is missing")
@@ -352,7 +351,9 @@ class YoloRecoveryPool:
 
 
 # ----------------------------------------------------------------------------- one sequence
-def _detector_for(item: SequenceInput, cfg: PipelineConfig, filt: DetectionFilter, num_frames: int) -> PersonDetector:
+def _detector_for(
+    item: SequenceInput, cfg: PipelineConfig, filt: DetectionFilter, num_frames: int, spool_dir: Path | None = None
+) -> PersonDetector:
     if cfg.detector == "synth":
         from corrtrack.inference.detector import CenterNetDetector, DetectorConfig
 
@@ -374,15 +375,19 @@ def _detector_for(item: SequenceInput, cfg: PipelineConfig, filt: DetectionFilte
     if item.ground_truth is None:
         raise CorrtrackError(f"{item.name}: --detector simulated needs ground truth (a PoseTrack-layout data set)")
     from corrtrack.synth import SimulatedDetectorConfig, simulate_detections
-    from corrtrack.synth.full_truth import full_truth_for
+    from corrtrack.synth.full_truth import spool_full_truth
+    from corrtrack.synth.simulated_detections import iter_detections
 
     sim_cfg = SimulatedDetectorConfig(with_poses=cfg.keeps_detector_poses)
-    found = full_truth_for(item.ground_truth)
+    found = spool_full_truth(item.ground_truth, num_frames, spool_dir)
     if found is not None:  # a SynthTrack set: every frame's people, seeded as `corrtrack synth --detections` does
-        entry, full, distractors = found
-        sim = simulate_detections(full, sim_cfg, seed=int(entry["seed"]) + 1, distractors=distractors)
-    else:  # only the annotated people (unlabelled frames of PoseTrack-style files have none)
-        sim = simulate_detections(load_sequence(item.ground_truth), sim_cfg, seed=0)
+        # streamed (#21): the re-simulated truth is spooled to an unnamed file, each frame's detections made when asked
+        entry, truth = found
+        seed = int(entry["seed"]) + 1
+        made = iter_detections(truth.frames(), truth.image_size, sim_cfg, seed, truth.distractors())
+        return DetectionStream(made, filt)
+    # only the annotated people (unlabelled frames of PoseTrack-style files have none)
+    sim = simulate_detections(load_sequence(item.ground_truth), sim_cfg, seed=0)
     return DetectionList([f.poses for f in sim.frames], filt)
 
 
@@ -412,7 +417,7 @@ def track_sequence(
     frames, num_frames, fps = item.open()
     if num_frames == 0:
         raise CorrtrackError(f"{item.frames}: no frames")
-    detector = _detector_for(item, cfg, detection_filter, num_frames)
+    detector = _detector_for(item, cfg, detection_filter, num_frames, out_dir if out_dir.is_dir() else None)
     if estimator is None and not cfg.keeps_detector_poses:
         estimator = make_pose_estimator(cfg, pose_weights)
     # recovery re-estimates with the pose network, or with YOLO's low-score detections (--poses yolo)
@@ -512,7 +517,7 @@ def _as_output(item: SequenceInput, tracked: PoseSequence) -> PoseSequence:
     The frames are made when a writer reads them: the tracked frames may be streamed from disk.
     """
     if item.ground_truth is not None:
-        gt = load_sequence(item.ground_truth)
+        gt = _frames_only(item.ground_truth)
         if len(gt) == len(tracked.frames):
             gt_frames = gt.frames
             made = MappedFrames(tracked.frames, lambda t, f: replace(gt_frames[t], poses=_with_boxes(f.poses)))
@@ -523,6 +528,20 @@ def _as_output(item: SequenceInput, tracked: PoseSequence) -> PoseSequence:
         return Frame(f"{t:06d}.jpg" if files is None else files[t].name, _with_boxes(f.poses), image_id=t)
 
     return PoseSequence(item.name, cast(list[Frame], MappedFrames(tracked.frames, frame)))
+
+
+def _frames_only(path: Path) -> PoseSequence:
+    """``load_sequence(path)`` without the people: the frames' names, ids and attributes (memory, #21)."""
+    from corrtrack.fileio import read_json
+    from corrtrack.formats import detect_json_format, parse_document
+
+    if path.suffix.lower() in (".txt", ".csv"):
+        return load_sequence(path)
+    doc = read_json(path)
+    fmt = detect_json_format(doc)
+    if fmt not in ("posetrack18", "coco") or not isinstance(doc, dict):
+        return parse_document(doc, str(path), fmt)
+    return parse_document({**doc, "annotations": []}, str(path), fmt)
 
 
 def _with_boxes(p: Poses) -> Poses:

@@ -21,7 +21,7 @@ How frames are numbered per format:
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from corrtrack.geometry import box_nms
 from corrtrack.keypoints import POSETRACK18
 from corrtrack.poses import Poses, PoseSequence
 
-__all__ = ["DetectionFilter", "DetectionList", "FileDetections", "filter_detections"]
+__all__ = ["DetectionFilter", "DetectionList", "DetectionStream", "FileDetections", "filter_detections"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,27 @@ class DetectionList:
     def detect(self, frames: Sequence[np.ndarray]) -> list[Poses]:
         out = self.for_frames(range(self._next, self._next + len(frames)))
         self._next += len(frames)
+        return out
+
+
+class DetectionStream:
+    """A detector serving detections made one frame at a time by an iterator (nothing kept), filtered on the way out.
+
+    Frames past the iterator's end get no detections, as :class:`DetectionList`'s do.
+    """
+
+    def __init__(
+        self, frames: Iterable[Poses], config: DetectionFilter = DetectionFilter(), num_joints: int = 17
+    ) -> None:
+        self._frames = iter(frames)
+        self.config = config
+        self.num_joints = num_joints
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Poses]:
+        out = []
+        for _ in frames:
+            poses = next(self._frames, None)
+            out.append(Poses.empty(self.num_joints) if poses is None else filter_detections(poses, self.config))
         return out
 
 

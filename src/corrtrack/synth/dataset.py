@@ -14,7 +14,7 @@ evaluator accepts them; frame files are numbered.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ __all__ = [
     "RenderedSequence",
     "SequenceSpec",
     "SequenceStats",
+    "full_truth_frames",
     "generate_dataset",
     "generate_standard",
     "labeled_pattern",
@@ -209,26 +210,17 @@ def render_sequence(spec: SequenceSpec, on_image: Callable[[int, np.ndarray], No
         for tid, look, group in zip(fr.poses.track_ids.tolist(), fr.lookalike.tolist(), fr.look_groups.tolist()):
             lookalike[tid] = lookalike.get(tid, False) or look
             groups[tid] = group
-        image_id = int(f"1{spec.number:06d}{t:04d}")
-        regions = fr.ignore_regions
-        poses = fr.poses
-        poses = poses.replace(
-            ids=np.array([image_id * 100 + i for i in range(len(poses))], np.int64),
-            extras=tuple({"category_id": 1, "area": float(a)} for a in fr.areas.tolist()),
-        )
-        extras = {"frame_id": image_id, "vid_id": f"{spec.number:06d}", "nframes": spec.num_frames}
-        name = f"images/{spec.split}/{spec.name}/{t:06d}.jpg"
-        full_frames.append(Frame(name, poses, image_id, True, [r.round(2) for r in regions], extras))
-        if not labeled[t]:
-            poses, regions = poses[[]], []
+        full = _full_frame(spec, t, fr)
+        full_frames.append(full)
+        poses, regions = (full.poses, fr.ignore_regions) if labeled[t] else (full.poses[[]], [])
         frames.append(
             Frame(
-                name,
+                full.file_name,
                 poses,
-                image_id,
+                full.image_id,
                 bool(labeled[t]),
                 [r.round(2) for r in regions],
-                extras,
+                full.extras,
             )
         )
         if on_image is None:
@@ -251,6 +243,27 @@ def render_sequence(spec: SequenceSpec, on_image: Callable[[int, np.ndarray], No
         np.array(cameras),
         PoseSequence(spec.name, full_frames),
     )
+
+
+def _full_frame(spec: SequenceSpec, t: int, fr: SceneFrame) -> Frame:
+    """Frame ``t``'s ground truth with every person (labelled or not), as the annotations write it."""
+    image_id = int(f"1{spec.number:06d}{t:04d}")
+    poses = fr.poses.replace(
+        ids=np.array([image_id * 100 + i for i in range(len(fr.poses))], np.int64),
+        extras=tuple({"category_id": 1, "area": float(a)} for a in fr.areas.tolist()),
+    )
+    extras = {"frame_id": image_id, "vid_id": f"{spec.number:06d}", "nframes": spec.num_frames}
+    name = f"images/{spec.split}/{spec.name}/{t:06d}.jpg"
+    return Frame(name, poses, image_id, True, [r.round(2) for r in fr.ignore_regions], extras)
+
+
+def full_truth_frames(spec: SequenceSpec) -> Iterator[tuple[Frame, np.ndarray]]:
+    """Every frame's ground truth (:class:`RenderedSequence`'s ``full_sequence``) and distractor boxes, one frame
+    at a time: nothing is kept, so memory does not grow with the sequence's length (the images are rendered and
+    dropped: a person's visibility comes from the rendering)."""
+    scene = SyntheticScene(spec.config(), spec.seed)
+    for t, fr in enumerate(scene.frames(spec.num_frames)):
+        yield _full_frame(spec, t, fr), fr.distractor_boxes
 
 
 def render_sequence_frames(spec: SequenceSpec) -> tuple[list[np.ndarray], PoseSequence, SequenceStats, int]:

@@ -23,7 +23,7 @@ optionally poses) with the habits of a real detector:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
@@ -32,9 +32,9 @@ import numpy as np
 from corrtrack.config import param
 from corrtrack.geometry import box_iou
 from corrtrack.keypoints import POSETRACK18
-from corrtrack.poses import Poses, PoseSequence
+from corrtrack.poses import Frame, Poses, PoseSequence
 
-__all__ = ["SimulatedDetectorConfig", "body_template", "simulate_detections"]
+__all__ = ["ImageExtent", "SimulatedDetectorConfig", "body_template", "iter_detections", "simulate_detections"]
 
 _EVAL_JOINTS = np.setdiff1d(np.arange(17), [POSETRACK18.index("left_ear"), POSETRACK18.index("right_ear")])
 _FLIP = POSETRACK18.flip_permutation
@@ -142,21 +142,68 @@ def simulate_detections(
     Track ids of ``gt`` (when given) carry each person's miss, jitter, flip and merge state from
     frame to frame; they are not in the output. ``distractors`` optionally gives per frame
     ``(M, 4)`` boxes of person-like structure (SynthTrack's bystanders, occluders and props).
+    The same detections, one frame at a time: :func:`iter_detections`.
     """
     if distractors is not None and len(distractors) != len(gt.frames):
         raise ValueError(f"distractors has {len(distractors)} entries for {len(gt.frames)} frames")
+    extent = ImageExtent()
+    for frame in gt.frames:
+        extent.add(frame)
+    out = list(iter_detections(gt.frames, extent.size, cfg, seed, distractors, gt.layout.num_joints))
+    det = gt.with_poses(out)
+    det.extras = {}
+    return det
+
+
+class ImageExtent:
+    """The image size the simulated detector places background false positives in, from the ground truth's boxes.
+
+    The far edges of every person's box over the whole sequence (640 x 360 without any box); :meth:`add`
+    takes the frames one at a time, so the size is known after one streamed pass.
+    """
+
+    def __init__(self) -> None:
+        self._right = -np.inf
+        self._bottom = -np.inf
+
+    def add(self, frame: Frame) -> None:
+        if not len(frame.poses):
+            return
+        boxes = frame.poses.box_or_keypoint_box()
+        boxes = boxes[np.isfinite(boxes).all(1)]
+        if len(boxes):
+            self._right = max(self._right, float(np.max(boxes[:, 0] + boxes[:, 2])))
+            self._bottom = max(self._bottom, float(np.max(boxes[:, 1] + boxes[:, 3])))
+
+    @property
+    def size(self) -> tuple[float, float]:
+        """``(width, height)``."""
+        if not np.isfinite(self._right):
+            return 640.0, 360.0
+        return self._right, self._bottom
+
+
+def iter_detections(
+    frames: Iterable[Frame],
+    image_size: tuple[float, float],
+    cfg: SimulatedDetectorConfig = SimulatedDetectorConfig(),
+    seed: int = 0,
+    distractors: Iterable[np.ndarray] | None = None,
+    num_joints: int = 17,
+) -> Iterator[Poses]:
+    """:func:`simulate_detections`' detections of ``frames``, one frame at a time (memory stays flat).
+
+    ``image_size`` is :class:`ImageExtent`'s size of the same frames; ``distractors`` one entry per frame.
+    """
     rng = np.random.default_rng(seed)
-    all_boxes = [f.poses.box_or_keypoint_box() for f in gt.frames if len(f.poses)]
-    stacked = np.concatenate(all_boxes) if all_boxes else np.zeros((0, 4))
-    stacked = stacked[np.isfinite(stacked).all(1)]
-    w_img = float(np.max(stacked[:, 0] + stacked[:, 2])) if len(stacked) else 640.0
-    h_img = float(np.max(stacked[:, 1] + stacked[:, 3])) if len(stacked) else 360.0
+    w_img, h_img = image_size
+    more = iter(distractors) if distractors is not None else None
     missed: dict[int, bool] = {}
     flipped: dict[int, bool] = {}
     merged: set[tuple[int, int]] = set()
     jitter_state: dict[int, np.ndarray] = {}
-    out = []
-    for t, frame in enumerate(gt.frames):
+    for frame in frames:
+        frame_distractors = next(more) if more is not None else None
         p = frame.poses
         boxes = p.box_or_keypoint_box()
         ok = np.isfinite(boxes).all(1)
@@ -224,8 +271,9 @@ def simulate_detections(
         # a real detector's false positives on structure (see the module docstring)
         people = [r[:, :2].min(0).tolist() + np.ptp(r[:, :2], 0).tolist() for r in (frame.ignore_regions or [])]
         structure = [(box, True) for box in people]
-        if distractors is not None and len(distractors[t]):
-            structure += [(box, False) for box in np.asarray(distractors[t], np.float64).reshape(-1, 4).tolist()]
+        if frame_distractors is not None and len(frame_distractors):
+            structure_boxes = np.asarray(frame_distractors, np.float64).reshape(-1, 4).tolist()
+            structure += [(box, False) for box in structure_boxes]
         for box, person in structure:
             if box[2] > 2 and box[3] > 4 and rng.random() < cfg.distractor_rate:
                 extra_boxes.append(np.array(box) + rng.normal(0, 0.05, 4) * np.tile(box[2:], 2))
@@ -249,20 +297,15 @@ def simulate_detections(
             kinds = np.concatenate([kinds, extra_kind])
         m = len(det_boxes)
         if not cfg.with_poses:
-            out.append(
-                Poses.create(
-                    np.zeros((m, gt.layout.num_joints, 3)),
-                    boxes=det_boxes,
-                    scores=scores,
-                    extras=[{"category_id": 1}] * m,
-                    has_keypoints=np.zeros(m, dtype=bool),
-                )
+            yield Poses.create(
+                np.zeros((m, num_joints, 3)),
+                boxes=det_boxes,
+                scores=scores,
+                extras=[{"category_id": 1}] * m,
+                has_keypoints=np.zeros(m, dtype=bool),
             )
             continue
-        out.append(_poses(p, present, occ, det_boxes, scores, src, kinds, tids, flipped, cfg, rng))
-    det = gt.with_poses(out)
-    det.extras = {}
-    return det
+        yield _poses(p, present, occ, det_boxes, scores, src, kinds, tids, flipped, cfg, rng)
 
 
 def _poses(
