@@ -8,11 +8,13 @@ dominate the time) on a sequence of each length, each in a fresh process, and pr
 resident memory (ru_maxrss of the child), its CPU seconds and the load average. Flat memory: the
 long run needs about as much as the short one (the growth column; issue #21 asks within 10 %).
 
-The tracker no longer keeps the frames' outputs: they are streamed to a spool in the output folder
-and the offline step (merging, short-track removal, gap interpolation) reads them back frame by frame
-(docs/architecture.md, issue #21). What still grows with the length in this benchmark's ``track`` is
-its input: the SIMULATED detector re-simulates every frame's ground truth and keeps the whole
-sequence's detections, and the output takes the file names of the ground truth it loads.
+The tracker keeps no frame's outputs: they are streamed to a spool in the output folder and the
+offline step (merging, short-track removal, gap interpolation) reads them back frame by frame; the
+simulated detector re-simulates the SynthTrack truth once into unnamed temporary files and makes each
+frame's detections when the frame is read (docs/architecture.md, issue #21). What still grows with the
+length in ``track`` is reading the ground truth's JSON (about 2 KB per frame here; its frame names
+and the re-simulation check): the input of a run with the simulated detector, which a video has not.
+``synth`` holds the sequence's annotations until it writes them.
 """
 
 from __future__ import annotations
