@@ -194,7 +194,7 @@ def test_weights_round_trip_and_authors_format(tmp_path: Path) -> None:
 # ---------------------------------------------------------- bundled weights
 #: mAP (official rules, GT boxes) of the bundled tiny weights on the clip below, measured a little higher
 #: (docs/results.md); the floor catches a broken decoder, crop or weights file.
-BUNDLED_MAP_FLOOR = 80.0  # measured 85.6 (6,500 steps on SynthTrack v2.1; the 3,500-step weights: 76.3, the v2-trained ones: 62.5)
+BUNDLED_MAP_FLOOR = 80.0  # measured 85.6 (6,500-step v2.1 weights; 3,500 steps: 76.3; v2-trained: 62.5)
 
 
 def test_bundled_weights_reach_the_map_floor_on_a_fresh_synthtrack_clip() -> None:
