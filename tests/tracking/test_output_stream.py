@@ -13,7 +13,7 @@ from test_unique_ids import random_scene
 from corrtrack.poses import Poses, PoseSequence
 from corrtrack.testing import OracleCorrespondences, ZeroMotionCorrespondences
 from corrtrack.tracking.corrtrack_tracker import CorrTrackConfig, CorrTrackTracker
-from corrtrack.tracking.output_stream import FrameSpool, RecentItems
+from corrtrack.tracking.output_stream import FrameSpool, MappedFrames, RecentItems, SpooledFrames
 
 
 def assert_same_poses(a: Poses, b: Poses) -> None:
@@ -238,3 +238,19 @@ def test_a_failing_run_leaves_no_spool(clip: tuple[Path, Path], tmp_path: Path, 
         pipeline.track_sequence(item, tmp_path / "out", cfg)
     assert len(seen) == 2 and not any(p.exists() for p in seen)
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_lazy_frame_views_index_like_lists(tmp_path: Path) -> None:
+    spool = FrameSpool(tmp_path / "s.spool")
+    for t in (3, 5, 8):
+        spool.append(t, Poses.empty(17))
+    frames = SpooledFrames(spool)
+    assert [f.image_id for f in frames] == [3, 5, 8]
+    assert frames[-1].image_id == 8 and frames[0].file_name == "000003.jpg"
+    assert [f.image_id for f in frames[1:]] == [5, 8]
+    with pytest.raises(IndexError):
+        frames[3]
+    mapped = MappedFrames(frames, lambda t, f: f.__class__(f"{t}.png", f.poses, image_id=t))
+    assert [f.file_name for f in mapped] == ["0.png", "1.png", "2.png"]
+    assert mapped[-1].file_name == "2.png" and [f.image_id for f in mapped[:2]] == [0, 1]
+    spool.remove()

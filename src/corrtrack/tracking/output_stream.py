@@ -98,7 +98,25 @@ def _close_and_unlink(file: Any, path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-class SpooledFrames(Sequence[Frame]):
+class _LazyFrames(Sequence[Frame]):
+    """A read-only sequence of frames made on access: subclasses give ``__len__`` and ``_frame(i)``."""
+
+    def _frame(self, index: int) -> Frame:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> Frame: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Frame]: ...
+    def __getitem__(self, index: int | slice) -> Frame | list[Frame]:
+        if isinstance(index, slice):
+            return [self._frame(i) for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        return self._frame(index % len(self))
+
+
+class SpooledFrames(_LazyFrames):
     """The frames of a spool as :class:`~corrtrack.poses.Frame` objects (``NNNNNN.jpg``), read when iterated."""
 
     def __init__(self, spool: FrameSpool) -> None:
@@ -111,20 +129,12 @@ class SpooledFrames(Sequence[Frame]):
         for t, p in self.spool:
             yield Frame(f"{t:06d}.jpg", p, image_id=t)
 
-    @overload
-    def __getitem__(self, index: int) -> Frame: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Frame]: ...
-    def __getitem__(self, index: int | slice) -> Frame | list[Frame]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if not -len(self) <= index < len(self):
-            raise IndexError(index)
-        t, p = self.spool.read(index % len(self))
+    def _frame(self, index: int) -> Frame:
+        t, p = self.spool.read(index)
         return Frame(f"{t:06d}.jpg", p, image_id=t)
 
 
-class MappedFrames(Sequence[Frame]):
+class MappedFrames(_LazyFrames):
     """``make(t, frame)`` of every frame of ``frames``, made when read (a lazy view for writers that iterate)."""
 
     def __init__(self, frames: Sequence[Frame], make: Callable[[int, Frame], Frame]) -> None:
@@ -138,16 +148,8 @@ class MappedFrames(Sequence[Frame]):
         for t, f in enumerate(self.frames):
             yield self.make(t, f)
 
-    @overload
-    def __getitem__(self, index: int) -> Frame: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Frame]: ...
-    def __getitem__(self, index: int | slice) -> Frame | list[Frame]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if not -len(self) <= index < len(self):
-            raise IndexError(index)
-        return self.make(index % len(self), self.frames[index])
+    def _frame(self, index: int) -> Frame:
+        return self.make(index, self.frames[index])
 
 
 def _spans(online: FrameSpool, wanted: set[int]) -> dict[int, np.ndarray]:
