@@ -130,7 +130,7 @@ class NetworkCorrespondenceConfig:
     precision: Literal["fp32", "bf16"] = param(
         "fp32",
         "our choice: fp32 = the reference's arithmetic; bf16 = the embedding and refiner under bfloat16 autocast "
-        "(a speed mode, issue 25; worth it only where the hardware has bf16 units, docs/speed.md)",
+        "(a speed mode, issue 25; worth it only where the hardware has bf16 units, docs/results.md)",
         choices=("fp32", "bf16"),
     )
     fold_batchnorm: bool = param(

@@ -81,7 +81,7 @@ class PoseEstimatorConfig:
     precision: Literal["fp32", "bf16"] = param(
         "fp32",
         "our choice: fp32 = the reference's arithmetic; bf16 = autocast to bfloat16 (a speed mode, issue 25; "
-        "worth it only where the hardware has bf16 units, docs/speed.md)",
+        "worth it only where the hardware has bf16 units, docs/results.md)",
         choices=("fp32", "bf16"),
     )
     fold_batchnorm: bool = param(
