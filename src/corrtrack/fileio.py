@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -169,8 +169,11 @@ def atomic_write_texts(files: dict[Path, str]) -> None:
         # leaving the stack moves each temporary into place (in reverse order)
 
 
-def read_json(path: str | Path) -> Any:
-    """Load JSON; a missing file or bad JSON raises :class:`FormatError` naming the file and position."""
+def read_json(path: str | Path, object_hook: Callable[[dict[str, Any]], Any] | None = None) -> Any:
+    """Load JSON; a missing file or bad JSON raises :class:`FormatError` naming the file and position.
+
+    ``object_hook`` (as :func:`json.loads`'s) sees every object as it is parsed, e.g. to keep a compact
+    form of large documents (memory, #21)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -179,7 +182,7 @@ def read_json(path: str | Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise FormatError(path, f"cannot read: {exc}") from None
     try:
-        return json.loads(text)
+        return json.loads(text, object_hook=object_hook)
     except json.JSONDecodeError as exc:
         raise FormatError(path, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:

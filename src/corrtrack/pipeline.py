@@ -33,7 +33,7 @@ import numpy as np
 from corrtrack.config import config_to_dict, param
 from corrtrack.errors import CorrtrackError
 from corrtrack.fileio import write_json
-from corrtrack.formats import load_sequence, save_sequence
+from corrtrack.formats import frames_only, load_sequence, save_sequence
 from corrtrack.geometry import pose_nms
 from corrtrack.inference.file_detections import DetectionFilter, DetectionList, DetectionStream, FileDetections
 from corrtrack.interfaces import (
@@ -175,7 +175,7 @@ def find_inputs(path: Path, detections: Path | None = None) -> list[SequenceInpu
     if annotations:
         out = []
         for ann in annotations:
-            files = [path / f.file_name for f in _frames_only(ann).frames]
+            files = [path / f.file_name for f in frames_only(ann).frames]
             missing = [f for f in files if not f.is_file()]
             if missing:
                 raise CorrtrackError(f"{ann}: frame {missing[0]} is missing")
@@ -517,7 +517,7 @@ def _as_output(item: SequenceInput, tracked: PoseSequence) -> PoseSequence:
     The frames are made when a writer reads them: the tracked frames may be streamed from disk.
     """
     if item.ground_truth is not None:
-        gt = _frames_only(item.ground_truth)
+        gt = frames_only(item.ground_truth)
         if len(gt) == len(tracked.frames):
             gt_frames = gt.frames
             made = MappedFrames(tracked.frames, lambda t, f: replace(gt_frames[t], poses=_with_boxes(f.poses)))
@@ -528,20 +528,6 @@ def _as_output(item: SequenceInput, tracked: PoseSequence) -> PoseSequence:
         return Frame(f"{t:06d}.jpg" if files is None else files[t].name, _with_boxes(f.poses), image_id=t)
 
     return PoseSequence(item.name, cast(list[Frame], MappedFrames(tracked.frames, frame)))
-
-
-def _frames_only(path: Path) -> PoseSequence:
-    """``load_sequence(path)`` without the people: the frames' names, ids and attributes (memory, #21)."""
-    from corrtrack.fileio import read_json
-    from corrtrack.formats import detect_json_format, parse_document
-
-    if path.suffix.lower() in (".txt", ".csv"):
-        return load_sequence(path)
-    doc = read_json(path)
-    fmt = detect_json_format(doc)
-    if fmt not in ("posetrack18", "coco") or not isinstance(doc, dict):
-        return parse_document(doc, str(path), fmt)
-    return parse_document({**doc, "annotations": []}, str(path), fmt)
 
 
 def _with_boxes(p: Poses) -> Poses:

@@ -7,6 +7,9 @@ naming the file, the record and the problem.
 
 from __future__ import annotations
 
+from array import array
+from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, cast
 
@@ -16,7 +19,7 @@ from corrtrack.formats.coco_style import Flavor, convert_layout, parse_coco_styl
 from corrtrack.formats.mot import parse_mot, read_mot, read_seqinfo, to_mot_text, write_mot
 from corrtrack.formats.posetrack17 import parse_posetrack17, read_posetrack17, to_posetrack17, write_posetrack17
 from corrtrack.keypoints import COCO17
-from corrtrack.poses import PoseSequence
+from corrtrack.poses import Frame, PoseSequence
 
 #: every format corrtrack reads and writes; ``coco-results`` is the bare annotation list of COCO results files
 FORMATS: tuple[str, ...] = ("posetrack18", "posetrack17", "coco", "coco-results", "mot")
@@ -26,6 +29,8 @@ __all__ = [
     "convert_layout",
     "detect_format",
     "detect_json_format",
+    "frames_only",
+    "iter_frames",
     "load_sequence",
     "parse_document",
     "parse_mot",
@@ -88,6 +93,100 @@ def load_sequence(path: str | Path, fmt: str | None = None) -> PoseSequence:
     if fmt == "mot":
         return read_mot(path)
     return parse_document(read_json(path), str(path), fmt)
+
+
+_NUMBER_LISTS = ("keypoints", "bbox", "bbox_head", "scores")
+
+
+def _compact_numbers(obj: dict[str, Any]) -> dict[str, Any]:
+    """JSON object hook: an annotation's lists of numbers held as ``array('d')`` (8 bytes a number instead of a
+    list of float objects, about a third of the memory); anything else, e.g. a bool or a string, stays as it is
+    so that the parser reports it."""
+    for key in _NUMBER_LISTS:
+        value = obj.get(key)
+        if type(value) is list and value and all(type(v) in (int, float) for v in value):
+            with suppress(OverflowError):  # an integer beyond a double stays: the parser names it
+                obj[key] = array("d", value)
+    return obj
+
+
+def _expanded(ann: Any) -> Any:
+    """An annotation as the parser expects it (its compacted lists back to lists)."""
+    if not isinstance(ann, dict) or not any(isinstance(ann.get(k), array) for k in _NUMBER_LISTS):
+        return ann
+    return {k: (v.tolist() if isinstance(v, array) else v) for k, v in ann.items()}
+
+
+def iter_frames(path: str | Path) -> Iterator[Frame]:
+    """The frames of a sequence file one at a time, each parsed and checked as :func:`load_sequence` does.
+
+    Memory holds the document in a compact form and one frame's poses, not every frame's (a long PoseTrack
+    or SynthTrack file, #21). The frames equal ``load_sequence(path).frames``; a file the streamed reading does
+    not cover (MOT text, PoseTrack 2017, a COCO results list, records that are not objects, duplicate or
+    unknown image ids) is read whole, with the same errors.
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".txt", ".csv"):
+        yield from load_sequence(path).frames
+        return
+    doc = read_json(path, object_hook=_compact_numbers)
+    fmt = detect_json_format(doc)
+    images, annotations = (doc.get("images"), doc.get("annotations", [])) if isinstance(doc, dict) else (None, None)
+    by_image = _annotations_by_image(images, annotations) if fmt in ("posetrack18", "coco") else None
+    if by_image is None:
+        del doc
+        yield from load_sequence(path, fmt).frames
+        return
+    head = {k: v for k, v in doc.items() if k not in ("images", "annotations")}
+    del doc
+    for img in cast(list, images):
+        sub = {**head, "images": [img], "annotations": [_expanded(a) for a in by_image.get(img["id"], ())]}
+        try:
+            frame = parse_document(sub, str(path), fmt).frames[0]
+        except FormatError:  # the whole-file reader names the record by its place in the file
+            load_sequence(path, fmt)
+            raise
+        yield frame
+
+
+def _annotations_by_image(images: Any, annotations: Any) -> dict[Any, list[Any]] | None:
+    """Each image id's annotations, or None when the records do not allow reading one frame at a time."""
+    if not isinstance(images, list) or not isinstance(annotations, list):
+        return None
+    ids = [img.get("id") if isinstance(img, dict) else None for img in images]
+    if any(type(i) is not int for i in ids) or len(set(ids)) != len(ids):
+        return None
+    by_image: dict[Any, list[Any]] = {i: [] for i in ids}
+    for ann in annotations:
+        image_id = ann.get("image_id") if isinstance(ann, dict) else None
+        if type(image_id) is not int or image_id not in by_image:
+            return None
+        by_image[image_id].append(ann)
+    return by_image
+
+
+def _without_people(obj: dict[str, Any]) -> dict[str, Any]:
+    """JSON object hook: an annotation replaced by a shared stub that keeps what format detection looks at."""
+    if "image_id" in obj and ("keypoints" in obj or "bbox" in obj):
+        return _TRACKED_STUB if ("track_id" in obj or "bbox_head" in obj) else _STUB
+    return obj
+
+
+_STUB: dict[str, Any] = {}
+_TRACKED_STUB: dict[str, Any] = {"track_id": None}
+
+
+def frames_only(path: str | Path) -> PoseSequence:
+    """``load_sequence(path)`` without the people (COCO-style files): the frames' names, ids, attributes and
+    ignore regions, read without holding the annotations in memory (#21); other formats are read whole."""
+    path = Path(path)
+    if path.suffix.lower() in (".txt", ".csv"):
+        return load_sequence(path)  # MOT text has no frame records beyond its rows
+    doc = read_json(path, object_hook=_without_people)
+    fmt = detect_json_format(doc)
+    if fmt not in ("posetrack18", "coco") or not isinstance(doc, dict):
+        return load_sequence(path, fmt)  # PoseTrack 2017 / a results list: read whole
+    return parse_document({**doc, "annotations": []}, str(path), fmt)
 
 
 def to_document(seq: PoseSequence, fmt: str) -> Any:

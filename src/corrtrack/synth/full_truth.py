@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from corrtrack.errors import CorrtrackError
-from corrtrack.formats import load_sequence
+from corrtrack.formats import iter_frames, load_sequence
 from corrtrack.poses import Frame, PoseSequence
 
 __all__ = ["SpooledTruth", "check_truth", "full_truth_for", "resimulate", "sequence_entries", "spool_full_truth"]
@@ -164,9 +164,13 @@ def spool_full_truth(
     if entry is None:
         return None
     truth = SpooledTruth(full_truth_frames(_spec(entry, num_frames)), directory)
-    annotated = load_sequence(path).frames
-    if len(annotated) != len(truth):
-        raise CorrtrackError(f"{path}: {len(annotated)} frames, the re-simulated sequence {len(truth)}")
-    for t, frame in enumerate(truth.frames()):
-        _check_frame(entry["name"], t, frame, annotated[t])
+    simulated = truth.frames()
+    count = 0
+    for t, annotated in enumerate(iter_frames(path)):  # one annotated frame at a time (memory, #21)
+        frame = next(simulated, None)
+        if frame is not None:
+            _check_frame(entry["name"], t, frame, annotated)
+        count += 1
+    if count != len(truth):
+        raise CorrtrackError(f"{path}: {count} frames, the re-simulated sequence {len(truth)}")
     return entry, truth
