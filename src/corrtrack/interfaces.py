@@ -18,11 +18,12 @@ Conventions (docs/method.md, "Interfaces"):
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-import numpy as np
+if TYPE_CHECKING:  # annotations only: the CLI reads the names below without importing numpy
+    import numpy as np
 
-from corrtrack.poses import Poses, PoseSequence
+    from corrtrack.poses import Poses, PoseSequence
 
 __all__ = [
     "CorrespondenceModel",
