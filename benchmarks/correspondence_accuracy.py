@@ -112,6 +112,12 @@ def make_models(
         "network (full refinement)": NetworkCorrespondences(net, refinement="full"),
         "network (windowed refinement)": NetworkCorrespondences(net, refinement="windowed"),
         "network without refinement": NetworkCorrespondences(net, refinement="none"),
+        "network (full refinement), cycle confidence": NetworkCorrespondences(
+            net, refinement="full", confidence="cycle"
+        ),
+        "network without refinement, cycle confidence": NetworkCorrespondences(
+            net, refinement="none", confidence="cycle"
+        ),
         "zero motion": ZeroMotionCorrespondences(),
         "DIS optical flow": FlowCorrespondences(),
     }

@@ -362,3 +362,44 @@ def test_peak_options_pass_through_every_refinement(refinement: str) -> None:
     assert d_narrow.mean() < d_base.mean() and (d_narrow <= 2 * cell).all()
     with pytest.raises(ValueError, match="prior_sigma"):
         NetworkCorrespondences(net, prior_sigma=-1.0)
+
+
+@pytest.mark.parametrize("refinement", ["none", "full"])
+def test_cycle_confidence_is_the_peak_when_the_match_returns(refinement: str) -> None:
+    """'cycle' (issue #23) on a frame matched with itself: every query returns to its cell (unrefined arg-max),
+    so the confidence is the map's own; the positions are always the peak's."""
+    net = small_net(seed=3)
+    peak = NetworkCorrespondences(net, refinement=refinement)
+    cycle = NetworkCorrespondences(net, refinement=refinement, confidence="cycle")
+    ea = peak.embed(textured(64, 64, 9))
+    pts = queries(3, 64, 64, 10)
+    ok = np.isfinite(pts).all(-1)
+    out, ref = cycle.propagate(ea, ea, pts), peak.propagate(ea, ea, pts)
+    np.testing.assert_allclose(out[..., :2][ok], ref[..., :2][ok])
+    if refinement == "none":
+        np.testing.assert_allclose(out[..., 2], ref[..., 2], atol=1e-12)
+    assert (out[..., 2] <= ref[..., 2] + 1e-12).all()
+    with pytest.raises(ValueError, match="confidence"):
+        NetworkCorrespondences(net, confidence="sometimes")
+    with pytest.raises(ValueError, match="cycle_sigma"):
+        NetworkCorrespondences(net, confidence="cycle", cycle_sigma=0)
+
+
+def test_cycle_confidence_drops_when_the_way_back_leads_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every affinity map peaks at cell (0, 0) (as a joint hidden under an occluder matches the occluder): the way
+    back from (0, 0) leads to (0, 0), so only a query in that cell keeps its confidence; the others fall by the
+    Gaussian of their distance in cells."""
+    net = small_net(seed=3)
+    cycle = NetworkCorrespondences(net, refinement="none", confidence="cycle", cycle_sigma=1.0)
+
+    def corner(fA: torch.Tensor, fB: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        maps = torch.zeros(*q.shape[:2], *fB.shape[2:], dtype=fB.dtype)
+        maps[..., 0, 0] = 1.0
+        return maps
+
+    monkeypatch.setattr(cycle.runner, "correlate", corner)
+    ea = cycle.embed(textured(64, 64, 9))
+    grid = np.array([[[0.5, 0.5], [3.2, 0.1], [6.9, 8.0]]])  # cells (0, 0), (3, 0), (6, 8)
+    out = cycle.propagate(ea, ea, grid * 4)
+    # the unrefined confidence is 1 (all of the map's mass lies at the arg-max), times exp(-d^2 / 2)
+    np.testing.assert_allclose(out[0, :, 2], np.exp(-np.array([0.0, 9.0, 100.0]) / 2), rtol=1e-6)

@@ -125,6 +125,14 @@ class NetworkCorrespondenceConfig:
         "neighbourhood of the arg-max cell",
         choices=SUBCELL_MODES,
     )
+    confidence: Literal["peak", "cycle"] = param(
+        "peak",
+        "paper: the refined map's peak; cycle = our deviation (issue #23): the peak times how well the match "
+        "propagates back, exp(-d^2 / 2 cycle_sigma^2) with d the grid distance from the query to the affinity "
+        "arg-max of the way back (docs/method.md)",
+        choices=("peak", "cycle"),
+    )
+    cycle_sigma: float = param(1.0, "our choice: width (grid cells) of the 'cycle' confidence's return tolerance")
     max_batch: int = param(32, "our choice: query sets (tracks) per refiner batch, bounds memory")
     device: str = param("cpu", "our choice: torch device (cpu or cuda)")
     precision: Literal["fp32", "bf16"] = param(
@@ -149,6 +157,10 @@ class NetworkCorrespondenceConfig:
             raise ValueError(f"subcell must be one of {', '.join(SUBCELL_MODES)}, got {self.subcell!r}")
         if self.prior_sigma < 0:
             raise ValueError(f"prior_sigma must be >= 0, got {self.prior_sigma}")
+        if self.confidence not in ("peak", "cycle"):
+            raise ValueError(f"confidence must be peak or cycle, got {self.confidence!r}")
+        if not self.cycle_sigma > 0:
+            raise ValueError(f"cycle_sigma must be > 0, got {self.cycle_sigma}")
         if not 0 <= self.unrefined_window <= 16:
             raise ValueError(f"unrefined_window must be in [0, 16], got {self.unrefined_window}")
 
@@ -295,10 +307,27 @@ class NetworkCorrespondences:
                 maps = net.correlate(fA, fB, q)
                 valid = maps.flatten(2).sum(-1) > 0
                 res = map_peaks(maps, q, valid, mass_window=cfg.unrefined_window, prior_sigma=prior, subcell=subcell)
+            if cfg.confidence == "cycle":
+                res = self._cycle_confidence(fA, fB, q, res)
             parts.append(res.double())
         if not parts:
             return np.zeros((0, k, 3))
         return torch.cat(parts, 0).cpu().numpy()
+
+    def _cycle_confidence(self, fA: torch.Tensor, fB: torch.Tensor, q: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
+        """``res`` with its confidence times the cycle agreement: the found cells queried back into the source
+        frame (one correlation, no refiner), and the distance of that arg-max from the query scored by a
+        Gaussian of ``cycle_sigma`` cells. A joint hidden in the destination is matched to what covers it,
+        whose way back leads elsewhere."""
+        back_q = res[..., :2].to(q.dtype)
+        back = self.runner.correlate(fB, fA, back_q)
+        valid = torch.isfinite(back_q).all(-1) & (back.flatten(2).sum(-1) > 0)
+        peaks = map_peaks(back, back_q, valid)
+        d2 = ((peaks[..., :2].to(q.dtype) - torch.floor(q)) ** 2).sum(-1)  # a query's cell is its floor
+        agree = torch.exp(-torch.nan_to_num(d2, nan=float("inf")) / (2 * self.config.cycle_sigma**2))
+        out = res.clone()
+        out[..., 2] = res[..., 2] * agree.to(res.dtype)
+        return out
 
     @torch.no_grad()
     def confidence_maps(self, src: CorrEmbedding, dst: CorrEmbedding, points: np.ndarray) -> np.ndarray:
