@@ -174,3 +174,28 @@ def test_simulated_detector_sees_people_in_unlabelled_frames(tmp_path):
     assert r.exit_code == 0, r.output
     tracked = load_sequence(out / item.ground_truth.name)
     assert sum(len(tracked.frames[t].poses) for t in unlabelled) > 0
+
+
+def test_config_json_records_what_each_sequence_chose(tmp_path):
+    """config.json's `chosen` (issue #24): per sequence, what the run decided on it (here the YOLO input size of
+    imgsz 'auto'); a resumed run keeps the earlier sequences' records, and `chosen` never blocks a resume."""
+    from types import SimpleNamespace
+
+    from corrtrack.pipeline import _decisions, sequences_to_do, write_run_config
+
+    choice = {"frames": 8, "persons": {"640": 1.0, "1280": 4.0}, "imgsz": 1280}
+    pool = SimpleNamespace(yolo=SimpleNamespace(imgsz_choice=choice))  # YoloRecoveryPool holds the YoloPose
+    assert _decisions(pool) == {"yolo_imgsz": choice}
+    assert _decisions(SimpleNamespace(imgsz_choice=choice)) == {"yolo_imgsz": choice}
+    assert _decisions(SimpleNamespace(imgsz_choice=None)) == {} and _decisions(object()) == {}
+
+    cfg = PipelineConfig(render=False)
+    configs = {"pipeline": cfg}
+    write_run_config(tmp_path, configs)
+    write_run_config(tmp_path, configs, {"a": {"yolo_imgsz": choice}})
+    write_run_config(tmp_path, configs)  # the next run's start keeps what the first chose
+    write_run_config(tmp_path, configs, {"b": {"yolo_imgsz": {**choice, "imgsz": 640}}})
+    doc = json.loads((tmp_path / "config.json").read_text())
+    assert doc["chosen"]["a"]["yolo_imgsz"]["imgsz"] == 1280 and doc["chosen"]["b"]["yolo_imgsz"]["imgsz"] == 640
+    item = SequenceInput("a", tmp_path / "a.mp4")
+    assert sequences_to_do(tmp_path, [item], cfg, configs) == [item]  # same settings: resumable

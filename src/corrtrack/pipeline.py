@@ -163,6 +163,8 @@ class TrackResult:
     video: Path | None
     frames: int
     seconds: dict[str, float] = field(default_factory=dict)
+    #: what the run decided for this input (config.json's ``chosen``), e.g. the YOLO input size of imgsz 'auto'
+    chosen: dict[str, Any] = field(default_factory=dict)
 
 
 def find_inputs(path: Path, detections: Path | None = None) -> list[SequenceInput]:
@@ -463,6 +465,7 @@ def track_sequence(
     t0 = time.perf_counter()
     tracked = tracker.finish()
     seconds["finish"] = time.perf_counter() - t0
+    chosen = _decisions(detector)
     timings = getattr(tracker, "timings", None)
     if isinstance(timings, dict):  # CorrTrackTracker: split tracking into its stages
         seconds.update({f"tracking.{k}": float(v) for k, v in timings.items()})
@@ -498,7 +501,14 @@ def track_sequence(
         seconds["render"] = time.perf_counter() - t0
     for spool in spools:
         spool.remove()
-    return TrackResult(item.name, pred, mot, video, num_frames, seconds)
+    return TrackResult(item.name, pred, mot, video, num_frames, seconds, chosen)
+
+
+def _decisions(detector: Any) -> dict[str, Any]:
+    """What the detector chose on this input: the YOLO input size of imgsz 'auto' and the counts it chose by."""
+    yolo = getattr(detector, "yolo", detector)
+    choice = getattr(yolo, "imgsz_choice", None)
+    return {"yolo_imgsz": choice} if isinstance(choice, dict) else {}
 
 
 def _stream_outputs(tracker: Tracker, output: Path) -> tuple[FrameSpool, ...]:
@@ -554,7 +564,7 @@ def sequence_outputs(out_dir: Path, item: SequenceInput, cfg: PipelineConfig) ->
 def _config_values(doc: Any) -> Any:
     """The values of a ``config.json`` document (the ``sources`` texts may change between versions)."""
     if isinstance(doc, dict):
-        return {k: _config_values(v) for k, v in doc.items() if k not in ("sources", "type")}
+        return {k: _config_values(v) for k, v in doc.items() if k not in ("sources", "type", "chosen")}
     return doc
 
 
@@ -636,11 +646,33 @@ def write_manifest(
     return path
 
 
+def write_run_config(out_dir: Path, configs: dict[str, Any], chosen: dict[str, dict[str, Any]] | None = None) -> None:
+    """``config.json``: every config of the run, and ``chosen`` (per sequence, what the run decided on it), with
+    the records of sequences an earlier run of this folder tracked kept."""
+    from corrtrack.fileio import read_json
+
+    path = out_dir / "config.json"
+    try:
+        old = read_json(path) if path.is_file() else {}
+    except CorrtrackError:
+        old = {}
+    earlier = old.get("chosen") if isinstance(old, dict) else None
+    merged = {**(earlier if isinstance(earlier, dict) else {}), **(chosen or {})}
+    doc = {k: config_to_dict(v) for k, v in configs.items()}
+    if merged:
+        doc["chosen"] = merged
+    write_json(path, doc, indent=1)
+
+
 def write_run_files(
     out_dir: Path, results: list[TrackResult], configs: dict[str, Any], resumed: Sequence[str] = ()
 ) -> None:
-    """``config.json`` and ``timings.json`` beside the outputs (``resumed``: sequences done by an earlier run)."""
-    write_json(out_dir / "config.json", {k: config_to_dict(v) for k, v in configs.items()}, indent=1)
+    """``config.json`` and ``timings.json`` beside the outputs (``resumed``: sequences done by an earlier run).
+
+    ``config.json`` gains ``chosen``: per sequence, what the run decided on that input (e.g. the YOLO input
+    size of ``--yolo-imgsz auto``); a resumed sequence keeps the record of the run that tracked it.
+    """
+    write_run_config(out_dir, configs, {r.name: r.chosen for r in results if r.chosen})
     frames = sum(r.frames for r in results)
     total: dict[str, float] = {}
     for r in results:

@@ -165,7 +165,6 @@ def track(
     OUT gets manifest.json last (every output with its size and SHA-256): a run is finished when
     it is there. Rerun into the same OUT with the same settings to resume an unfinished run.
     """
-    from corrtrack.config import dump_config
     from corrtrack.inference.file_detections import DetectionFilter
     from corrtrack.pipeline import (
         PipelineConfig,
@@ -176,6 +175,7 @@ def track(
         shard_from_environment,
         weights_record,
         write_manifest,
+        write_run_config,
         write_run_files,
     )
     from corrtrack.presets import resolve_preset
@@ -275,7 +275,7 @@ def track(
         typer.echo(f"{out}: resuming: {len(items) - len(todo)} of {len(items)} sequences were done")
     if note and detector != "yolo":  # once the inputs are known good: the run goes ahead on the bundled networks
         typer.echo(note)
-    dump_config(out / "config.json", **configs)
+    write_run_config(out, configs)
     jobs = [(it, out, cfg, tracker_cfg, det_filter, pose_weights, corr_weights, workers == 1) for it in todo]
     if workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
