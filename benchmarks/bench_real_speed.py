@@ -5,7 +5,8 @@ Usage: .venv-yolo/bin/python benchmarks/bench_real_speed.py VIDEO_OR_FOLDER [...
 
 Needs the optional ``yolo`` extra (``.venv-yolo``). For each input (a video file or a folder of
 images; the real videos of ``../shared/data`` are read in place, never copied into the repository)
-the first ``--frames`` frames are written once to a temporary ``mp4v`` clip, and on that clip, in
+the first ``--frames`` frames are written once to a temporary ``mp4v`` clip (a video no longer than that is
+read as it is), and on that clip, in
 one run, back to back, ``--repeats`` times each:
 
 * **ultralytics**: ``YOLO(yolo11n-pose.pt).track(clip, tracker="bytetrack.yaml", stream=True)``
@@ -87,6 +88,9 @@ def make_clip(source: Path, frames: int, folder: Path) -> tuple[Path, int, tuple
     from corrtrack.video import FrameSource
 
     src = FrameSource(source)
+    if source.is_file() and 0 < len(src) <= frames:  # a video no longer than asked: read as it is
+        first = next(iter(src))
+        return source, len(src), (first.shape[1], first.shape[0])
     clip = folder / f"{source.stem}-{frames}.mp4"
     writer = None
     count = 0
@@ -188,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of each tool per input (median; default 3)")
     ap.add_argument("--json", type=Path, default=None, help="also write every measurement to this JSON file")
     ap.add_argument("--no-profile", action="store_true", help="skip the profiled corrtrack run")
+    ap.add_argument("--keep", type=Path, default=None, help="copy corrtrack's last outputs into DIR/<input name>")
     args = ap.parse_args(argv)
     if args.frames < 1 or args.repeats < 1:
         print("error: --frames and --repeats must be >= 1", file=sys.stderr)
@@ -232,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
             row["corrtrack"]["imgsz"] = ct["imgsz"]
             row["corrtrack"]["stage_seconds"] = ct["seconds"]
             row["ratio_cpu"] = row["corrtrack"]["frames_per_cpu_s"] / row["ultralytics"]["frames_per_cpu_s"]
+            if args.keep is not None:
+                import shutil
+
+                shutil.copytree(folder / f"out-{source.stem}-{args.repeats - 1}", args.keep / source.stem)
             if not args.no_profile:
                 row["corrtrack"]["profile"] = profile_corrtrack(clip, folder / f"prof-{source.stem}", folder / "p.prof")
             results["inputs"][str(source)] = row
