@@ -329,6 +329,8 @@ class OnnxPoseModel:
             raise CorrtrackError("runtime onnxruntime needs the onnxruntime package (the yolo extra)") from None
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # idle worker threads sleep instead of spinning: the same results, no CPU time burnt waiting
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         threads = threads or _threads_from_environment()
         if threads:
             options.intra_op_num_threads = threads
