@@ -25,7 +25,7 @@ Printed: frames per CPU second and per wall second for each (medians of the repe
 ratio, the load average before and after, and (unless ``--no-profile``) a profile split of
 corrtrack's time from one more, untimed run under ``cProfile`` (shares of its profiled time:
 start-up and imports, video decode, YOLO forward, YOLO pre/post-processing, DIS flow, tracker,
-recovery, rendering, writing outputs). Heavy: run it through ``/tmp/heavy`` on a shared machine.
+recovery, rendering, writing outputs). Heavy: take its timings when nothing else runs.
 """
 
 from __future__ import annotations
