@@ -387,6 +387,8 @@ SELECTION_GRID: dict[str, dict[str, dict[str, Any]]] = {
     },
     "gap interpolation": {"off": {}, "5 frames": {"interpolate_gaps": 5}, "30 frames": {"interpolate_gaps": 30}},
     "recovery run limit": {"off": {}, "3 frames": {"recovery_max_run": 3}},
+    # the shortest track kept: the paper's 3 frames, or 5 (the synthtrack preset's, chosen on SynthTrack train)
+    "track length": {"3 frames": {}, "5 frames": {"min_track_length": 5}},
 }
 CANDIDATE_PREFIX = "candidate: "
 SELECTED_PREFIX = "CorrTrack, DIS flow, options selected on "
