@@ -60,7 +60,7 @@ def test_evaluation_names_are_a_list_and_config_records_what_ran(simulated_demo)
     config = json.loads((out / "config.json").read_text())
     # no pose network ran: config.json must not name the authors' paper3 net
     assert config["pipeline"]["values"]["pose_config"] != "paper3"
-    assert config["preset"]["values"]["name"] == "paper" and config["baseline"]["values"]["similarity"] == "iou"
+    assert config["preset"]["values"]["name"] == "synthtrack" and config["baseline"]["values"]["similarity"] == "iou"
 
 
 def test_report_names_the_bundled_networks_and_their_training_data(monkeypatch, tmp_path):

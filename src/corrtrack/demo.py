@@ -2,7 +2,7 @@
 
 1. Render a SynthTrack clip (a PoseTrack-layout data set with exact ground truth) into ``OUT/data``.
 2. Run the pipeline of ``corrtrack track`` on it (:mod:`corrtrack.pipeline`; the tracker settings
-   of its ``paper`` preset, ``--set track_preset=synthtrack`` for that preset's): person boxes,
+   of its ``synthtrack`` preset, ``--set track_preset=paper`` for the reference rule's): person boxes,
    pose estimation, correspondence tracking (recovery, association, duplicate removal, merging),
    writing PoseTrack JSON, MOT boxes and the rendered video into ``OUT/tracks``.
 3. Track the same detections and poses again with the frame-to-frame IoU baseline
@@ -60,9 +60,10 @@ class DemoConfig:
     width: int = param(640, "our choice")
     height: int = param(360, "our choice")
     track_preset: Literal["paper", "synthtrack"] = param(
-        "paper",
+        "synthtrack",
         "our choice: the tracker and detection-filter settings of this `corrtrack track` preset (corrtrack.presets; "
-        "paper = the reference rule's defaults, as the demo always ran); the fields below pick the components",
+        "synthtrack = the bundled networks' measured best, docs/results.md; paper = the reference rule's "
+        "defaults); the fields below pick the components",
     )
     detector: Literal["synth", "simulated"] = param(
         "synth",
