@@ -11,10 +11,9 @@ long run needs about as much as the short one (the growth column; issue #21 asks
 The tracker keeps no frame's outputs: they are streamed to a spool in the output folder and the
 offline step (merging, short-track removal, gap interpolation) reads them back frame by frame; the
 simulated detector re-simulates the SynthTrack truth once into unnamed temporary files and makes each
-frame's detections when the frame is read (docs/architecture.md, issue #21). What still grows with the
-length in ``track`` is reading the ground truth's JSON (about 2 KB per frame here; its frame names
-and the re-simulation check): the input of a run with the simulated detector, which a video has not.
-``synth`` holds the sequence's annotations until it writes them.
+frame's detections when the frame is read (docs/architecture.md, issue #21); the ground truth's JSON is
+read one frame at a time from a compact document (``corrtrack.formats.iter_frames``) and its frame names
+without the people (``frames_only``). ``synth`` holds the sequence's annotations until it writes them.
 """
 
 from __future__ import annotations
