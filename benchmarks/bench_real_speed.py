@@ -10,7 +10,7 @@ read as it is), and on that clip, in
 one run, back to back, ``--repeats`` times each:
 
 * **ultralytics**: ``YOLO(yolo11n-pose.pt).track(clip, tracker="bytetrack.yaml", stream=True)``
-  (its defaults: input 640, conf 0.25), iterated over every frame, nothing saved;
+  (its defaults: input 640 or ``--ultralytics-imgsz``, conf 0.25), iterated over every frame, nothing saved;
 * **corrtrack**: ``corrtrack track CLIP -o OUT`` with no flags: the documented real-footage command
   (preset ``real``: YOLO11n-pose boxes and keypoints, input size auto, DIS flow, lost tracks,
   recovery, and the rendered video).
@@ -52,7 +52,8 @@ from corrtrack.inference.yolo import _import_yolo, default_weights
 model = _import_yolo()(str(default_weights()), task="pose")
 t1 = time.process_time()
 frames = 0
-for r in model.track(sys.argv[1], tracker="bytetrack.yaml", stream=True, verbose=False, save=False):
+for r in model.track(sys.argv[1], tracker="bytetrack.yaml", imgsz=int(sys.argv[2]), stream=True, verbose=False,
+                     save=False):
     frames += 1
 t2 = time.process_time()
 print(json.dumps({"frames": frames, "startup_cpu": t1 - t0, "frames_cpu": t2 - t1}))
@@ -112,8 +113,8 @@ def make_clip(source: Path, frames: int, folder: Path) -> tuple[Path, int, tuple
     return clip, count, size
 
 
-def run_ultralytics(clip: Path) -> dict[str, Any]:
-    cpu, wall, done = timed([sys.executable, "-c", _ULTRALYTICS_CHILD, str(clip)])
+def run_ultralytics(clip: Path, imgsz: int = 640) -> dict[str, Any]:
+    cpu, wall, done = timed([sys.executable, "-c", _ULTRALYTICS_CHILD, str(clip), str(imgsz)])
     inner = json.loads(done.stdout.strip().splitlines()[-1])
     return {"cpu": cpu, "wall": wall, **inner}
 
@@ -193,9 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None, help="also write every measurement to this JSON file")
     ap.add_argument("--no-profile", action="store_true", help="skip the profiled corrtrack run")
     ap.add_argument("--keep", type=Path, default=None, help="copy corrtrack's last outputs into DIR/<input name>")
+    ap.add_argument(
+        "--ultralytics-imgsz",
+        type=int,
+        default=640,
+        help="ultralytics' input size (its default 640; 1280 = the same work as corrtrack where auto picks 1280)",
+    )
     args = ap.parse_args(argv)
-    if args.frames < 1 or args.repeats < 1:
-        print("error: --frames and --repeats must be >= 1", file=sys.stderr)
+    if args.frames < 1 or args.repeats < 1 or args.ultralytics_imgsz < 32 or args.ultralytics_imgsz % 32:
+        print("error: --frames and --repeats must be >= 1, --ultralytics-imgsz a multiple of 32", file=sys.stderr)
         return 2
     for path in args.inputs:
         if not path.exists():
@@ -215,10 +222,11 @@ def main(argv: list[str] | None = None) -> int:
             runs: dict[str, list[dict[str, Any]]] = {"ultralytics": [], "corrtrack": []}
             load_before = loadavg()
             for r in range(args.repeats):  # interleaved, so that both see the same machine
-                runs["ultralytics"].append(run_ultralytics(clip))
+                runs["ultralytics"].append(run_ultralytics(clip, args.ultralytics_imgsz))
                 runs["corrtrack"].append(run_corrtrack(clip, folder / f"out-{source.stem}-{r}"))
             load_after = loadavg()
             row: dict[str, Any] = {
+                "ultralytics_imgsz": args.ultralytics_imgsz,
                 "frames": n,
                 "size": list(size),
                 "load_before": load_before,
@@ -261,7 +269,8 @@ def print_row(source: Path, row: dict[str, Any]) -> None:
     print("| tool | CPU s | wall s | frames / CPU s | frames / wall s |")
     print("|---|---:|---:|---:|---:|")
     print(
-        f"| ultralytics model.track ByteTrack (640), whole process | {u['cpu_s']:.1f} | {u['wall_s']:.1f} | "
+        f"| ultralytics model.track ByteTrack ({row['ultralytics_imgsz']}), whole process | {u['cpu_s']:.1f} | "
+        f"{u['wall_s']:.1f} | "
         f"{u['frames_per_cpu_s']:.2f} | {u['frames_per_wall_s']:.2f} |"
     )
     print(f"| ultralytics, frames only (after imports and loading) | | | {u['frames_only_per_cpu_s']:.2f} | |")

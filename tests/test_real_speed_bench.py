@@ -71,3 +71,5 @@ def test_bad_input_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.mp4'}: no such file or folder"
     assert bench.main([str(tmp_path), "--frames", "0"]) == 2
     assert "error: --frames and --repeats must be >= 1" in capsys.readouterr().err
+    assert bench.main([str(tmp_path), "--ultralytics-imgsz", "1000"]) == 2
+    assert "--ultralytics-imgsz a multiple of 32" in capsys.readouterr().err
