@@ -564,7 +564,7 @@ def sequence_outputs(out_dir: Path, item: SequenceInput, cfg: PipelineConfig) ->
 def _config_values(doc: Any) -> Any:
     """The values of a ``config.json`` document (the ``sources`` texts may change between versions)."""
     if isinstance(doc, dict):
-        return {k: _config_values(v) for k, v in doc.items() if k not in ("sources", "type", "chosen")}
+        return {k: _config_values(v) for k, v in doc.items() if k not in ("sources", "type")}
     return doc
 
 
@@ -589,7 +589,10 @@ def sequences_to_do(
             )
         return list(items)
     try:
-        old = _config_values(read_json(config_path))
+        doc = read_json(config_path)
+        if isinstance(doc, dict):  # what earlier runs chose per sequence is a record, not a setting
+            doc.pop("chosen", None)
+        old = _config_values(doc)
     except CorrtrackError:
         old = None
     new = _config_values(json.loads(json.dumps({k: config_to_dict(v) for k, v in configs.items()})))
