@@ -112,6 +112,7 @@ def make_models(
         "network (full refinement)": NetworkCorrespondences(net, refinement="full"),
         "network (windowed refinement)": NetworkCorrespondences(net, refinement="windowed"),
         "network without refinement": NetworkCorrespondences(net, refinement="none"),
+        "network (gated refinement)": NetworkCorrespondences(net, refinement="gated"),
         "network (full refinement), cycle confidence": NetworkCorrespondences(
             net, refinement="full", confidence="cycle"
         ),
@@ -280,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         "--priors", type=float, nargs="*", default=[], help="and each of those under a motion prior (grid cells)"
     )
     ap.add_argument("--presets", nargs="*", default=[], help="video pairs of these presets only (e.g. hard)")
+    ap.add_argument("--gaps", type=int, nargs="+", default=[1, 4], help="frame gaps of the video pairs")
     ap.add_argument("--json", default=None)
     ap.add_argument("--picture", default=None, help="also draw the show-corr picture of a val pair to this PNG")
     args = ap.parse_args(argv)
@@ -289,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     size = models["network (full refinement)"].size  # type: ignore[attr-defined]
     rec = Records()
     affine_pairs(models, args.affine, size, rec, args.seed)
-    timing = video_pairs(models, args.sequences, args.frames, (1, 4), rec, args.picture, tuple(args.presets))
+    timing = video_pairs(models, args.sequences, args.frames, tuple(args.gaps), rec, args.picture, tuple(args.presets))
     rows = rec.table()
     hidden = {
         k: {

@@ -78,7 +78,7 @@ class DemoConfig:
         "the synthtrack preset (corrtrack.presets): dense optical flow (DIS), measured ahead of the bundled "
         "correspondence net on SynthTrack (docs/results.md); 'network' runs the net",
     )
-    refinement: Literal["full", "windowed", "none"] = param(
+    refinement: Literal["full", "windowed", "none", "gated"] = param(
         "full", "paper: the refinement module (with correspondences=network); none = Table 2 ablation"
     )
     tracker: Literal["corrtrack", "iou", "oks"] = param("corrtrack", "paper")

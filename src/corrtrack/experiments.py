@@ -109,7 +109,7 @@ class Variant:
     name: str
     tracker: Literal["corrtrack", "iou", "oks", "bytetrack"] = "corrtrack"
     correspondences: CorrespondenceChoice = "network"
-    refinement: Literal["full", "windowed", "none"] = "full"
+    refinement: Literal["full", "windowed", "none", "gated"] = "full"
     #: CorrTrackConfig overrides (``name=value``) on top of the experiment's base config
     settings: tuple[str, ...] = ()
     #: the swept value, for the plot (tau_corr in Table 1)
@@ -126,6 +126,8 @@ def variants(experiment: str) -> list[Variant]:
             full,
             Variant("without refinement", refinement="none"),
             Variant("without duplicate removal", settings=("duplicate_removal=false",)),
+            # beyond the paper (issue #23): the refined map gates the affinity map
+            Variant("gated refinement", refinement="gated"),
         ]
     if experiment == "ablations":
         return [

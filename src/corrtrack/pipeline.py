@@ -85,8 +85,10 @@ class PipelineConfig:
     correspondences: CorrespondenceName = param(
         "network", "paper: the keypoint correspondence network; flow (DIS) and zero motion are baselines"
     )
-    refinement: Literal["full", "windowed", "none"] = param(
-        "full", "paper: the refinement module; windowed (our speed-up) and none (Table 2 ablation)"
+    refinement: Literal["full", "windowed", "none", "gated"] = param(
+        "full",
+        "paper: the refinement module; windowed (our speed-up), none (Table 2 ablation), gated (refined map x "
+        "peak-scaled affinity, issue #23)",
     )
     corr_prior_sigma: float = param(
         0.0, "our choice (0 = off, the paper): network correspondences' motion prior width in grid cells"

@@ -88,7 +88,7 @@ def test_is_a_correspondence_model(model: NetworkCorrespondences) -> None:
     assert isinstance(h, CorrEmbedding) and h.features.shape == (1, 32, 16, 16)
 
 
-@pytest.mark.parametrize("refinement", ["full", "windowed", "none"])
+@pytest.mark.parametrize("refinement", ["full", "windowed", "none", "gated"])
 def test_batched_equals_per_track_loop(refinement: str) -> None:
     m = NetworkCorrespondences(small_net(), refinement=refinement, window_margin=2)
     a, b = textured(48, 80, 1), textured(48, 80, 2)
@@ -403,3 +403,28 @@ def test_cycle_confidence_drops_when_the_way_back_leads_elsewhere(monkeypatch: p
     out = cycle.propagate(ea, ea, grid * 4)
     # the unrefined confidence is 1 (all of the map's mass lies at the arg-max), times exp(-d^2 / 2)
     np.testing.assert_allclose(out[0, :, 2], np.exp(-np.array([0.0, 9.0, 100.0]) / 2), rtol=1e-6)
+
+
+def test_gated_refinement_is_the_refined_map_times_the_peak_scaled_affinity(model: NetworkCorrespondences) -> None:
+    """gated: the arg-max and value of sigmoid(refined) x affinity / max(affinity), per query (issue #23)."""
+    gated = NetworkCorrespondences(model.net, refinement="gated")
+    a, b = textured(48, 80, 31), textured(48, 80, 32)
+    ea, eb = gated.embed(a), gated.embed(b)
+    pts = queries(2, 48, 80, 33)
+    grid = gated.grid_queries(ea, pts)
+    got = gated.propagate_grid(ea, eb, grid)
+    with torch.no_grad():
+        q = torch.as_tensor(grid)
+        affinity = model.net.correlate(ea.features, eb.features, q)
+        prob = torch.sigmoid(model.net.refine(ea.features, eb.features, affinity))
+    for i in range(2):
+        for j in range(17):
+            if not np.isfinite(grid[i, j]).all():
+                assert got[i, j, 2] == 0
+                continue
+            product = (prob[i, j] * affinity[i, j] / affinity[i, j].max()).numpy()
+            y, x = np.unravel_index(int(product.argmax()), product.shape)
+            np.testing.assert_allclose(got[i, j], [x, y, product[y, x]], atol=1e-6)
+    maps = gated.confidence_maps(ea, eb, pts)
+    np.testing.assert_allclose(maps.reshape(2, 17, -1).max(-1), got[..., 2], atol=1e-6)
+    assert (got[..., 2] <= model.propagate_grid(ea, eb, grid)[..., 2] + 1e-9).all()  # never above the refined peak

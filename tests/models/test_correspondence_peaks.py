@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from corrtrack.models.correspondence_peaks import map_peaks
+from corrtrack.models.correspondence_peaks import gate_by_affinity, map_peaks
 
 
 def _maps(n: int = 2, k: int = 3, side: int = 16) -> torch.Tensor:
@@ -75,3 +75,12 @@ def test_an_unknown_subcell_mode_is_refused():
         assert "subcell" in str(e)
     else:
         raise AssertionError("an unknown mode must be refused")
+
+
+def test_gate_scales_each_map_to_peak_one_and_keeps_empty_maps_empty():
+    maps = _maps() * 1e-3
+    maps[1, 2] = 0.0
+    gate = gate_by_affinity(maps)
+    assert torch.allclose(gate[0].flatten(1).max(-1).values, torch.ones(3, dtype=torch.float64))
+    assert torch.equal(gate[1, 2], torch.zeros(16, 16, dtype=torch.float64))
+    assert torch.allclose(gate[0, 1] * maps[0, 1].max(), maps[0, 1])

@@ -189,7 +189,7 @@ def apply_settings(config: C, settings: list[str] | None, option: str = "--set",
 
 # options of the network correspondence model, shared by `track` and `show-corr`
 RefinementOption = Annotated[
-    Literal["full", "windowed", "none"], typer.Option(help="Refinement of the correspondence maps.")
+    Literal["full", "windowed", "none", "gated"], typer.Option(help="Refinement of the correspondence maps.")
 ]
 CorrPriorOption = Annotated[
     float,

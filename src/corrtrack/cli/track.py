@@ -18,7 +18,7 @@ from corrtrack.cli.app import (
 from corrtrack.interfaces import CorrespondenceName, DetectorName, PoseSourceName, TrackerName
 from corrtrack.presets import PresetName
 
-Refinement = Literal["full", "windowed", "none"]
+Refinement = Literal["full", "windowed", "none", "gated"]
 CorrSubcell = Literal["off", "centroid"]
 # help panels of `corrtrack track --help`, the preset first
 _PRESET, _INPUT, _MODELS, _TRACKER, _OUTPUT = "Preset", "Input", "Models", "Tracker", "Output"

@@ -43,7 +43,7 @@ from corrtrack.errors import CorrtrackError
 from corrtrack.models.backbone import prepare_for_inference, resolve_device, to_channels_last
 from corrtrack.models.checkpoints import load_authors_correspondence_net, model_from_checkpoint
 from corrtrack.models.correspondence_net import CorrespondenceNet, CorrespondenceNetConfig, valid_queries
-from corrtrack.models.correspondence_peaks import SUBCELL_MODES, SubcellMode, map_peaks
+from corrtrack.models.correspondence_peaks import SUBCELL_MODES, SubcellMode, gate_by_affinity, map_peaks
 from corrtrack.models.windowed_refinement import refine_windowed
 
 __all__ = [
@@ -104,10 +104,11 @@ def letterbox_image(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarra
 
 @dataclass(frozen=True)
 class NetworkCorrespondenceConfig:
-    refinement: Literal["full", "windowed", "none"] = param(
+    refinement: Literal["full", "windowed", "none", "gated"] = param(
         "full",
-        "paper (full-grid refiner); windowed = our deviation (docs/method.md); none = Table 2 ablation",
-        choices=("full", "windowed", "none"),
+        "paper (full-grid refiner); windowed = our deviation (docs/method.md); none = Table 2 ablation; "
+        "gated = our deviation (issue #23): the affinity map, scaled to peak 1, times the full-grid refined map",
+        choices=("full", "windowed", "none", "gated"),
     )
     window_margin: int = param(8, "our choice: motion margin (grid cells) around the query pose for 'windowed'")
     window_min_side: int = param(16, "our choice: smallest refinement window side (grid cells)")
@@ -149,8 +150,8 @@ class NetworkCorrespondenceConfig:
     def __post_init__(self) -> None:
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be fp32 or bf16, got {self.precision!r}")
-        if self.refinement not in ("full", "windowed", "none"):
-            raise ValueError(f"refinement must be full, windowed or none, got {self.refinement!r}")
+        if self.refinement not in ("full", "windowed", "none", "gated"):
+            raise ValueError(f"refinement must be full, windowed, none or gated, got {self.refinement!r}")
         if self.window_margin < 0 or self.window_min_side < 8 or self.max_batch < 1:
             raise ValueError("window_margin must be >= 0, window_min_side >= 8 and max_batch >= 1")
         if self.subcell not in SUBCELL_MODES:
@@ -283,11 +284,13 @@ class NetworkCorrespondences:
         parts = []
         for s in range(0, n, cfg.max_batch):
             q = q_all[s : s + cfg.max_batch]
-            if cfg.refinement == "full":
+            if cfg.refinement in ("full", "gated"):
                 affinity = net.correlate(fA, fB, q)
                 with self._autocast():
                     logits = net.refine(fA, fB, affinity)
                 prob = torch.sigmoid(logits.float())
+                if cfg.refinement == "gated":
+                    prob = prob * gate_by_affinity(affinity)
                 valid = valid_queries(q.to(torch.float64), prob.shape[2], prob.shape[3])[2]
                 res = map_peaks(prob, q, valid, prior_sigma=prior, subcell=subcell)
             elif cfg.refinement == "windowed":
@@ -343,6 +346,8 @@ class NetworkCorrespondences:
         with self._autocast():
             logits = self.runner.refine(src.features, dst.features, affinity)
         prob = torch.sigmoid(logits.float()) * valid
+        if self.config.refinement == "gated":
+            prob = prob * gate_by_affinity(affinity)
         return prob.double().cpu().numpy()
 
     @torch.no_grad()

