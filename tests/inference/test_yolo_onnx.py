@@ -17,10 +17,13 @@ import pytest
 from corrtrack.errors import CorrtrackError
 from corrtrack.inference.file_detections import DetectionFilter
 from corrtrack.inference.yolo import (
+    FEATURE_OUTPUTS,
+    YoloFeatures,
     YoloPose,
     YoloPoseConfig,
     decode_pose_output,
     letterbox,
+    letterboxed_features,
     nms_boxes,
     onnx_export_path,
 )
@@ -95,8 +98,12 @@ class _FakeOnnx:
     def __init__(self) -> None:
         self.calls: list[tuple[int, int]] = []
 
-    def predict(self, frames, imgsz, conf, iou, max_det, person_class):
+    def predict(self, frames, imgsz, conf, iou, max_det, person_class, features=None):
         self.calls.append((imgsz, len(frames)))
+        if features is not None:  # maps whose every value is the frame's mean and the size, to tell them apart
+            for f in frames:
+                maps = tuple(np.full((2, 3, 4), float(f.mean()) + imgsz, np.float32) for _ in range(3))
+                features.append(YoloFeatures(maps, 1.0, (0.0, 0.0)))
         out = []
         for f in frames:
             n = 1 if (imgsz >= 1280 or f.mean() < 100) else 0
@@ -145,6 +152,38 @@ def test_auto_size_probe_detections_are_reused_for_the_first_frames_only() -> No
     fake.calls.clear()
     yolo.detect_raw([dark[1]])
     assert fake.calls == [(640, 1)] and yolo._probed == ()
+
+
+def test_kept_features_belong_to_their_frames_through_the_auto_size_probe() -> None:
+    dark = [np.full((60, 80, 3), i, np.uint8) for i in range(5)]
+    yolo, fake = _with_fake(YoloPoseConfig(imgsz="auto", auto_probe_frames=3, auto_min_extra=0.5))
+    yolo.keep_features = True
+    yolo.choose_imgsz(dark)
+    assert yolo.imgsz == 640
+    copies = [f.copy() for f in dark]  # the video read again: equal frames, other arrays
+    yolo.detect_raw(copies[:2])  # from the probe: its features at the chosen size, under the new arrays
+    assert [float(yolo.features_of(f).maps[0][0, 0, 0]) for f in copies[:2]] == [640.0, 641.0]
+    yolo.detect_raw(copies[2:4])  # frame 2 from the probe, frame 3 detected
+    assert [float(yolo.features_of(f).maps[1][0, 0, 0]) for f in copies[2:4]] == [642.0, 643.0]
+    with pytest.raises(CorrtrackError, match="not just detected"):
+        yolo.features_of(copies[0])
+    plain, fake = _with_fake(YoloPoseConfig(imgsz=640))
+    plain.detect_raw(dark[:1])
+    with pytest.raises(CorrtrackError, match="keep_features"):
+        plain.features_of(dark[0])
+
+
+def test_letterboxed_features_map_image_points_onto_each_level() -> None:
+    # a 100 x 70 frame letterboxed to 64: scale 0.64, 45 rows padded to 64 (9 above); stride-8 map 8 x 8
+    maps = (np.zeros((1, 8, 8)), np.zeros((1, 4, 4)), np.zeros((1, 2, 2)))
+    f = letterboxed_features(maps, (70, 100))
+    assert f.pad == (0.0, 9.0) and np.isclose(f.gain, 0.64)
+    out, _ = letterbox(np.zeros((70, 100, 3), np.uint8), 64)
+    assert out.shape[:2] == (64, 64)
+    # image (50, 35) -> input (32, 31.4) -> stride 8 cell (3.5, 3.425), stride 32 cell (0.5, 0.48125)
+    np.testing.assert_allclose(f.grid_points(np.array([50.0, 35.0]), 0), [3.5, 3.425])
+    np.testing.assert_allclose(f.grid_points(np.array([50.0, 35.0]), 2), [0.5, 0.48125])
+    assert len(FEATURE_OUTPUTS) == 3
 
 
 def test_runtime_options_are_checked() -> None:
@@ -198,6 +237,16 @@ def test_onnx_runtime_matches_ultralytics_on_a_real_photo() -> None:
             np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
             np.testing.assert_allclose(a.keypoints, b.keypoints, atol=0.01)
             np.testing.assert_allclose(a.keypoint_scores, b.keypoint_scores, atol=1e-4)
+    # the export's extra outputs are the pose head's inputs: the same maps the ultralytics runtime's head sees
+    ort.keep_features, ref.keep_features = True, True
+    crop = frames[2]
+    ort.detect_raw([crop])
+    ref.detect_raw([crop])
+    got, want = ort.features_of(crop), ref.features_of(crop)
+    assert [m.shape for m in got.maps] == [(64, 120, 160), (128, 60, 80), (256, 30, 40)]  # 1280 x 960 input
+    assert got.pad == want.pad and got.gain == want.gain
+    for a, b in zip(got.maps, want.maps):
+        np.testing.assert_allclose(a, b, atol=1e-3 * float(np.abs(b).max()))
     # the export is cached: a second backend reuses the file, and a fresh process imports neither torch nor ultralytics
     exported = onnx_export_path(ort.weights)
     stamp = exported.stat().st_mtime_ns
