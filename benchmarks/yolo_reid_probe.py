@@ -37,8 +37,8 @@ from scipy.optimize import linear_sum_assignment
 from corrtrack.formats import read_mot
 from corrtrack.geometry import box_iou
 from corrtrack.inference.detection_cache import load_detections, save_detections
-from corrtrack.inference.yolo import FEATURE_OUTPUTS, YoloFeatures
 from corrtrack.inference.person_descriptors import LEVEL_NAMES, person_descriptors
+from corrtrack.inference.yolo import FEATURE_OUTPUTS, YoloFeatures
 from corrtrack.poses import Poses
 from corrtrack.video import FrameSource
 

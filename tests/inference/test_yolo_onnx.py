@@ -156,7 +156,7 @@ def test_auto_size_probe_detections_are_reused_for_the_first_frames_only() -> No
 
 def test_kept_features_belong_to_their_frames_through_the_auto_size_probe() -> None:
     dark = [np.full((60, 80, 3), i, np.uint8) for i in range(5)]
-    yolo, fake = _with_fake(YoloPoseConfig(imgsz="auto", auto_probe_frames=3, auto_min_extra=0.5))
+    yolo, _ = _with_fake(YoloPoseConfig(imgsz="auto", auto_probe_frames=3, auto_min_extra=0.5))
     yolo.keep_features = True
     yolo.choose_imgsz(dark)
     assert yolo.imgsz == 640
@@ -167,7 +167,7 @@ def test_kept_features_belong_to_their_frames_through_the_auto_size_probe() -> N
     assert [float(yolo.features_of(f).maps[1][0, 0, 0]) for f in copies[2:4]] == [642.0, 643.0]
     with pytest.raises(CorrtrackError, match="not just detected"):
         yolo.features_of(copies[0])
-    plain, fake = _with_fake(YoloPoseConfig(imgsz=640))
+    plain, _ = _with_fake(YoloPoseConfig(imgsz=640))
     plain.detect_raw(dark[:1])
     with pytest.raises(CorrtrackError, match="keep_features"):
         plain.features_of(dark[0])
