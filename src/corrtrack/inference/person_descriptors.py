@@ -78,7 +78,7 @@ def sample_level(feature_map: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """
     c, h, w = feature_map.shape
     pts = np.asarray(grid, dtype=np.float64)
-    ok = np.isfinite(pts).all(-1)
+    ok: np.ndarray = np.asarray(np.isfinite(pts).all(-1))
     x = np.clip(np.nan_to_num(pts[..., 0]), 0, w - 1)
     y = np.clip(np.nan_to_num(pts[..., 1]), 0, h - 1)
     x0 = np.minimum(np.floor(x).astype(np.int64), max(w - 2, 0))
