@@ -488,3 +488,34 @@ def test_person_descriptors_find_a_person_who_comes_back_elsewhere():
     plain = CorrTrackTracker(ZeroMotionCorrespondences(), None, CorrTrackConfig(merge_descriptor_weight=0.5))
     with pytest.raises(ValueError, match="describe"):
         plain.step(0, images[0], det.frames[0].poses)
+
+
+def test_a_descriptor_veto_keeps_a_newcomer_from_taking_a_lost_track():
+    """Person 1 leaves after frame 5; in frame 12 person 2 steps in where person 1 stood: motion alone resumes
+    person 1's track with the newcomer, the descriptors (an oracle here) say it is someone else."""
+    gt = walkers(20, [(120, 180), (300, 180)], [(2, 0), (0, 0)])
+    frames = []
+    for t, f in enumerate(gt.frames):
+        p = f.poses
+        if 6 <= t < 12:
+            p = p[p.track_ids == 0]
+        elif t >= 12:
+            p = p.replace(track_ids=np.where(p.track_ids == 1, 2, p.track_ids))
+        frames.append(p)
+    gt = gt.with_poses(frames)
+    images = frame_images(20)
+    det = detections_from(gt)
+
+    def run(**changes: object) -> tuple[PoseSequence, CorrTrackTracker]:
+        cfg = CorrTrackConfig(recovery=False, merging=False, lost_track_frames=8, **changes)  # type: ignore[arg-type]
+        tracker = CorrTrackTracker(DescribingZeroMotion(gt, images), None, cfg)
+        return run_tracker(tracker, images, det), tracker
+
+    for motion in ("velocity", "correspondences"):
+        out, tracker = run(lost_track_motion=motion)
+        assert set(ids_of(out, gt, 1)) == set(ids_of(out, gt, 2)) and tracker.counts["resumed"] == 1
+        out, tracker = run(lost_track_motion=motion, lost_track_min_similarity=0.5)
+        assert not set(ids_of(out, gt, 1)) & set(ids_of(out, gt, 2))
+        assert tracker.counts.get("resumed", 0) == 0 and tracker.counts["resume_vetoed"] == 1
+    with pytest.raises(ValueError, match="lost_track_min_similarity"):
+        CorrTrackConfig(lost_track_min_similarity=1.5)

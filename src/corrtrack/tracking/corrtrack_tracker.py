@@ -156,6 +156,12 @@ class CorrTrackConfig:
     reid_min_similarity: float = param(
         0.9, "our choice: cosine similarity of person descriptors a lost track needs (lost_track_motion=descriptor)"
     )
+    lost_track_min_similarity: float = param(
+        0.0,
+        "our choice (0 = off): a lost track matched by velocity or correspondences keeps the match only when the "
+        "cosine similarity of the two person descriptors reaches this (beyond the paper, issue #23; a model with "
+        "describe(), e.g. colour or YOLO-feature descriptors)",
+    )
     merge_descriptor_weight: float = param(
         0.0,
         "our choice (0 = off, the paper's Eq. 2): merge score = (1 - w) S_match + w x cosine similarity of the two "
@@ -186,6 +192,7 @@ class CorrTrackConfig:
             "recovery_min_mean_score",
             "recovery_min_agreement",
             "lost_track_iou",
+            "lost_track_min_similarity",
             "merge_descriptor_weight",
         ):
             v = getattr(self, name)
@@ -387,7 +394,9 @@ class CorrTrackTracker:
     @property
     def _uses_descriptors(self) -> bool:
         cfg = self.config
-        lost = cfg.lost_track_frames > 0 and cfg.lost_track_motion == "descriptor"
+        lost = cfg.lost_track_frames > 0 and (
+            cfg.lost_track_motion == "descriptor" or cfg.lost_track_min_similarity > 0
+        )
         return lost or (cfg.merging and cfg.merge_descriptor_weight > 0)
 
     def _describe(self, handle: Any, xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
@@ -571,6 +580,9 @@ class CorrTrackTracker:
                 rows, cols = self._match_lost_by_correspondences(
                     handle, src, q_xy, q_ok, [lost[t][3] for t in tids], new, c_xy, d_ok, w, h
                 )
+            if cfg.lost_track_motion != "descriptor" and cfg.lost_track_min_similarity > 0 and len(rows):
+                assert c_desc is not None
+                rows, cols = self._similar_enough(tids, rows, cols, c_desc[new])
             for r, c in zip(rows.tolist(), cols.tolist()):
                 ids[new[c]] = tids[r]
                 self._resumed.add(tids[r])
@@ -586,6 +598,17 @@ class CorrTrackTracker:
                 keep = self._prev_handle if cfg.lost_track_motion == "correspondences" else None  # only it needs it
                 lost[t] = (pos - 1, q_xy_prev[row], q_conf_prev[row], keep, velocity)
         self._lost = {t: v for t, v in lost.items() if t not in kept}
+
+    def _similar_enough(
+        self, tids: list[int], rows: np.ndarray, cols: np.ndarray, desc: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The matched pairs whose lost track's mean descriptor and candidate descriptor are similar enough."""
+        keep = np.zeros(len(rows), bool)
+        for i, (r, c) in enumerate(zip(rows.tolist(), cols.tolist())):
+            m = self._mean_descriptor(tids[r])
+            keep[i] = m is not None and float(desc[c] @ m) >= self.config.lost_track_min_similarity
+        self.counts["resume_vetoed"] = self.counts.get("resume_vetoed", 0) + int((~keep).sum())
+        return rows[keep], cols[keep]
 
     def _match_lost_by_descriptor(self, tids: list[int], desc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Lost tracks' mean descriptors against the new candidates' (cosine); Hungarian above reid_min_similarity."""
