@@ -25,6 +25,12 @@ Stages (each result is kept in the cache folder and reused on the next run; ``--
    limit) on both videos; each video's row "options selected on <other video>" is the
    combination that was best on the other video (leave-one-video-out, so no video chooses its
    own settings).
+6. ``reid`` (beyond the paper, issue #23): the `real` preset's tracker with person descriptors
+   (:mod:`corrtrack.inference.person_descriptors`: colour histograms, or YOLO11n-pose's own feature maps,
+   kept in ``--features`` / ``--cache`` as ``<video>.features-p3|p4|p5.npy`` by one more YOLO run through
+   ONNX Runtime) for a veto on lost tracks resumed by velocity and for merging (:data:`REID_GRID`), each
+   video reported with the combination best on the other; every row reports merges proposed / accepted /
+   correct (``merge_report``).
 
 Every MOT file is scored with corrtrack's box evaluator (``corrtrack eval --mot``: HOTA, DetA,
 AssA, MOTA, IDF1, IDSW, FP, FN); the markdown table goes to stdout and ``<cache>/table.md``.
@@ -43,6 +49,7 @@ import argparse
 import importlib.util
 import itertools
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -59,6 +66,13 @@ from corrtrack.fileio import write_json
 from corrtrack.formats import read_mot, save_sequence
 from corrtrack.geometry import pose_nms
 from corrtrack.inference.detection_cache import PooledDetections, load_detections, save_detections
+from corrtrack.inference.person_descriptors import (
+    LEVEL_NAMES,
+    ColourDescriber,
+    DescribedCorrespondences,
+    YoloFeatureDescriber,
+)
+from corrtrack.inference.yolo import FEATURE_OUTPUTS, YoloFeatures
 from corrtrack.interfaces import CorrespondenceModel, Tracker
 from corrtrack.poses import Frame, Poses, PoseSequence
 from corrtrack.tracking import FrameToFrameConfig, FrameToFrameTracker
@@ -413,7 +427,94 @@ def select_on_other_video(results: dict[str, dict[str, dict[str, Any]]], video: 
     return max(rows, key=lambda n: (rows[n]["hota"], rows[n]["idf1"]))
 
 
-def make_correspondences(kind: str, weights: Path | None) -> CorrespondenceModel:
+#: person descriptors on top of the `real` preset (beyond the paper, issue #23): which descriptor, the veto on lost
+#: tracks resumed by velocity (lost_track_min_similarity) and merging by descriptors (merge_descriptor_weight); each
+#: video gets the combination best (HOTA, then IDF1) on the *other* video (stage ``reid``)
+REID_GRID: dict[str, dict[str, Any]] = {
+    "descriptor": {"colour": "colour", "YOLO p4": "yolo-p4", "YOLO p3+p4": "yolo-p3+p4"},
+    "lost-track veto": {
+        "off": {},
+        "0.5": {"lost_track_min_similarity": 0.5},
+        "0.7": {"lost_track_min_similarity": 0.7},
+        "0.85": {"lost_track_min_similarity": 0.85},
+    },
+    "merging by descriptors": {
+        "off": {},
+        "weight 0.5": {"merge_descriptor_weight": 0.5},
+        "weight 0.8": {"merge_descriptor_weight": 0.8},
+    },
+}
+REID_PREFIX = "reid: "
+REID_SELECTED_PREFIX = "CorrTrack, lost tracks by velocity, DIS flow, person descriptors selected on "
+
+
+def reid_methods() -> list[Method]:
+    """Every combination of :data:`REID_GRID` on the `real` preset's tracker (DIS flow, lost tracks by velocity)."""
+    out = []
+    for combo in itertools.product(*(grid.items() for grid in REID_GRID.values())):
+        (_, kind), *rest = combo
+        name = REID_PREFIX + "; ".join(f"{option} {label}" for option, (label, _) in zip(REID_GRID, combo))
+        settings: dict[str, Any] = {k: v for _, values in rest for k, v in values.items()}
+        out.append(Method(name, "corrtrack", f"flow@{kind}", replace(PLUS_CONFIG, **settings)))
+    return out
+
+
+def select_reid_on_other_video(results: dict[str, dict[str, dict[str, Any]]], video: str) -> str | None:
+    """The :data:`REID_GRID` combination with the best (HOTA, IDF1) on the other video, or None before both ran."""
+    other = next(v for v in VIDEOS if v != video)
+    rows = {n: m for n, m in results.get(other, {}).items() if n.startswith(REID_PREFIX)}
+    if len(rows) < len(reid_methods()):
+        return None
+    return max(rows, key=lambda n: (rows[n]["hota"], rows[n]["idf1"]))
+
+
+def merge_report(tracker: CorrTrackTracker, gt: PoseSequence) -> dict[str, int]:
+    """Merges proposed (pairs scored by Eq. 2), accepted, and correct: both online tracks mostly cover the same
+    ground-truth person (each online box matched to a ground-truth box at IoU >= 0.5, Hungarian, per frame)."""
+    from scipy.optimize import linear_sum_assignment
+
+    from corrtrack.geometry import box_iou
+
+    votes: dict[int, dict[int, int]] = {}
+    for frame, truth in zip(tracker.online_frames, gt.frames):
+        p, g = frame, truth.poses
+        if not len(p) or not len(g):
+            continue
+        iou = box_iou(p.box_or_keypoint_box(), g.boxes)
+        rows, cols = linear_sum_assignment(-iou)
+        for r, c in zip(rows, cols):
+            if iou[r, c] >= 0.5:
+                person = votes.setdefault(int(p.track_ids[r]), {})
+                person[int(g.track_ids[c])] = person.get(int(g.track_ids[c]), 0) + 1
+    owner = {t: max(v, key=v.__getitem__) for t, v in votes.items()}
+    correct = sum(
+        1 for later, earlier in tracker.merges.items() if later in owner and owner.get(later) == owner.get(earlier)
+    )
+    return {"proposed": len(tracker.merge_candidates), "accepted": len(tracker.merges), "correct": correct}
+
+
+class CachedFeatures:
+    """``features_of`` for :class:`YoloFeatureDescriber`: frame ``t``'s maps from a :class:`FeatureCache`
+    (``run_method`` sets ``t`` before each tracker step)."""
+
+    def __init__(self, cache: FeatureCache) -> None:
+        self.cache, self.t = cache, -1
+
+    def __call__(self, image: np.ndarray) -> YoloFeatures:
+        return self.cache.features(self.t)
+
+
+def make_correspondences(kind: str, weights: Path | None, features: FeatureCache | None = None) -> CorrespondenceModel:
+    if "@" in kind:  # "<base>@<descriptor>": a correspondence model plus person descriptors
+        base, _, desc = kind.partition("@")
+        if desc == "colour":
+            return DescribedCorrespondences(make_correspondences(base, weights), ColourDescriber())
+        if features is None:
+            raise FileNotFoundError("YOLO-feature descriptors need the feature cache (stage reid)")
+        levels = desc.removeprefix("yolo-").split("+")
+        return DescribedCorrespondences(
+            make_correspondences(base, weights), YoloFeatureDescriber(CachedFeatures(features), levels)
+        )
     if kind == "zero":
         from corrtrack.testing import ZeroMotionCorrespondences
 
@@ -437,14 +538,22 @@ def make_correspondences(kind: str, weights: Path | None) -> CorrespondenceModel
 
 
 def run_method(
-    method: Method, spec: VideoSpec, detections: list[Poses], corr_weights: Path | None
+    method: Method,
+    spec: VideoSpec,
+    detections: list[Poses],
+    corr_weights: Path | None,
+    features: FeatureCache | None = None,
+    gt: PoseSequence | None = None,
 ) -> tuple[list[Poses], dict[str, Any]]:
     """Track one video with one method on the cached detections; the tracked frames and timings."""
     pooled = PooledDetections(detections, TRACK_THRESHOLD, POOL_THRESHOLD)
     tracker: Tracker
     corr_tracker: CorrTrackTracker | None = None
+    cached: CachedFeatures | None = None
     if method.tracker == "corrtrack":
-        corr = make_correspondences(method.correspondences, corr_weights)
+        corr = make_correspondences(method.correspondences, corr_weights, features)
+        describer = getattr(corr, "describer", None)
+        cached = describer.features_of if isinstance(describer, YoloFeatureDescriber) else None
         corr_tracker = CorrTrackTracker(corr, pooled if method.recovery_pool else None, method.config)
         tracker = corr_tracker
     else:
@@ -459,6 +568,8 @@ def run_method(
         if len(det):
             det = det[pose_nms(det.xy, det.confidences)]
         t2 = time.perf_counter()
+        if cached is not None:
+            cached.t = t
         tracker.step(t, image, det)
         t3 = time.perf_counter()
         seconds["detection"] += t1 - t0
@@ -474,7 +585,83 @@ def run_method(
         info["counts"] = dict(corr_tracker.counts)
         info["pool"] = dict(pooled.counts)
         info["merges"] = len(corr_tracker.merges)
+        if gt is not None:
+            info["merge_report"] = merge_report(corr_tracker, gt)
     return [f.poses for f in tracked.frames], info
+
+
+# ----------------------------------------------------------------------------- stage 6: person descriptors
+class FeatureCache:
+    """The stored maps of one video: ``features(t)`` is frame ``t``'s :class:`YoloFeatures` (float32 copies)."""
+
+    def __init__(self, cache: Path, name: str) -> None:
+        meta = json.loads((cache / f"{name}.features.json").read_text())
+        self.gain, self.pad, self.imgsz = float(meta["gain"]), tuple(meta["pad"]), int(meta["imgsz"])
+        self.maps = [np.load(cache / f"{name}.features-{lv}.npy", mmap_mode="r") for lv in LEVEL_NAMES]
+        self.frames = len(self.maps[0])
+
+    def features(self, t: int) -> YoloFeatures:
+        maps = tuple(np.asarray(m[t], dtype=np.float32) for m in self.maps)
+        return YoloFeatures(maps, self.gain, (float(self.pad[0]), float(self.pad[1])))
+
+
+def feature_cache(spec: VideoSpec, cache: Path) -> FeatureCache:
+    """The video's feature cache, made first when missing (one YOLO run through ONNX Runtime, 1 thread)."""
+    meta_path = cache / f"{spec.name}.features.json"
+    if meta_path.is_file() and json.loads(meta_path.read_text()).get("imgsz") == spec.imgsz:
+        return FeatureCache(cache, spec.name)
+    from corrtrack.inference.file_detections import DetectionFilter
+    from corrtrack.inference.yolo import YoloPose, YoloPoseConfig
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    yolo = YoloPose(
+        YoloPoseConfig(imgsz=spec.imgsz, conf=DETECTION_CONF, runtime="onnxruntime", threads=1),
+        DetectionFilter(0.0, 1.0),
+    )
+    yolo.keep_features = True
+    source = FrameSource(spec.video)
+    n = len(source)
+    writers: list[Any] = []
+    detections: list[Poses] = []
+    first: YoloFeatures | None = None
+    t0 = time.perf_counter()
+    for t, image in enumerate(source):
+        detections += yolo.detect_raw([image])
+        f = yolo.features_of(image)
+        if first is None:
+            first = f
+            for lv, m in zip(LEVEL_NAMES, f.maps):
+                tmp = cache / f".{spec.name}.features-{lv}.npy.tmp"
+                writers.append((np.lib.format.open_memmap(tmp, "w+", np.float16, (n, *m.shape)), tmp, lv))
+        for (w, _, _), m in zip(writers, f.maps):
+            w[t] = m
+        if t % 100 == 0:
+            log(f"{spec.name}: features {t}/{n}")
+    assert first is not None
+    for w, tmp, lv in writers:
+        w.flush()
+        del w
+        os.replace(tmp, cache / f"{spec.name}.features-{lv}.npy")
+    seconds = time.perf_counter() - t0
+    save_detections(
+        cache / f"{spec.name}.feature-detections.npz",
+        detections,
+        {"imgsz": spec.imgsz, "conf": DETECTION_CONF, "frames": len(detections)},
+    )
+    meta = {
+        "video": str(spec.video),
+        "imgsz": spec.imgsz,
+        "gain": first.gain,
+        "pad": list(first.pad),
+        "outputs": list(FEATURE_OUTPUTS),
+        "frames": n,
+        "seconds_per_frame": seconds / max(n, 1),
+    }
+    tmp = meta_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, meta_path)
+    log(f"{spec.name}: {n} frames of features, {seconds / max(n, 1):.3f} s/frame")
+    return FeatureCache(cache, spec.name)
 
 
 # ----------------------------------------------------------------------------- stage 5: real-frame correspondences
@@ -873,8 +1060,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--stages",
         nargs="+",
-        default=["train", "ultralytics", "boxmot", "corrtrack", "grid", "select"],
+        default=["train", "ultralytics", "boxmot", "corrtrack", "grid", "select", "reid"],
         help="detection always runs (cached)",
+    )
+    ap.add_argument(
+        "--features",
+        type=Path,
+        default=None,
+        help="folder of the YOLO feature cache (stage reid; default: --cache; yolo_reid_probe.py makes the same)",
     )
     ap.add_argument("--methods", nargs="*", default=None, help="only the corrtrack methods whose name has one of these")
     ap.add_argument(
@@ -975,6 +1168,10 @@ def main(argv: list[str] | None = None) -> int:
             chosen += [m for m in corrtrack_methods() if not args.methods or any(s in m.name for s in args.methods)]
         if "select" in args.stages:
             chosen += candidate_methods()
+        features = None
+        if "reid" in args.stages:
+            chosen += reid_methods()
+            features = feature_cache(spec, args.features or cache)
         if chosen:
             for method in chosen:
                 if method.name in results.get(video, {}) and not args.fresh:
@@ -985,7 +1182,7 @@ def main(argv: list[str] | None = None) -> int:
                 if method.correspondences.startswith(("network-real", "network-ft")) and w is None:
                     log(f"{video}: {method.name}: skipped (no --corr-weights {video}=...)")
                     continue
-                frames, info = run_method(method, spec, detections, w)
+                frames, info = run_method(method, spec, detections, w, features, gt)
                 save_sequence(
                     mot_sequence(video, frames), cache / "poses" / slug(method.name) / f"{video}.json", "posetrack18"
                 )
@@ -1000,6 +1197,13 @@ def main(argv: list[str] | None = None) -> int:
         if picked is not None and picked in results.get(video, {}):
             other = next(v for v in VIDEOS if v != video)
             label = f"{SELECTED_PREFIX}{other}"
+            results[video][label] = {**results[video][picked], "selected": picked}
+            log(f"{video}: {label}: {picked}")
+    for video in args.videos:  # leave-one-video-out: the person descriptors chosen on the other video
+        picked = select_reid_on_other_video(results, video)
+        if picked is not None and picked in results.get(video, {}):
+            other = next(v for v in VIDEOS if v != video)
+            label = f"{REID_SELECTED_PREFIX}{other}"
             results[video][label] = {**results[video][picked], "selected": picked}
             log(f"{video}: {label}: {picked}")
     for video in args.videos:  # error analysis of results scored before it existed

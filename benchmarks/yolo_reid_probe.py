@@ -17,6 +17,7 @@ Stages:
    net's embedding (``NetworkCorrespondences.describe``) as the reference. For detections ``gap`` frames apart
    (gap ranges 1-5, 10-30, 30-100): the AUROC of the cosine similarity for the same person against different
    people, and rank-1 re-identification (the most similar detection of the earlier frame is the same person).
+   Also the colour histograms of :class:`~corrtrack.inference.person_descriptors.ColourDescriber` (no network).
 
 No tracking happens here; the tracker rows with these descriptors are ``real_footage.py``'s.
 """
@@ -25,9 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +35,14 @@ from scipy.optimize import linear_sum_assignment
 
 from corrtrack.formats import read_mot
 from corrtrack.geometry import box_iou
-from corrtrack.inference.detection_cache import load_detections, save_detections
-from corrtrack.inference.person_descriptors import LEVEL_NAMES, person_descriptors
-from corrtrack.inference.yolo import FEATURE_OUTPUTS, YoloFeatures
+from corrtrack.inference.detection_cache import load_detections
+from corrtrack.inference.person_descriptors import ColourDescriber, DescribedCorrespondences, person_descriptors
 from corrtrack.poses import Poses
+from corrtrack.testing import ZeroMotionCorrespondences
 from corrtrack.video import FrameSource
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from real_footage import DEFAULT_PETS_VIDEO, DETECTION_CONF, VIDEOS, VideoSpec, video_specs
+from real_footage import DEFAULT_PETS_VIDEO, VIDEOS, VideoSpec, feature_cache, video_specs
 
 MIN_SCORE = 0.5
 MATCH_IOU = 0.5
@@ -54,80 +53,6 @@ COMBOS: tuple[tuple[str, ...], ...] = (("p3",), ("p4",), ("p5",), ("p3", "p4"), 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-# ----------------------------------------------------------------------------- stage 1: the feature cache
-class FeatureCache:
-    """The stored maps of one video: ``features(t)`` is frame ``t``'s :class:`YoloFeatures` (float32 copies)."""
-
-    def __init__(self, cache: Path, name: str) -> None:
-        meta = json.loads((cache / f"{name}.features.json").read_text())
-        self.gain, self.pad, self.imgsz = float(meta["gain"]), tuple(meta["pad"]), int(meta["imgsz"])
-        self.maps = [np.load(cache / f"{name}.features-{lv}.npy", mmap_mode="r") for lv in LEVEL_NAMES]
-        self.frames = len(self.maps[0])
-
-    def features(self, t: int) -> YoloFeatures:
-        maps = tuple(np.asarray(m[t], dtype=np.float32) for m in self.maps)
-        return YoloFeatures(maps, self.gain, (float(self.pad[0]), float(self.pad[1])))
-
-
-def feature_cache(spec: VideoSpec, cache: Path) -> FeatureCache:
-    """The video's feature cache, made first when missing (one YOLO run through ONNX Runtime, 1 thread)."""
-    meta_path = cache / f"{spec.name}.features.json"
-    if meta_path.is_file() and json.loads(meta_path.read_text()).get("imgsz") == spec.imgsz:
-        return FeatureCache(cache, spec.name)
-    from corrtrack.inference.file_detections import DetectionFilter
-    from corrtrack.inference.yolo import YoloPose, YoloPoseConfig
-
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    yolo = YoloPose(
-        YoloPoseConfig(imgsz=spec.imgsz, conf=DETECTION_CONF, runtime="onnxruntime", threads=1),
-        DetectionFilter(0.0, 1.0),
-    )
-    yolo.keep_features = True
-    source = FrameSource(spec.video)
-    n = len(source)
-    writers: list[Any] = []
-    detections: list[Poses] = []
-    first: YoloFeatures | None = None
-    t0 = time.perf_counter()
-    for t, image in enumerate(source):
-        detections += yolo.detect_raw([image])
-        f = yolo.features_of(image)
-        if first is None:
-            first = f
-            for lv, m in zip(LEVEL_NAMES, f.maps):
-                tmp = cache / f".{spec.name}.features-{lv}.npy.tmp"
-                writers.append((np.lib.format.open_memmap(tmp, "w+", np.float16, (n, *m.shape)), tmp, lv))
-        for (w, _, _), m in zip(writers, f.maps):
-            w[t] = m
-        if t % 100 == 0:
-            log(f"{spec.name}: features {t}/{n}")
-    assert first is not None
-    for w, tmp, lv in writers:
-        w.flush()
-        del w
-        os.replace(tmp, cache / f"{spec.name}.features-{lv}.npy")
-    seconds = time.perf_counter() - t0
-    save_detections(
-        cache / f"{spec.name}.feature-detections.npz",
-        detections,
-        {"imgsz": spec.imgsz, "conf": DETECTION_CONF, "frames": len(detections)},
-    )
-    meta = {
-        "video": str(spec.video),
-        "imgsz": spec.imgsz,
-        "gain": first.gain,
-        "pad": list(first.pad),
-        "outputs": list(FEATURE_OUTPUTS),
-        "frames": n,
-        "seconds_per_frame": seconds / max(n, 1),
-    }
-    tmp = meta_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, meta_path)
-    log(f"{spec.name}: {n} frames of features, {seconds / max(n, 1):.3f} s/frame")
-    return FeatureCache(cache, spec.name)
 
 
 # ----------------------------------------------------------------------------- stage 2: the probe
@@ -194,24 +119,29 @@ def probe(people: list[tuple[int, int, np.ndarray]], desc: np.ndarray, rng: np.r
     return out
 
 
-def network_descriptors(spec: VideoSpec, people: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
-    """The bundled SynthTrack correspondence net's person descriptors (its embedding at the joints)."""
-    import torch
-
-    from corrtrack.inference.correspondences import NetworkCorrespondences
-
-    torch.set_num_threads(1)
-    net = NetworkCorrespondences.from_bundled()
+def frame_descriptors(spec: VideoSpec, people: list[tuple[int, int, np.ndarray]], model: Any, width: int) -> np.ndarray:
+    """Descriptors of the matched people from a model with ``embed(image)`` and ``describe(handle, points)``, read
+    from the video's frames (the bundled correspondence net, or DescribedCorrespondences with colour)."""
     frames = np.array([p[0] for p in people])
-    out = np.zeros((len(people), 32))
+    out = np.zeros((len(people), width))
     wanted = set(frames.tolist())
     for t, image in enumerate(FrameSource(spec.video)):
         if t not in wanted:
             continue
         rows = np.flatnonzero(frames == t)
         pts = np.stack([np.where(people[r][2][:, 2:3] >= JOINT_CONF, people[r][2][:, :2], np.nan) for r in rows])
-        out[rows] = net.describe(net.embed(image), pts)
+        out[rows] = model.describe(model.embed(image), pts)
     return out
+
+
+def network_model() -> Any:
+    """The bundled SynthTrack correspondence net (its embedding at the joints: 32-d descriptors)."""
+    import torch
+
+    from corrtrack.inference.correspondences import NetworkCorrespondences
+
+    torch.set_num_threads(1)
+    return NetworkCorrespondences.from_bundled()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -244,10 +174,13 @@ def main(argv: list[str] | None = None) -> int:
             for idx, d in parts:
                 desc[idx] = d
             rows["YOLO " + "+".join(combo)] = probe(people, desc, np.random.default_rng(0))
+        colour = DescribedCorrespondences(ZeroMotionCorrespondences(), ColourDescriber())
+        rows["colour histograms"] = probe(
+            people, frame_descriptors(spec, people, colour, 128), np.random.default_rng(0)
+        )
         if not args.no_network:
-            rows["SynthTrack correspondence net (bundled)"] = probe(
-                people, network_descriptors(spec, people), np.random.default_rng(0)
-            )
+            desc = frame_descriptors(spec, people, network_model(), 32)
+            rows["SynthTrack correspondence net (bundled)"] = probe(people, desc, np.random.default_rng(0))
         results[name] = rows
     print("| video | descriptor | " + " | ".join(f"AUROC / rank-1, gap {lo}-{hi}" for lo, hi in GAP_RANGES) + " |")
     print("|---|---|" + "---|" * len(GAP_RANGES))
