@@ -676,8 +676,14 @@ class YoloPose(FilteredDetector):
         return results
 
     def _feature_hook(self) -> Any:
-        """A hook on the pose head that keeps each batch's input maps (the ultralytics runtime)."""
-        head = self.model.model.model[-1]
+        """A hook on the pose head that keeps each batch's input maps (the ultralytics runtime).
+
+        ultralytics predicts with its own copy of the network, made on the first call: one small call
+        makes it, and the hook goes on that copy's head.
+        """
+        if getattr(self.model, "predictor", None) is None:
+            self.model.predict(np.zeros((32, 32, 3), np.uint8), imgsz=32, device=self.config.device, verbose=False)
+        head = self.model.predictor.model.model.model[-1]
 
         def grab(module: Any, args: tuple[Any, ...]) -> None:
             maps = [t.detach().float().cpu().numpy() for t in args[0]]
