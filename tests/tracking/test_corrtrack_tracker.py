@@ -519,3 +519,48 @@ def test_a_descriptor_veto_keeps_a_newcomer_from_taking_a_lost_track():
         assert tracker.counts.get("resumed", 0) == 0 and tracker.counts["resume_vetoed"] == 1
     with pytest.raises(ValueError, match="lost_track_min_similarity"):
         CorrTrackConfig(lost_track_min_similarity=1.5)
+
+
+def test_appearance_finds_a_lost_person_the_motion_misses_within_reach():
+    """Person 1 is gone for 6 frames and comes back 150 px (1.25 heights) to the side: no box overlap with its
+    last pose, so motion alone starts a new track; the descriptor stage resumes it when 150 px is within reach,
+    and never gives the track to a newcomer whose descriptor differs."""
+    gt = walkers(20, [(120, 180), (300, 180)], [(0, 0), (0, 0)])
+    moved = walkers(20, [(450, 180)], [(0, 0)])
+    frames, frames_new = [], []
+    for t, f in enumerate(gt.frames):
+        p = f.poses
+        if 6 <= t < 12:
+            p = p[p.track_ids == 0]
+        elif t >= 12:
+            back = moved.frames[t].poses
+            frames_new.append(Poses.concat([p[p.track_ids == 0], back.replace(track_ids=np.array([2]))]))
+            p = Poses.concat([p[p.track_ids == 0], back.replace(track_ids=np.array([1]))])
+        if t < 12:
+            frames_new.append(p)
+        frames.append(p)
+    images = frame_images(20)
+
+    def ids(seq: PoseSequence, person: int, **changes: object) -> tuple[list[int], list[int], CorrTrackTracker]:
+        cfg = CorrTrackConfig(recovery=False, merging=False, lost_track_frames=8, **changes)  # type: ignore[arg-type]
+        tracker = CorrTrackTracker(DescribingZeroMotion(seq, images), None, cfg)
+        out = run_tracker(tracker, images, detections_from(seq))
+        return ids_of(out, seq, 1), ids_of(out, seq, person), tracker
+
+    same = gt.with_poses(frames)
+    for motion in ("velocity", "correspondences"):
+        before, after, _ = ids(same, 1, lost_track_motion=motion)
+        assert len(set(before)) == 2  # the motion cannot bridge 150 px
+        found, _, tracker = ids(
+            same, 1, lost_track_motion=motion, lost_track_reid_similarity=0.5, lost_track_reid_reach=2
+        )
+        assert len(set(found)) == 1 and tracker.counts["reidentified"] == 1
+        far, _, tracker = ids(
+            same, 1, lost_track_motion=motion, lost_track_reid_similarity=0.5, lost_track_reid_reach=0.5
+        )
+        assert len(set(far)) == 2 and tracker.counts.get("reidentified", 0) == 0
+    other = gt.with_poses(frames_new)
+    first, newcomer, tracker = ids(other, 2, lost_track_reid_similarity=0.5, lost_track_reid_reach=2)
+    assert not set(first) & set(newcomer) and tracker.counts.get("reidentified", 0) == 0
+    with pytest.raises(ValueError, match="lost_track_reid_reach"):
+        CorrTrackConfig(lost_track_reid_reach=-1)

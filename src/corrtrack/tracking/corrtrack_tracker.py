@@ -162,6 +162,18 @@ class CorrTrackConfig:
         "cosine similarity of the two person descriptors reaches this (beyond the paper, issue #23; a model with "
         "describe(), e.g. colour or YOLO-feature descriptors)",
     )
+    lost_track_reid_similarity: float = param(
+        0.0,
+        "our choice (0 = off): a lost track the motion did not match may take a still unmatched new candidate whose "
+        "person descriptor has at least this cosine similarity with the track's mean descriptor, within "
+        "lost_track_reid_reach (beyond the paper, issue #23; a model with describe())",
+    )
+    lost_track_reid_reach: float = param(
+        1.0,
+        "our choice: for lost_track_reid_similarity, the candidate's joint-box centre lies within this many of the "
+        "track's box heights of where the track's motion puts it (velocity: its constant-velocity prediction; "
+        "otherwise its last position)",
+    )
     merge_descriptor_weight: float = param(
         0.0,
         "our choice (0 = off, the paper's Eq. 2): merge score = (1 - w) S_match + w x cosine similarity of the two "
@@ -182,6 +194,8 @@ class CorrTrackConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.recovery_max_run < 0:
             raise ValueError(f"recovery_max_run must be >= 0, got {self.recovery_max_run}")
+        if self.lost_track_reid_reach < 0:
+            raise ValueError(f"lost_track_reid_reach must be >= 0, got {self.lost_track_reid_reach}")
         for name in (
             "tau_joint",
             "nms_oks",
@@ -193,6 +207,7 @@ class CorrTrackConfig:
             "recovery_min_agreement",
             "lost_track_iou",
             "lost_track_min_similarity",
+            "lost_track_reid_similarity",
             "merge_descriptor_weight",
         ):
             v = getattr(self, name)
@@ -394,9 +409,8 @@ class CorrTrackTracker:
     @property
     def _uses_descriptors(self) -> bool:
         cfg = self.config
-        lost = cfg.lost_track_frames > 0 and (
-            cfg.lost_track_motion == "descriptor" or cfg.lost_track_min_similarity > 0
-        )
+        by_desc = cfg.lost_track_min_similarity > 0 or cfg.lost_track_reid_similarity > 0
+        lost = cfg.lost_track_frames > 0 and (cfg.lost_track_motion == "descriptor" or by_desc)
         return lost or (cfg.merging and cfg.merge_descriptor_weight > 0)
 
     def _describe(self, handle: Any, xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
@@ -583,6 +597,15 @@ class CorrTrackTracker:
             if cfg.lost_track_motion != "descriptor" and cfg.lost_track_min_similarity > 0 and len(rows):
                 assert c_desc is not None
                 rows, cols = self._similar_enough(tids, rows, cols, c_desc[new])
+            if cfg.lost_track_motion != "descriptor" and cfg.lost_track_reid_similarity > 0:
+                assert c_desc is not None
+                velocities = [lost[t][4] for t in tids]
+                more_r, more_c = self._match_lost_by_appearance(
+                    pos, src, q_xy, q_ok, velocities, tids, (rows, cols), c_xy[new], d_ok, c_desc[new], (w, h)
+                )
+                self.counts["reidentified"] = self.counts.get("reidentified", 0) + len(more_r)
+                rows = np.concatenate([rows, more_r]).astype(np.int64)
+                cols = np.concatenate([cols, more_c]).astype(np.int64)
             for r, c in zip(rows.tolist(), cols.tolist()):
                 ids[new[c]] = tids[r]
                 self._resumed.add(tids[r])
@@ -598,6 +621,44 @@ class CorrTrackTracker:
                 keep = self._prev_handle if cfg.lost_track_motion == "correspondences" else None  # only it needs it
                 lost[t] = (pos - 1, q_xy_prev[row], q_conf_prev[row], keep, velocity)
         self._lost = {t: v for t, v in lost.items() if t not in kept}
+
+    def _match_lost_by_appearance(
+        self,
+        pos: int,
+        src: np.ndarray,
+        q_xy: np.ndarray,
+        q_ok: np.ndarray,
+        velocities: list[np.ndarray],
+        tids: list[int],
+        matched: tuple[np.ndarray, np.ndarray],
+        c_xy: np.ndarray,
+        d_ok: np.ndarray,
+        desc: np.ndarray,
+        size: tuple[int, int],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The lost tracks and candidates the motion left unmatched, matched by descriptor (Hungarian on the cosine
+        similarity >= lost_track_reid_similarity) where the candidate lies within lost_track_reid_reach box heights
+        of the track's predicted position (its velocity is zero unless lost_track_motion=velocity)."""
+        cfg = self.config
+        free_r = np.setdiff1d(np.arange(len(tids)), matched[0])
+        free_c = np.setdiff1d(np.arange(len(c_xy)), matched[1])
+        if not len(free_r) or not len(free_c):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        gap = (pos - src[free_r]).astype(np.float64)
+        pred = q_xy[free_r] + np.stack([velocities[r] for r in free_r])[:, None, :] * gap[:, None, None]
+        margin, (w, h) = cfg.track_box_margin, size
+        a = _xywh(tracking_boxes(pred, q_ok[free_r], margin, w, h))
+        b = _xywh(tracking_boxes(c_xy[free_c], d_ok[free_c], margin, w, h))
+        dist = np.linalg.norm((a[:, None, :2] + a[:, None, 2:] / 2) - (b[None, :, :2] + b[None, :, 2:] / 2), axis=-1)
+        near = dist <= cfg.lost_track_reid_reach * a[:, 3:4]
+        sim = np.full((len(free_r), len(free_c)), np.nan)
+        for i, r in enumerate(free_r.tolist()):
+            m = self._mean_descriptor(tids[r])
+            if m is not None:
+                sim[i] = desc[free_c] @ m
+        thr = cfg.lost_track_reid_similarity
+        r2, c2 = assign(np.where(near & (sim >= thr), sim, np.nan), thr, "hungarian")
+        return free_r[r2], free_c[c2]
 
     def _similar_enough(
         self, tids: list[int], rows: np.ndarray, cols: np.ndarray, desc: np.ndarray
