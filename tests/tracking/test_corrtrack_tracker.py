@@ -549,7 +549,7 @@ def test_appearance_finds_a_lost_person_the_motion_misses_within_reach():
 
     same = gt.with_poses(frames)
     for motion in ("velocity", "correspondences"):
-        before, after, _ = ids(same, 1, lost_track_motion=motion)
+        before, _, _ = ids(same, 1, lost_track_motion=motion)
         assert len(set(before)) == 2  # the motion cannot bridge 150 px
         found, _, tracker = ids(
             same, 1, lost_track_motion=motion, lost_track_reid_similarity=0.5, lost_track_reid_reach=2
