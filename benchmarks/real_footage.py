@@ -28,9 +28,9 @@ Stages (each result is kept in the cache folder and reused on the next run; ``--
 6. ``reid`` (beyond the paper, issue #23): the `real` preset's tracker with person descriptors
    (:mod:`corrtrack.inference.person_descriptors`: colour histograms, or YOLO11n-pose's own feature maps,
    kept in ``--features`` / ``--cache`` as ``<video>.features-p3|p4|p5.npy`` by one more YOLO run through
-   ONNX Runtime) for a veto on lost tracks resumed by velocity and for merging (:data:`REID_GRID`), each
-   video reported with the combination best on the other; every row reports merges proposed / accepted /
-   correct (``merge_report``).
+   ONNX Runtime) for a veto on lost tracks resumed by velocity and a descriptor stage for the lost tracks
+   the motion leaves unmatched (:data:`REID_GRID`), each video reported with the combination best on the
+   other; every row reports merges proposed / accepted / correct (``merge_report``).
 
 Every MOT file is scored with corrtrack's box evaluator (``corrtrack eval --mot``: HOTA, DetA,
 AssA, MOTA, IDF1, IDSW, FP, FN); the markdown table goes to stdout and ``<cache>/table.md``.
@@ -378,6 +378,12 @@ def corrtrack_methods() -> list[Method]:
             "network-ft+prior",
             PLUS_CONFIG,
         ),
+        Method(
+            f"{PLUS}, DIS flow, merging with colour descriptors (w 0.5)",
+            "corrtrack",
+            "flow@colour",
+            replace(PLUS_CONFIG, merge_descriptor_weight=0.5),
+        ),
         Method(f"{PLUS}, DIS flow, no recovery", "corrtrack", "flow", replace(PLUS_CONFIG, recovery=False)),
         Method(f"{PLUS}, DIS flow, no merging", "corrtrack", "flow", replace(PLUS_CONFIG, merging=False)),
         Method(
@@ -427,22 +433,33 @@ def select_on_other_video(results: dict[str, dict[str, dict[str, Any]]], video: 
     return max(rows, key=lambda n: (rows[n]["hota"], rows[n]["idf1"]))
 
 
-#: person descriptors on top of the `real` preset (beyond the paper, issue #23): which descriptor, the veto on lost
-#: tracks resumed by velocity (lost_track_min_similarity) and merging by descriptors (merge_descriptor_weight); each
-#: video gets the combination best (HOTA, then IDF1) on the *other* video (stage ``reid``)
-REID_GRID: dict[str, dict[str, Any]] = {
-    "descriptor": {"colour": "colour", "YOLO p4": "yolo-p4", "YOLO p3+p4": "yolo-p3+p4"},
-    "lost-track veto": {
-        "off": {},
-        "0.5": {"lost_track_min_similarity": 0.5},
-        "0.7": {"lost_track_min_similarity": 0.7},
-        "0.85": {"lost_track_min_similarity": 0.85},
-    },
-    "merging by descriptors": {
-        "off": {},
-        "weight 0.5": {"merge_descriptor_weight": 0.5},
-        "weight 0.8": {"merge_descriptor_weight": 0.8},
-    },
+#: person descriptors on top of the `real` preset (beyond the paper, issue #23): per descriptor, the veto on lost tracks
+#: resumed by velocity (lost_track_min_similarity) and the descriptor stage for lost tracks the motion leaves unmatched
+#: (lost_track_reid_similarity within lost_track_reid_reach box heights); thresholds on each descriptor's own scale
+#: (benchmarks/yolo_reid_probe.py: same person / others, mean cosine, colour about 0.85-0.95 / 0.63-0.68, YOLO p3+p4
+#: 0.92-0.98 / 0.91-0.93), fixed before any tracking run with them. Each video gets the combination best (HOTA, then
+#: IDF1) on the *other* video (stage ``reid``).
+REID_GRID: dict[str, tuple[str, dict[str, dict[str, Any]], dict[str, dict[str, Any]]]] = {
+    "colour": (
+        "colour",
+        {"off": {}, "0.7": {"lost_track_min_similarity": 0.7}},
+        {
+            "off": {},
+            "0.8 within 1 height": {"lost_track_reid_similarity": 0.8, "lost_track_reid_reach": 1.0},
+            "0.8 within 2 heights": {"lost_track_reid_similarity": 0.8, "lost_track_reid_reach": 2.0},
+            "0.9 within 2 heights": {"lost_track_reid_similarity": 0.9, "lost_track_reid_reach": 2.0},
+        },
+    ),
+    "YOLO p3+p4": (
+        "yolo-p3+p4",
+        {"off": {}, "0.93": {"lost_track_min_similarity": 0.93}},
+        {
+            "off": {},
+            "0.95 within 1 height": {"lost_track_reid_similarity": 0.95, "lost_track_reid_reach": 1.0},
+            "0.95 within 2 heights": {"lost_track_reid_similarity": 0.95, "lost_track_reid_reach": 2.0},
+            "0.97 within 2 heights": {"lost_track_reid_similarity": 0.97, "lost_track_reid_reach": 2.0},
+        },
+    ),
 }
 REID_PREFIX = "reid: "
 REID_SELECTED_PREFIX = "CorrTrack, lost tracks by velocity, DIS flow, person descriptors selected on "
@@ -451,11 +468,10 @@ REID_SELECTED_PREFIX = "CorrTrack, lost tracks by velocity, DIS flow, person des
 def reid_methods() -> list[Method]:
     """Every combination of :data:`REID_GRID` on the `real` preset's tracker (DIS flow, lost tracks by velocity)."""
     out = []
-    for combo in itertools.product(*(grid.items() for grid in REID_GRID.values())):
-        (_, kind), *rest = combo
-        name = REID_PREFIX + "; ".join(f"{option} {label}" for option, (label, _) in zip(REID_GRID, combo))
-        settings: dict[str, Any] = {k: v for _, values in rest for k, v in values.items()}
-        out.append(Method(name, "corrtrack", f"flow@{kind}", replace(PLUS_CONFIG, **settings)))
+    for label, (kind, vetoes, stages) in REID_GRID.items():
+        for (veto, v), (stage, r) in itertools.product(vetoes.items(), stages.items()):
+            name = f"{REID_PREFIX}{label}; lost-track veto {veto}; re-identification of lost tracks {stage}"
+            out.append(Method(name, "corrtrack", f"flow@{kind}", replace(PLUS_CONFIG, **v, **r)))
     return out
 
 
