@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from corrtrack.cli import app
+from corrtrack.errors import CorrtrackError
 from corrtrack.formats import load_sequence, save_sequence
 from corrtrack.pipeline import PipelineConfig, SequenceInput, find_inputs, shard, track_sequence
 from corrtrack.synth import SimulatedDetectorConfig, make_specs, render_sequence_frames, simulate_detections
@@ -199,3 +200,31 @@ def test_config_json_records_what_each_sequence_chose(tmp_path):
     assert doc["chosen"]["a"]["yolo_imgsz"]["imgsz"] == 1280 and doc["chosen"]["b"]["yolo_imgsz"]["imgsz"] == 640
     item = SequenceInput("a", tmp_path / "a.mp4")
     assert sequences_to_do(tmp_path, [item], cfg, configs) == [item]  # same settings: resumable
+
+
+def test_person_descriptors_reach_the_tracker(dataset, tmp_path):
+    """--descriptors colour wraps the correspondences; the tracker's descriptor options then run end to end."""
+    from corrtrack.inference.person_descriptors import ColourDescriber, DescribedCorrespondences
+    from corrtrack.pipeline import with_descriptors
+    from corrtrack.testing import ZeroMotionCorrespondences
+
+    base = ["track", str(dataset), "-o", str(tmp_path / "d"), "--detector", "simulated", "--poses", "detections"]
+    options = [
+        "--set",
+        "lost_track_frames=5",
+        "--set",
+        "lost_track_reid_similarity=0.8",
+        "--set",
+        "merge_descriptor_weight=0.5",
+    ]
+    r = runner.invoke(app, [*base, "--correspondences", "zero", "--descriptors", "colour", "--no-render", *options])
+    assert r.exit_code == 0, r.output
+    config = json.loads((tmp_path / "d" / "config.json").read_text())
+    assert config["pipeline"]["values"]["descriptors"] == "colour"
+    # without descriptors the same options are a user-facing error (the command prints it as one line)
+    r = runner.invoke(app, [*base[:3], str(tmp_path / "e"), *base[4:], "--correspondences", "zero", *options])
+    assert isinstance(r.exception, CorrtrackError) and "--descriptors colour" in str(r.exception)
+    wrapped = with_descriptors(ZeroMotionCorrespondences(), PipelineConfig(descriptors="colour"), None)
+    assert isinstance(wrapped, DescribedCorrespondences) and isinstance(wrapped.describer, ColourDescriber)
+    with pytest.raises(ValueError, match="detector 'yolo'"):
+        PipelineConfig(descriptors="yolo", detector="simulated")

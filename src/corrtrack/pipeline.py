@@ -63,6 +63,7 @@ __all__ = [
     "sequences_to_do",
     "shard",
     "track_sequence",
+    "with_descriptors",
     "write_manifest",
 ]
 
@@ -98,6 +99,17 @@ class PipelineConfig:
         "our choice (off = the paper): network correspondences' sub-cell peak positions (centroid)",
         choices=("off", "centroid"),
     )
+    descriptors: Literal["none", "colour", "yolo"] = param(
+        "none",
+        "our choice (none = the paper): person descriptors for the tracker's descriptor options "
+        "(lost_track_*similarity, merge_descriptor_weight): colour = hue-saturation histograms of the joint box, "
+        "yolo = YOLO11n-pose's own feature maps at the joints (detector 'yolo'; corrtrack.inference."
+        "person_descriptors, issue #23)",
+        choices=("none", "colour", "yolo"),
+    )
+    descriptor_levels: tuple[str, ...] = param(
+        ("p3", "p4"), "our choice: YOLO feature levels of descriptors 'yolo' (benchmarks/yolo_reid_probe.py)"
+    )
     tracker: TrackerName = param("corrtrack", "paper: tracking with correspondences; iou/oks are baselines")
     device: str = param("cpu", "our choice")
     flip_test: bool = param(True, "reference code (pose_estimation.py: flip test)")
@@ -126,6 +138,10 @@ class PipelineConfig:
             v = getattr(self, name)
             if v is not None and not (32 <= v <= 4096 and v % 32 == 0):
                 raise ValueError(f"{name} must be a multiple of 32 in [32, 4096], got {v}")
+        if self.descriptors == "yolo" and self.detector != "yolo":
+            raise ValueError("descriptors 'yolo' read YOLO's feature maps and need detector 'yolo'")
+        if self.descriptors not in ("none", "colour", "yolo"):
+            raise ValueError(f"descriptors must be none, colour or yolo, got {self.descriptors!r}")
         if self.poses == "yolo" and self.detector != "yolo":
             raise ValueError(
                 "poses 'yolo' keeps YOLO's keypoints and needs detector 'yolo' (one pass gives both); "
@@ -272,6 +288,21 @@ def make_correspondences(cfg: PipelineConfig, weights: Path | None) -> Correspon
     return model_cls.from_bundled(**options)
 
 
+def with_descriptors(model: CorrespondenceModel, cfg: PipelineConfig, detector: Any) -> CorrespondenceModel:
+    """``model`` with ``cfg.descriptors``' person descriptors (:mod:`corrtrack.inference.person_descriptors`)."""
+    if cfg.descriptors == "none":
+        return model
+    from corrtrack.inference.person_descriptors import ColourDescriber, DescribedCorrespondences, YoloFeatureDescriber
+
+    if cfg.descriptors == "colour":
+        return DescribedCorrespondences(model, ColourDescriber())
+    yolo = detector.yolo if isinstance(detector, YoloRecoveryPool) else detector
+    if not hasattr(yolo, "features_of"):
+        raise CorrtrackError("descriptors 'yolo' need the YOLO detector (--detector yolo)")
+    yolo.keep_features = True
+    return DescribedCorrespondences(model, YoloFeatureDescriber(yolo.features_of, cfg.descriptor_levels))
+
+
 def make_tracker(
     cfg: PipelineConfig,
     correspondences: Callable[[], CorrespondenceModel],
@@ -279,7 +310,15 @@ def make_tracker(
     tracker_config: CorrTrackConfig,
 ) -> Tracker:
     if cfg.tracker == "corrtrack":
-        return CorrTrackTracker(correspondences(), estimator, tracker_config)
+        model = correspondences()
+        if tracker_config.needs_descriptors and not callable(getattr(model, "describe", None)):
+            raise CorrtrackError(
+                "the tracker settings read person descriptors (lost_track_motion=descriptor, "
+                "lost_track_min_similarity, lost_track_reid_similarity or merge_descriptor_weight), which the "
+                f"{cfg.correspondences} correspondences do not give: add --descriptors colour (or yolo, with "
+                "--detector yolo), or use --correspondences network"
+            )
+        return CorrTrackTracker(model, estimator, tracker_config)
     return FrameToFrameTracker(
         FrameToFrameConfig(similarity=cfg.tracker, threshold=0.3 if cfg.tracker == "iou" else 0.2)
     )
@@ -426,12 +465,12 @@ def track_sequence(
         estimator = make_pose_estimator(cfg, pose_weights)
     # recovery re-estimates with the pose network, or with YOLO's low-score detections (--poses yolo)
     recovery_estimator = detector if isinstance(detector, YoloRecoveryPool) else estimator
-    tracker = make_tracker(
-        cfg,
-        lambda: correspondences or make_correspondences(cfg, correspondence_weights),
-        recovery_estimator,
-        tracker_config,
-    )
+
+    def described(source: Any = detector) -> CorrespondenceModel:
+        model = correspondences or make_correspondences(cfg, correspondence_weights)
+        return with_descriptors(model, cfg, source)
+
+    tracker = make_tracker(cfg, described, recovery_estimator, tracker_config)
     spools = _stream_outputs(tracker, out_dir / f"{item.name}.json")
     seconds = dict.fromkeys(("detection", "pose", "tracking"), 0.0)
     bar = None

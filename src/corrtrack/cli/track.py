@@ -104,6 +104,15 @@ def track(
             help="Network correspondences: sub-cell peak positions (off = the paper).", rich_help_panel=_MODELS
         ),
     ] = None,
+    descriptors: Annotated[
+        Optional[Literal["none", "colour", "yolo"]],
+        typer.Option(
+            help="Person descriptors for the tracker's descriptor options (--set lost_track_min_similarity=..., "
+            "lost_track_reid_similarity=..., merge_descriptor_weight=...): colour histograms, or YOLO's own "
+            "feature maps (--detector yolo). Default: the preset's (none = the paper).",
+            rich_help_panel=_TRACKER,
+        ),
+    ] = None,
     tracker: Annotated[
         TrackerName, typer.Option(help="corrtrack | iou | oks.", rich_help_panel=_TRACKER)
     ] = "corrtrack",
@@ -190,6 +199,7 @@ def track(
         "corr_prior_sigma": corr_prior,
         "corr_subcell": corr_subcell,
         "yolo_imgsz": yolo_imgsz,
+        "descriptors": descriptors,
     }
     if preset == "auto" and given["detector"] not in (None, "yolo") and chosen.name == "real":
         chosen, note = resolve_preset("synthtrack")  # another detector asked for: YOLO's keypoints cannot come
@@ -236,6 +246,7 @@ def track(
             refinement=fields.get("refinement", "full"),
             corr_prior_sigma=float(fields.get("corr_prior_sigma", 0.0)),
             corr_subcell=fields.get("corr_subcell", "off"),
+            descriptors=fields.get("descriptors", "none"),
             tracker=tracker,
             device=device,
             render=not no_render,

@@ -188,6 +188,13 @@ class CorrTrackConfig:
     output_joint_threshold: float = param(0.3, "reference code (run_corrtrack.py): joints below are dropped")
     renumber: bool = param(True, "reference code: ids renumbered 0..N-1 after post-processing")
 
+    @property
+    def needs_descriptors(self) -> bool:
+        """Whether some setting reads person descriptors (the correspondence model's ``describe``)."""
+        by_desc = self.lost_track_min_similarity > 0 or self.lost_track_reid_similarity > 0
+        lost = self.lost_track_frames > 0 and (self.lost_track_motion == "descriptor" or by_desc)
+        return lost or (self.merging and self.merge_descriptor_weight > 0)
+
     def __post_init__(self) -> None:
         for name in ("lost_track_frames", "interpolate_gaps", "merge_history_frames"):
             if getattr(self, name) < 0:
@@ -408,10 +415,7 @@ class CorrTrackTracker:
 
     @property
     def _uses_descriptors(self) -> bool:
-        cfg = self.config
-        by_desc = cfg.lost_track_min_similarity > 0 or cfg.lost_track_reid_similarity > 0
-        lost = cfg.lost_track_frames > 0 and (cfg.lost_track_motion == "descriptor" or by_desc)
-        return lost or (cfg.merging and cfg.merge_descriptor_weight > 0)
+        return self.config.needs_descriptors
 
     def _describe(self, handle: Any, xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
         """(N, D) person descriptors of poses ``xy`` (joints >= tau_joint) from the model's ``describe``."""
