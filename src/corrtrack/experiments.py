@@ -91,7 +91,7 @@ __all__ = [
 
 ExperimentName = Literal["table1", "table2", "ablations", "baselines", "recovery", "reid"]
 DetectorChoice = Literal["simulated", "synth"]
-CorrespondenceChoice = Literal["network", "network+prior", "zero", "flow", "oracle"]
+CorrespondenceChoice = Literal["network", "network+prior", "zero", "flow", "flow+colour", "oracle"]
 #: the peak options of ``network+prior`` (beyond the paper): centroid sub-cell peaks under a motion prior of 2 grid
 #: cells, the best variant on SynthTrack val video pairs 4 frames apart (docs/results.md)
 NETWORK_PRIOR: dict[str, Any] = {"subcell": "centroid", "prior_sigma": 2.0}
@@ -414,10 +414,14 @@ def simple_models() -> ModelFactory:
 
         if kind == "zero":
             return ZeroMotionCorrespondences()
-        if kind == "flow":
+        if kind in ("flow", "flow+colour"):
             from corrtrack.inference.flow_correspondences import FlowCorrespondences
 
-            return FlowCorrespondences()
+            if kind == "flow":
+                return FlowCorrespondences()
+            from corrtrack.inference.person_descriptors import ColourDescriber, DescribedCorrespondences
+
+            return DescribedCorrespondences(FlowCorrespondences(), ColourDescriber())  # beyond the paper (#23)
         if kind == "oracle":
             if seq.full_truth is None:
                 raise CorrtrackError(f"{seq.name}: oracle correspondences need the full ground truth")
