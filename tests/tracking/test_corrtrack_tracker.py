@@ -564,3 +564,20 @@ def test_appearance_finds_a_lost_person_the_motion_misses_within_reach():
     assert not set(first) & set(newcomer) and tracker.counts.get("reidentified", 0) == 0
     with pytest.raises(ValueError, match="lost_track_reid_reach"):
         CorrTrackConfig(lost_track_reid_reach=-1)
+
+
+def test_descriptor_settings_pass_empty_frames():
+    """Frames without a detection are normal: every descriptor option steps through them."""
+    gt = walkers(12, [(120, 180), (300, 180)], [(2, 0), (0, 0)])
+    gt = gt.with_poses([f.poses if not 4 <= t < 7 else f.poses[:0] for t, f in enumerate(gt.frames)])
+    images = frame_images(12)
+    cfg = CorrTrackConfig(
+        lost_track_frames=8,
+        lost_track_min_similarity=0.5,
+        lost_track_reid_similarity=0.5,
+        merge_descriptor_weight=0.5,
+    )
+    tracker = CorrTrackTracker(DescribingZeroMotion(gt, images), None, cfg)
+    out = run_tracker(tracker, images, detections_from(gt))
+    assert [len(f.poses) for f in out.frames][3:8] == [2, 0, 0, 0, 2]
+    assert len(set(ids_of(out, gt, 0))) == 1 and len(set(ids_of(out, gt, 1))) == 1

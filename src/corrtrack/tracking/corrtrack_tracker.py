@@ -425,6 +425,8 @@ class CorrTrackTracker:
                 "person descriptors (lost_track_motion=descriptor, merge_descriptor_weight > 0) need a "
                 "correspondence model with describe(), e.g. the network"
             )
+        if not len(xy):  # a frame without candidates: nothing to describe (and no model call)
+            return np.zeros((0, 0))
         pts = np.where(_at_least(conf, self.config.tau_joint)[..., None], xy, np.nan)
         return np.asarray(self._call("describe", describe, handle, pts), dtype=np.float64).reshape(len(xy), -1)
 
