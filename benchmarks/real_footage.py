@@ -424,13 +424,21 @@ def candidate_methods() -> list[Method]:
     return out
 
 
-def select_on_other_video(results: dict[str, dict[str, dict[str, Any]]], video: str) -> str | None:
-    """The candidate with the best (HOTA, IDF1) on the other video, or None before both were run."""
+def best_on_other_video(
+    results: dict[str, dict[str, dict[str, Any]]], video: str, prefix: str, count: int
+) -> str | None:
+    """Of the ``count`` rows named ``prefix...``, the one with the best (HOTA, IDF1) on the other video, or None
+    before all of them ran there."""
     other = next(v for v in VIDEOS if v != video)
-    rows = {n: m for n, m in results.get(other, {}).items() if n.startswith(CANDIDATE_PREFIX)}
-    if len(rows) < len(candidate_methods()):
+    rows = {n: m for n, m in results.get(other, {}).items() if n.startswith(prefix)}
+    if len(rows) < count:
         return None
     return max(rows, key=lambda n: (rows[n]["hota"], rows[n]["idf1"]))
+
+
+def select_on_other_video(results: dict[str, dict[str, dict[str, Any]]], video: str) -> str | None:
+    """The candidate with the best (HOTA, IDF1) on the other video, or None before both were run."""
+    return best_on_other_video(results, video, CANDIDATE_PREFIX, len(candidate_methods()))
 
 
 #: person descriptors on top of the `real` preset (beyond the paper, issue #23): per descriptor, the veto on lost tracks
@@ -477,11 +485,7 @@ def reid_methods() -> list[Method]:
 
 def select_reid_on_other_video(results: dict[str, dict[str, dict[str, Any]]], video: str) -> str | None:
     """The :data:`REID_GRID` combination with the best (HOTA, IDF1) on the other video, or None before both ran."""
-    other = next(v for v in VIDEOS if v != video)
-    rows = {n: m for n, m in results.get(other, {}).items() if n.startswith(REID_PREFIX)}
-    if len(rows) < len(reid_methods()):
-        return None
-    return max(rows, key=lambda n: (rows[n]["hota"], rows[n]["idf1"]))
+    return best_on_other_video(results, video, REID_PREFIX, len(reid_methods()))
 
 
 def merge_report(tracker: CorrTrackTracker, gt: PoseSequence) -> dict[str, int]:
@@ -1208,20 +1212,18 @@ def main(argv: list[str] | None = None) -> int:
                 record(video, method.name, frames, gt, info)
         if "grid" in args.stages and video == "PETS09-S2L1":
             render_grid(spec, cache, args.grid, results)
-    for video in args.videos:  # leave-one-video-out: the options chosen on the other video
-        picked = select_on_other_video(results, video)
-        if picked is not None and picked in results.get(video, {}):
-            other = next(v for v in VIDEOS if v != video)
-            label = f"{SELECTED_PREFIX}{other}"
-            results[video][label] = {**results[video][picked], "selected": picked}
-            log(f"{video}: {label}: {picked}")
-    for video in args.videos:  # leave-one-video-out: the person descriptors chosen on the other video
-        picked = select_reid_on_other_video(results, video)
-        if picked is not None and picked in results.get(video, {}):
-            other = next(v for v in VIDEOS if v != video)
-            label = f"{REID_SELECTED_PREFIX}{other}"
-            results[video][label] = {**results[video][picked], "selected": picked}
-            log(f"{video}: {label}: {picked}")
+    # leave-one-video-out: the options, and the person descriptors, chosen on the other video
+    for select, prefix in (
+        (select_on_other_video, SELECTED_PREFIX),
+        (select_reid_on_other_video, REID_SELECTED_PREFIX),
+    ):
+        for video in args.videos:
+            picked = select(results, video)
+            if picked is not None and picked in results.get(video, {}):
+                other = next(v for v in VIDEOS if v != video)
+                label = f"{prefix}{other}"
+                results[video][label] = {**results[video][picked], "selected": picked}
+                log(f"{video}: {label}: {picked}")
     for video in args.videos:  # error analysis of results scored before it existed
         gt = read_mot(VIDEOS[video].gt)
         for method, m in results.get(video, {}).items():

@@ -650,11 +650,16 @@ class CorrTrackTracker:
         free_c = np.setdiff1d(np.arange(len(c_xy)), matched[1])
         if not len(free_r) or not len(free_c):
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        gap = (pos - src[free_r]).astype(np.float64)
-        pred = q_xy[free_r] + np.stack([velocities[r] for r in free_r])[:, None, :] * gap[:, None, None]
-        margin, (w, h) = cfg.track_box_margin, size
-        a = _xywh(tracking_boxes(pred, q_ok[free_r], margin, w, h))
-        b = _xywh(tracking_boxes(c_xy[free_c], d_ok[free_c], margin, w, h))
+        a, b = self._lost_and_candidate_boxes(
+            pos,
+            src[free_r],
+            q_xy[free_r],
+            q_ok[free_r],
+            [velocities[r] for r in free_r],
+            c_xy[free_c],
+            d_ok[free_c],
+            size,
+        )
         dist = np.linalg.norm((a[:, None, :2] + a[:, None, 2:] / 2) - (b[None, :, :2] + b[None, :, 2:] / 2), axis=-1)
         near = dist <= cfg.lost_track_reid_reach * a[:, 3:4]
         sim = np.full((len(free_r), len(free_c)), np.nan)
@@ -741,13 +746,28 @@ class CorrTrackTracker:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Lost tracks' last poses moved at constant velocity to frame ``pos``; Hungarian on box IoU."""
         cfg = self.config
-        gap = (pos - src).astype(np.float64)
-        pred = q_xy + np.stack(velocities)[:, None, :] * gap[:, None, None]
-        margin = cfg.track_box_margin
-        a = _xywh(tracking_boxes(pred, q_ok & (q_ok.sum(-1) >= cfg.min_joints)[:, None], margin, w, h))
-        b = _xywh(tracking_boxes(c_xy[new], d_ok, margin, w, h))
+        q_ok = q_ok & (q_ok.sum(-1) >= cfg.min_joints)[:, None]
+        a, b = self._lost_and_candidate_boxes(pos, src, q_xy, q_ok, velocities, c_xy[new], d_ok, (w, h))
         iou = box_iou(a, b)
         return assign(np.where(iou >= cfg.lost_track_iou, iou, np.nan), cfg.lost_track_iou, "hungarian")
+
+    def _lost_and_candidate_boxes(
+        self,
+        pos: int,
+        src: np.ndarray,
+        q_xy: np.ndarray,
+        q_ok: np.ndarray,
+        velocities: list[np.ndarray],
+        c_xy: np.ndarray,
+        d_ok: np.ndarray,
+        size: tuple[int, int],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``[x, y, w, h]`` tracking boxes of the lost tracks' last poses moved at their velocity from their last frame
+        ``src`` to ``pos``, and of the candidates."""
+        gap = (pos - src).astype(np.float64)
+        pred = q_xy + np.stack(velocities)[:, None, :] * gap[:, None, None]
+        margin, (w, h) = self.config.track_box_margin, size
+        return _xywh(tracking_boxes(pred, q_ok, margin, w, h)), _xywh(tracking_boxes(c_xy, d_ok, margin, w, h))
 
     def _track_velocity(self, tid: int, xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
         """(2,) mean per-frame displacement of track ``tid``'s joints over its last frames (0 without history).
