@@ -119,6 +119,12 @@ def make_models(
         "network without refinement, cycle confidence": NetworkCorrespondences(
             net, refinement="none", confidence="cycle"
         ),
+        "network (full refinement), similarity confidence": NetworkCorrespondences(
+            net, refinement="full", confidence="similarity"
+        ),
+        "network without refinement, similarity confidence": NetworkCorrespondences(
+            net, refinement="none", confidence="similarity"
+        ),
         "zero motion": ZeroMotionCorrespondences(),
         "DIS optical flow": FlowCorrespondences(),
     }

@@ -428,3 +428,31 @@ def test_gated_refinement_is_the_refined_map_times_the_peak_scaled_affinity(mode
     maps = gated.confidence_maps(ea, eb, pts)
     np.testing.assert_allclose(maps.reshape(2, 17, -1).max(-1), got[..., 2], atol=1e-6)
     assert (got[..., 2] <= model.propagate_grid(ea, eb, grid)[..., 2] + 1e-9).all()  # never above the refined peak
+
+
+def test_similarity_confidence_is_the_peak_times_the_embedding_cosine(model: NetworkCorrespondences) -> None:
+    """similarity: the peak times max(0, cos) of the embedding at the query's cell and at the found cell (#23)."""
+    sim = NetworkCorrespondences(model.net, refinement="none", confidence="similarity")
+    plain = NetworkCorrespondences(model.net, refinement="none")
+    a, b = textured(48, 80, 41), textured(48, 80, 42)
+    ea, eb = sim.embed(a), sim.embed(b)
+    pts = queries(2, 48, 80, 43)
+    grid = sim.grid_queries(ea, pts)
+    got, ref = sim.propagate_grid(ea, eb, grid), plain.propagate_grid(ea, eb, grid)
+    np.testing.assert_array_equal(got[..., :2], ref[..., :2])
+    fa = torch.nn.functional.normalize(ea.features[0], dim=0).numpy()
+    fb = torch.nn.functional.normalize(eb.features[0], dim=0).numpy()
+    for i in range(2):
+        for j in range(17):
+            if not np.isfinite(grid[i, j]).all():
+                assert got[i, j, 2] == 0
+                continue
+            qx, qy = np.floor(grid[i, j]).astype(int)
+            fx, fy = np.floor(ref[i, j, :2]).astype(int)
+            cos = max(float(fa[:, qy, qx] @ fb[:, fy, fx]), 0.0)
+            np.testing.assert_allclose(got[i, j, 2], ref[i, j, 2] * cos, atol=1e-6)
+    same = sim.propagate_grid(ea, ea, grid)  # a frame against itself: each query finds its own cell, cosine 1
+    own = plain.propagate_grid(ea, ea, grid)
+    np.testing.assert_allclose(same[..., 2], own[..., 2], atol=1e-6)
+    with pytest.raises(ValueError, match="confidence"):
+        NetworkCorrespondences(model.net, confidence="bogus")  # type: ignore[arg-type]

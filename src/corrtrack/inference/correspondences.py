@@ -126,12 +126,13 @@ class NetworkCorrespondenceConfig:
         "neighbourhood of the arg-max cell",
         choices=SUBCELL_MODES,
     )
-    confidence: Literal["peak", "cycle"] = param(
+    confidence: Literal["peak", "cycle", "similarity"] = param(
         "peak",
         "paper: the refined map's peak; cycle = our deviation (issue #23): the peak times how well the match "
         "propagates back, exp(-d^2 / 2 cycle_sigma^2) with d the grid distance from the query to the affinity "
-        "arg-max of the way back (docs/method.md)",
-        choices=("peak", "cycle"),
+        "arg-max of the way back; similarity = our deviation: the peak times the cosine similarity (clipped at 0) "
+        "of the query's embedding and the embedding at the found cell (docs/method.md)",
+        choices=("peak", "cycle", "similarity"),
     )
     cycle_sigma: float = param(1.0, "our choice: width (grid cells) of the 'cycle' confidence's return tolerance")
     max_batch: int = param(32, "our choice: query sets (tracks) per refiner batch, bounds memory")
@@ -154,12 +155,12 @@ class NetworkCorrespondenceConfig:
             raise ValueError(f"refinement must be full, windowed, none or gated, got {self.refinement!r}")
         if self.window_margin < 0 or self.window_min_side < 8 or self.max_batch < 1:
             raise ValueError("window_margin must be >= 0, window_min_side >= 8 and max_batch >= 1")
+        if self.confidence not in ("peak", "cycle", "similarity"):
+            raise ValueError(f"confidence must be peak, cycle or similarity, got {self.confidence!r}")
         if self.subcell not in SUBCELL_MODES:
             raise ValueError(f"subcell must be one of {', '.join(SUBCELL_MODES)}, got {self.subcell!r}")
         if self.prior_sigma < 0:
             raise ValueError(f"prior_sigma must be >= 0, got {self.prior_sigma}")
-        if self.confidence not in ("peak", "cycle"):
-            raise ValueError(f"confidence must be peak or cycle, got {self.confidence!r}")
         if not self.cycle_sigma > 0:
             raise ValueError(f"cycle_sigma must be > 0, got {self.cycle_sigma}")
         if not 0 <= self.unrefined_window <= 16:
@@ -312,6 +313,8 @@ class NetworkCorrespondences:
                 res = map_peaks(maps, q, valid, mass_window=cfg.unrefined_window, prior_sigma=prior, subcell=subcell)
             if cfg.confidence == "cycle":
                 res = self._cycle_confidence(fA, fB, q, res)
+            elif cfg.confidence == "similarity":
+                res = self._similarity_confidence(fA, fB, q, res)
             parts.append(res.double())
         if not parts:
             return np.zeros((0, k, 3))
@@ -330,6 +333,29 @@ class NetworkCorrespondences:
         agree = torch.exp(-torch.nan_to_num(d2, nan=float("inf")) / (2 * self.config.cycle_sigma**2))
         out = res.clone()
         out[..., 2] = res[..., 2] * agree.to(res.dtype)
+        return out
+
+    def _similarity_confidence(
+        self, fA: torch.Tensor, fB: torch.Tensor, q: torch.Tensor, res: torch.Tensor
+    ) -> torch.Tensor:
+        """``res`` with its confidence times the cosine similarity (clipped at 0) of the embedding at each query's
+        cell and at its found cell: a joint hidden in the destination is matched to what covers it, which is
+        another body part and looks less like the query than the joint itself would."""
+        g_h, g_w = fA.shape[-2], fA.shape[-1]
+
+        def read(f: torch.Tensor, cells: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            ok = torch.isfinite(cells).all(-1)
+            c = torch.nan_to_num(cells.to(torch.float64))
+            x = torch.floor(c[..., 0]).clamp(0, g_w - 1).long()
+            y = torch.floor(c[..., 1]).clamp(0, g_h - 1).long()
+            v = torch.nn.functional.normalize(f[0].float(), dim=0)[:, y, x]  # (D, N, K)
+            return v.permute(1, 2, 0), ok
+
+        va, oka = read(fA, q)
+        vb, okb = read(fB, res[..., :2])
+        cos = (va * vb).sum(-1).clamp(min=0.0) * (oka & okb)
+        out = res.clone()
+        out[..., 2] = res[..., 2] * cos.to(res.dtype)
         return out
 
     @torch.no_grad()
