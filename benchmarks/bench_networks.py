@@ -90,13 +90,15 @@ def bench_pose(names: list[str], repeats: int) -> None:
             )
 
 
-def bench_forms(names: list[str], batches: list[int], repeats: int, bf16: bool) -> None:
-    """The pose net as given vs its inference form (and bf16), ``all stages`` forward, back to back."""
+def bench_forms(names: list[str], batches: list[int], repeats: int, bf16: bool, compiled: bool = False) -> None:
+    """The pose net as given vs its inference form (and bf16, and ``torch.compile`` of the inference form, its
+    compile time excluded: the first call compiles), ``all stages`` forward, back to back."""
     from corrtrack.models.backbone import prepare_for_inference, to_channels_last
 
     cols = ["as given (NCHW, BN)", "inference form (BN folded, channels-last)"] + (
         ["inference form, bf16"] if bf16 else []
     )
+    cols += ["inference form, torch.compile"] if compiled else []
     print("| pose net | batch | " + " | ".join(f"{c}, ms: wall median / min (CPU)" for c in cols) + " |")
     print("|---" * (2 + len(cols)) + "|")
     for name in names:
@@ -111,6 +113,15 @@ def bench_forms(names: list[str], batches: list[int], repeats: int, bf16: bool) 
                 if bf16:
                     with torch.autocast("cpu", dtype=torch.bfloat16):
                         cells.append(timed(repeats, run, xc))
+            if compiled:
+                fast = torch.compile(run, dynamic=False)
+                t0 = time.perf_counter()
+                with torch.inference_mode():
+                    fast(xc)
+                    print(f"compile + first call, batch {batch}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+                    got, want = fast(xc)[-1], run(xc)[-1]  # the last stage's maps
+                    rel = float(((got - want).abs().max() / want.abs().max()).item())
+                    cells.append(timed(repeats, fast, xc) + f" (rel. diff {rel:.1e})")
             print(f"| {name} ({cfg.num_stages} stages) | {batch} | " + " | ".join(cells) + " |")
 
 
@@ -201,6 +212,7 @@ def main() -> None:
     ap.add_argument("--golden", action="store_true", help="print the errors against the reference golden arrays")
     ap.add_argument("--forms", action="store_true", help="pose net as given vs its inference form (issue 25)")
     ap.add_argument("--bf16", action="store_true", help="with --forms: the inference form under bf16 autocast too")
+    ap.add_argument("--compile", action="store_true", help="with --forms: torch.compile of the inference form too")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 4], help="with --forms: batch sizes")
     ap.add_argument("--reference", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "reference")
     args = ap.parse_args()
@@ -212,7 +224,7 @@ def main() -> None:
     chosen = args.configs.split(",") if args.configs else None
     if args.forms:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats} runs + warm-up")
-        bench_forms(chosen or ["paper"], args.batches, args.repeats, args.bf16)
+        bench_forms(chosen or ["paper"], args.batches, args.repeats, args.bf16, args.compile)
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats} runs + warm-up")
     if args.only in (None, "pose"):

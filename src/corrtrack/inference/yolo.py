@@ -391,6 +391,7 @@ class OnnxPoseModel:
     """
 
     def __init__(self, path: Path, threads: int = 0) -> None:
+        self.path = Path(path)
         try:
             import onnxruntime as ort
         except ImportError:
@@ -436,7 +437,7 @@ class OnnxPoseModel:
         :class:`YoloFeatures` is appended to it (from the same network run)."""
         names = ["output0", *FEATURE_OUTPUTS] if features is not None else ["output0"]
         if features is not None and not self.has_features:
-            raise CorrtrackError("this ONNX export has no feature outputs; delete it to export again")
+            raise CorrtrackError(f"{self.path}: this ONNX export has no feature outputs; delete it to export again")
         out = []
         for frame in frames:
             image, _ = letterbox(frame, imgsz, self.stride)
@@ -545,6 +546,8 @@ class YoloPose(FilteredDetector):
     _features: tuple[tuple[np.ndarray, YoloFeatures], ...] = ()
     #: whether each detected frame's feature maps are kept for :meth:`features_of` (beyond the paper, issue #23)
     keep_features = False
+    #: the ultralytics runtime's feature hook: the last batch's head inputs
+    _pending_maps: list[np.ndarray]
 
     def __init__(
         self,
