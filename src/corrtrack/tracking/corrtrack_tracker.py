@@ -422,8 +422,9 @@ class CorrTrackTracker:
         describe = getattr(self.model, "describe", None)
         if describe is None:
             raise ValueError(
-                "person descriptors (lost_track_motion=descriptor, merge_descriptor_weight > 0) need a "
-                "correspondence model with describe(), e.g. the network"
+                "person descriptors (lost_track_motion=descriptor, lost_track_min_similarity, "
+                "lost_track_reid_similarity, merge_descriptor_weight > 0) need a correspondence model with "
+                "describe(): the network, or one wrapped by corrtrack.inference.person_descriptors"
             )
         if not len(xy):  # a frame without candidates: nothing to describe (and no model call)
             return np.zeros((0, 0))
