@@ -205,3 +205,28 @@ def test_boxmot_bytetrack_keeps_two_walkers_apart(bench, tmp_path: Path) -> None
     gt = bench.mot_sequence("gt", [d.replace(track_ids=np.array([1, 2])) for d in walk])
     m = evaluate_boxes(gt, bench.mot_sequence("walk", tracked))
     assert m["num_switches"] == 0 and m["num_false_positives"] == 0 and m["idf1"] > 0.9
+
+
+def test_reid_rows_describe_and_report_merges(bench, tmp_path: Path) -> None:
+    """The reid stage's rows run with colour descriptors and report merges proposed / accepted / correct; the
+    leave-one-video-out choice waits for every row of the other video."""
+    dets = clip()
+    spec = bench.VideoSpec("clip", tmp_path / "clip", tmp_path / "gt.txt", 640, "bytetrack", 0.25, 0.0, 0.0)
+    images = [np.full((480, 640, 3), 40 * t, np.uint8) for t in range(5)]
+    bench.frames_of = lambda video: iter(images)
+    gt = bench.mot_sequence("gt", [d.replace(track_ids=np.array([1, 2])) for d in dets])
+    methods = bench.reid_methods()
+    assert len(methods) == 16 and len({m.name for m in methods}) == 16
+    colour = next(m for m in methods if m.correspondences == "flow@colour" and m.config.lost_track_min_similarity > 0)
+    method = bench.Method("c", "corrtrack", "zero@colour", colour.config)
+    tracked, info = bench.run_method(method, spec, dets, None, None, gt)
+    assert [len(p) for p in tracked] == [2, 2, 2, 2, 2]
+    assert set(info["merge_report"]) == {"proposed", "accepted", "correct"}
+    with pytest.raises(FileNotFoundError, match="feature cache"):
+        bench.make_correspondences("flow@yolo-p4", None, None)
+    results = {"PETS09-S2L1": {m.name: {"hota": 0.5, "idf1": 0.5} for m in methods}}
+    best = methods[3].name
+    results["PETS09-S2L1"][best] = {"hota": 0.6, "idf1": 0.5}
+    assert bench.select_reid_on_other_video(results, "TUD-Stadtmitte") == best
+    del results["PETS09-S2L1"][methods[0].name]
+    assert bench.select_reid_on_other_video(results, "TUD-Stadtmitte") is None
