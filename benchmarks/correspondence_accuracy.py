@@ -128,6 +128,11 @@ def make_models(
         "zero motion": ZeroMotionCorrespondences(),
         "DIS optical flow": FlowCorrespondences(),
     }
+    if net.cfg.visibility_head:
+        for refinement in ("full", "gated"):
+            models[f"network ({refinement} refinement), visibility confidence"] = NetworkCorrespondences(
+                net, refinement=refinement, confidence="visibility"
+            )
     for refinement, label in (("windowed", "network (windowed refinement)"), ("none", "network without refinement")):
         for mode in subcell:
             models[f"{label}, sub-cell {mode}"] = NetworkCorrespondences(net, refinement=refinement, subcell=mode)

@@ -456,3 +456,42 @@ def test_similarity_confidence_is_the_peak_times_the_embedding_cosine(model: Net
     np.testing.assert_allclose(same[..., 2], own[..., 2], atol=1e-6)
     with pytest.raises(ValueError, match="confidence"):
         NetworkCorrespondences(model.net, confidence="bogus")  # type: ignore[arg-type]
+
+
+def test_visibility_confidence_is_the_heads_probability_at_the_found_cell(model: NetworkCorrespondences) -> None:
+    """visibility (#23): positions as the refinement says, confidence = sigmoid of the head on the features
+    read at the found cell, computed here per joint by hand; 0 for a query outside the source."""
+    from corrtrack.models.visibility_head import visibility_features
+
+    with pytest.raises(CorrtrackError, match="visibility head"):
+        NetworkCorrespondences(model.net, confidence="visibility")
+    torch.manual_seed(5)
+    net = CorrespondenceNet(dataclasses.replace(model.net.cfg, visibility_head=True)).eval()
+    net.load_state_dict(model.net.state_dict(), strict=False)
+    for refinement in ("full", "gated"):
+        vis = NetworkCorrespondences(net, refinement=refinement, confidence="visibility")
+        plain = NetworkCorrespondences(net, refinement=refinement)
+        a, b = textured(48, 80, 51), textured(48, 80, 52)
+        ea, eb = vis.embed(a), vis.embed(b)
+        pts = queries(2, 48, 80, 53)
+        grid = vis.grid_queries(ea, pts)
+        got, ref = vis.propagate_grid(ea, eb, grid), plain.propagate_grid(ea, eb, grid)
+        np.testing.assert_array_equal(got[..., :2], ref[..., :2])
+        q = torch.as_tensor(grid)
+        with torch.no_grad():
+            affinity = net.correlate(ea.features, eb.features, q)
+            prob = torch.sigmoid(net.refine(ea.features, eb.features, affinity))
+            for i in range(2):
+                for j in range(17):
+                    if not np.isfinite(grid[i, j]).all():
+                        assert got[i, j, 2] == 0
+                        continue
+                    fx, fy = np.floor(ref[i, j, :2]).astype(int)
+                    found = torch.as_tensor(ref[None, :, :, :2][:, i])
+                    feats = visibility_features(
+                        ea.features, eb.features, q[i : i + 1], found, prob[i : i + 1, :, fy, fx], affinity[i : i + 1]
+                    )
+                    want = torch.sigmoid(net.visibility(feats))[0, j]
+                    np.testing.assert_allclose(got[i, j, 2], float(want), atol=1e-5)
+    with pytest.raises(ValueError, match="refinement full or gated"):
+        NetworkCorrespondences(net, refinement="none", confidence="visibility")

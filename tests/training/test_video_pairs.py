@@ -83,3 +83,30 @@ def test_mix_and_training_on_video_pairs(data: Path, tmp_path: Path) -> None:
     assert result.finished and result.weights is not None and result.weights.is_file()
     with pytest.raises(CorrtrackError, match="needs a SynthTrack"):
         train_corr(net, "synth", tmp_path / "x", pairs="video", **opts)
+
+
+def test_visibility_phase_trains_only_the_head(data: Path, tmp_path: Path) -> None:
+    """visibility_steps (#23): a third phase on a finished net; 0-step phases are skipped, so every tensor
+    but the new visibility.* ones stays the initial checkpoint's."""
+    from corrtrack.models.checkpoints import model_from_checkpoint
+
+    opts = {"batch_size": 2, "warmup_steps": 1, "progress": False}
+    base = train_corr("tiny", data, tmp_path / "base", pairs="video", embedding_steps=2, refiner_steps=1, **opts)
+    result = train_corr(
+        "tiny",
+        data,
+        tmp_path / "head",
+        pairs="video",
+        init_weights=str(base.weights),
+        embedding_steps=0,
+        refiner_steps=0,
+        visibility_steps=3,
+        **opts,
+    )
+    assert list(result.phases) == ["phase3"] and result.phases["phase3"].step == 3
+    before, after = model_from_checkpoint(base.weights), model_from_checkpoint(result.weights)
+    assert not before.cfg.visibility_head and after.cfg.visibility_head
+    old, new = before.state_dict(), after.state_dict()
+    assert all(torch.equal(old[k], new[k]) for k in old)
+    assert sorted({k.split(".")[0] for k in set(new) - set(old)}) == ["visibility"]
+    assert "visible_share" in result.phases["phase3"].history[-1]

@@ -102,6 +102,10 @@ def letterbox_image(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarra
 # ------------------------------------------------------------------------------------- the model
 
 
+#: the correspondence confidences (NetworkCorrespondenceConfig.confidence)
+CONFIDENCES: tuple[str, ...] = ("peak", "cycle", "similarity", "visibility")
+
+
 @dataclass(frozen=True)
 class NetworkCorrespondenceConfig:
     refinement: Literal["full", "windowed", "none", "gated"] = param(
@@ -126,13 +130,14 @@ class NetworkCorrespondenceConfig:
         "neighbourhood of the arg-max cell",
         choices=SUBCELL_MODES,
     )
-    confidence: Literal["peak", "cycle", "similarity"] = param(
+    confidence: Literal["peak", "cycle", "similarity", "visibility"] = param(
         "peak",
         "paper: the refined map's peak; cycle = our deviation (issue #23): the peak times how well the match "
         "propagates back, exp(-d^2 / 2 cycle_sigma^2) with d the grid distance from the query to the affinity "
         "arg-max of the way back; similarity = our deviation: the peak times the cosine similarity (clipped at 0) "
-        "of the query's embedding and the embedding at the found cell (docs/method.md)",
-        choices=("peak", "cycle", "similarity"),
+        "of the query's embedding and the embedding at the found cell; visibility = our deviation: the "
+        "network's visibility head, P(the joint is visible at the found cell) (docs/method.md)",
+        choices=CONFIDENCES,
     )
     cycle_sigma: float = param(1.0, "our choice: width (grid cells) of the 'cycle' confidence's return tolerance")
     max_batch: int = param(32, "our choice: query sets (tracks) per refiner batch, bounds memory")
@@ -155,8 +160,10 @@ class NetworkCorrespondenceConfig:
             raise ValueError(f"refinement must be full, windowed, none or gated, got {self.refinement!r}")
         if self.window_margin < 0 or self.window_min_side < 8 or self.max_batch < 1:
             raise ValueError("window_margin must be >= 0, window_min_side >= 8 and max_batch >= 1")
-        if self.confidence not in ("peak", "cycle", "similarity"):
-            raise ValueError(f"confidence must be peak, cycle or similarity, got {self.confidence!r}")
+        if self.confidence not in CONFIDENCES:
+            raise ValueError(f"confidence must be one of {', '.join(CONFIDENCES)}, got {self.confidence!r}")
+        if self.confidence == "visibility" and self.refinement not in ("full", "gated"):
+            raise ValueError("confidence 'visibility' needs refinement full or gated (the head reads the refined map)")
         if self.subcell not in SUBCELL_MODES:
             raise ValueError(f"subcell must be one of {', '.join(SUBCELL_MODES)}, got {self.subcell!r}")
         if self.prior_sigma < 0:
@@ -199,10 +206,20 @@ class NetworkCorrespondences:
             self.net, self.device, fold=config.fold_batchnorm, channels_last=config.channels_last
         )
         self.net_config: CorrespondenceNetConfig = net.cfg
+        if config.confidence == "visibility" and not net.cfg.visibility_head:
+            raise CorrtrackError(
+                "confidence 'visibility' needs a correspondence network with a visibility head "
+                "(train corr --set visibility_steps=N)"
+            )
         self.size = net.cfg.input_size
         self.grid = net.cfg.grid_size
         #: side of the refinement window of the last windowed call (grid cells), for benchmarks
         self.last_window_side: int | None = None
+
+    @property
+    def grid_size(self) -> int:
+        """Cells across the correspondence grid (input_size / 4): the tracker models the maps on it."""
+        return self.grid
 
     # ------------------------------------------------------------------------------ loading
     @classmethod
@@ -289,11 +306,12 @@ class NetworkCorrespondences:
                 affinity = net.correlate(fA, fB, q)
                 with self._autocast():
                     logits = net.refine(fA, fB, affinity)
-                prob = torch.sigmoid(logits.float())
-                if cfg.refinement == "gated":
-                    prob = prob * gate_by_affinity(affinity)
+                refined = torch.sigmoid(logits.float())
+                prob = refined * gate_by_affinity(affinity) if cfg.refinement == "gated" else refined
                 valid = valid_queries(q.to(torch.float64), prob.shape[2], prob.shape[3])[2]
                 res = map_peaks(prob, q, valid, prior_sigma=prior, subcell=subcell)
+                if cfg.confidence == "visibility":
+                    res = self._visibility_confidence(fA, fB, q, res, refined, affinity)
             elif cfg.refinement == "windowed":
                 res, side = refine_windowed(
                     net,
@@ -319,6 +337,25 @@ class NetworkCorrespondences:
         if not parts:
             return np.zeros((0, k, 3))
         return torch.cat(parts, 0).cpu().numpy()
+
+    def _visibility_confidence(
+        self,
+        fA: torch.Tensor,
+        fB: torch.Tensor,
+        q: torch.Tensor,
+        res: torch.Tensor,
+        refined: torch.Tensor,
+        affinity: torch.Tensor,
+    ) -> torch.Tensor:
+        """``res`` with its confidence replaced by the visibility head's probability (zero for invalid queries)."""
+        g_w = refined.shape[-1]
+        cells = torch.nan_to_num(res[..., :2]).floor().long()
+        idx = (cells[..., 1].clamp(0, refined.shape[-2] - 1) * g_w + cells[..., 0].clamp(0, g_w - 1))[..., None]
+        at_found = refined.flatten(2).gather(-1, idx)[..., 0]
+        p = torch.sigmoid(self.runner.visibility_logits(fA, fB, q, res[..., :2], at_found, affinity).float())
+        out = res.clone()
+        out[..., 2] = torch.where(torch.isfinite(res[..., 0]), p.to(res.dtype), torch.zeros_like(p, dtype=res.dtype))
+        return out
 
     def _cycle_confidence(self, fA: torch.Tensor, fB: torch.Tensor, q: torch.Tensor, res: torch.Tensor) -> torch.Tensor:
         """``res`` with its confidence times the cycle agreement: the found cells queried back into the source

@@ -26,7 +26,8 @@ Configs: ``paper`` (512 input, 128 grid, D = 32, the authors' widths) and ``tiny
 64 grid, every channel count x ``width``). ``normalization="squared"`` (divide by the squared
 norm) and ``batchnorm="batch_stats"`` reproduce the authors' code and are needed for their
 checkpoints and the golden outputs; the defaults (``"l2"``, ``"eval"``) are our choices for
-training from scratch and deterministic inference (docs/method.md).
+training from scratch and deterministic inference (docs/method.md). ``visibility_head=True`` (not in
+``paper``) adds :class:`~corrtrack.models.visibility_head.VisibilityHead` (keys ``visibility.*``).
 
 State-dict keys equal the authors': :class:`SiameseEmbedding` has ``model.*`` (their embedding
 model), :class:`CorrespondenceNet` has ``model.model.*`` and ``pd.*`` (their refinement model).
@@ -43,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from corrtrack.config import param
+from corrtrack.models.visibility_head import VisibilityHead, visibility_features
 from corrtrack.models.backbone import (
     InceptionDecoder,
     ModelInputError,
@@ -96,6 +98,11 @@ class CorrespondenceNetConfig:
         "raw",
         "reference code: the refiner sees the soft-max maps as they are ('raw', values ~1/G^2 beside unit-scale "
         "embeddings); our option 'peak': each map divided by its maximum, so the refiner's input is in [0, 1]",
+    )
+    visibility_head: bool = param(
+        False,
+        "our choice (issue #23; the reference has none): a small MLP that says whether a propagated joint is "
+        "visible at its found cell (corrtrack.models.visibility_head; keys visibility.*)",
     )
 
     def __post_init__(self) -> None:
@@ -264,6 +271,8 @@ class CorrespondenceNet(nn.Module):
         self.model = SiameseEmbedding(c)
         self.pd = InceptionDecoder(2 * c.embedding_dim + c.num_queries, c.num_queries, c.width)
         set_batchnorm_stats(self.pd, "sample" if c.batchnorm == "batch_stats" else "running")
+        if c.visibility_head:
+            self.visibility = VisibilityHead(c.embedding_dim, c.num_queries)
 
     def embed(self, images: torch.Tensor, check_range: bool = True) -> torch.Tensor:
         """Embeddings ``(N, D, G, G)`` of letter-boxed frames ``(N, 3, S, S)`` (``check_range``: as ``PoseNet``)."""
@@ -290,6 +299,20 @@ class CorrespondenceNet(nn.Module):
             return affinity
         peak = affinity.flatten(2).amax(-1)[..., None, None]
         return affinity / torch.where(peak > 0, peak, torch.ones_like(peak))
+
+    def visibility_logits(
+        self,
+        fA: torch.Tensor,
+        fB: torch.Tensor,
+        queries: torch.Tensor,
+        found: torch.Tensor,
+        refined: torch.Tensor,
+        affinity: torch.Tensor,
+    ) -> torch.Tensor:
+        """``(N, K)`` logits that each query joint is visible at its ``found`` grid cell (``visibility_head`` only)."""
+        if not self.cfg.visibility_head:
+            raise ModelInputError("this correspondence network has no visibility head (config visibility_head=False)")
+        return self.visibility(visibility_features(fA, fB, queries, found, refined, affinity))
 
     def forward(
         self, images_a: torch.Tensor, images_b: torch.Tensor, queries: torch.Tensor

@@ -33,6 +33,7 @@ At the end ``OUT/corr.pt`` holds the weights in our checkpoint format (loadable 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -52,7 +53,9 @@ from corrtrack.models.correspondence_net import (
     CorrespondenceNetConfig,
     correlation_maps,
     correspondence_config,
+    valid_queries,
 )
+from corrtrack.models.correspondence_peaks import map_peaks
 from corrtrack.training.corr_data import (
     CorrPairDataset,
     MixedPairs,
@@ -111,6 +114,14 @@ class CorrTrainConfig:
     init_weights: str = param(
         "", "our choice: '' = random initialisation; else a corr.pt of the same architecture to fine-tune from"
     )
+    visibility_steps: int = param(
+        0,
+        "our choice (issue #23): steps of a third phase that trains the visibility head (embedding and refiner "
+        "frozen); > 0 gives the network the head",
+    )
+    visibility_radius: float = param(
+        2.0, "our choice: a found joint counts as visible when the true joint is visible within this many cells"
+    )
 
     def __post_init__(self) -> None:
         if self.schedule not in ("two_phase", "joint"):
@@ -119,6 +130,8 @@ class CorrTrainConfig:
             raise ValueError("steps and threads must be >= 0, synth_scenes >= 1")
         if self.pairs not in ("stills", "video", "mix") or not 0 <= self.video_fraction <= 1 or self.max_gap < 1:
             raise ValueError("pairs must be stills/video/mix, video_fraction in [0, 1] and max_gap >= 1")
+        if self.visibility_steps < 0 or self.visibility_radius <= 0:
+            raise ValueError("visibility_steps must be >= 0 and visibility_radius > 0")
         if self.sigma <= 0 or self.positive_weight <= 0 or self.refined_weight < 0 or self.synth_width < 64:
             raise ValueError("sigma and positive_weight must be > 0, refined_weight >= 0, synth_width >= 64")
 
@@ -161,26 +174,32 @@ class CorrObjective(nn.Module):
     """The trained part of the network for one phase; ``forward(batch tensors) -> (loss, parts)``.
 
     ``embedding``: only the Siamese embedding is a submodule (so DDP sees no unused parameters);
-    ``refiner``: the embedding is frozen (no gradients, BatchNorm kept in eval mode); ``joint``: all.
+    ``refiner``: the embedding is frozen (no gradients, BatchNorm kept in eval mode); ``joint``: all;
+    ``visibility``: only the visibility head trains (:mod:`corrtrack.models.visibility_head`).
     """
 
     def __init__(self, net: CorrespondenceNet, phase: str, train_cfg: CorrTrainConfig) -> None:
         super().__init__()
-        if phase not in ("embedding", "refiner", "joint"):
-            raise ValueError(f"phase must be embedding, refiner or joint, got {phase!r}")
+        if phase not in ("embedding", "refiner", "joint", "visibility"):
+            raise ValueError(f"phase must be embedding, refiner, joint or visibility, got {phase!r}")
+        if phase == "visibility" and not net.cfg.visibility_head:
+            raise ValueError("the visibility phase needs a network with visibility_head=True")
         self.phase, self.train_cfg, self.net_cfg = phase, train_cfg, net.cfg
         if phase == "embedding":
             self.embedding = net.model
         else:
             self.net = net
-            if phase == "refiner":
-                for p in net.model.parameters():
+            frozen = {"refiner": [net.model], "visibility": [net.model, net.pd]}.get(phase, [])
+            for part in frozen:
+                for p in part.parameters():
                     p.requires_grad_(False)
 
     def train(self, mode: bool = True) -> CorrObjective:
         super().train(mode)
-        if self.phase == "refiner":
+        if self.phase in ("refiner", "visibility"):
             self.net.model.eval()
+        if self.phase == "visibility":
+            self.net.pd.eval()
         return self
 
     def forward(
@@ -207,10 +226,40 @@ class CorrObjective(nn.Module):
             logits = self.net.refine(f[:n], f[n:], affinity)
             loss = refined_loss(logits, target, visible_b, refine_mask, t.sigma, t.positive_weight)
             return loss, {"refined": float(loss.detach())}
+        if self.phase == "visibility":
+            return self._visibility_loss(image_a, image_b, queries, target, refine_mask, visible_b)
         logits, affinity = self.net(image_a, image_b, queries)
         la = affinity_loss(affinity, target, affinity_mask)
         lr = refined_loss(logits, target, visible_b, refine_mask, t.sigma, t.positive_weight)
         return la + t.refined_weight * lr, {"affinity": float(la.detach()), "refined": float(lr.detach())}
+
+
+    def _visibility_loss(
+        self,
+        image_a: torch.Tensor,
+        image_b: torch.Tensor,
+        queries: torch.Tensor,
+        target: torch.Tensor,
+        refine_mask: torch.Tensor,
+        visible_b: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """BCE of the head's logits against "visible within ``visibility_radius`` cells of the found cell"."""
+        n = image_a.shape[0]
+        with torch.no_grad():
+            f = self.net.embed(torch.cat([image_a, image_b], 0))
+            fA, fB = f[:n], f[n:]
+            affinity = self.net.correlate(fA, fB, queries)
+            prob = torch.sigmoid(self.net.refine(fA, fB, affinity))
+            valid = valid_queries(queries, prob.shape[2], prob.shape[3])[2]
+            peaks = map_peaks(prob, queries, valid)
+            found = peaks[..., :2]
+            near = ((torch.nan_to_num(found, nan=-1e6) - target.to(found.dtype)) ** 2).sum(-1)
+            label = (visible_b & (near <= self.train_cfg.visibility_radius**2)).float()
+        logits = self.net.visibility_logits(fA, fB, queries, found, peaks[..., 2], affinity)
+        mask = (refine_mask & valid).float()
+        bce = F.binary_cross_entropy_with_logits(logits, label, reduction="none")
+        loss = (bce * mask).sum() / mask.sum().clamp_min(1.0)
+        return loss, {"visibility": float(loss.detach()), "visible_share": float((label * mask).sum() / mask.sum().clamp_min(1))}
 
 
 def _to_tensors(batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
@@ -273,6 +322,8 @@ def corr_task(
     train_cfg: CorrTrainConfig = configs["train"]
     if train_cfg.init_weights:
         net_cfg = _fine_tuned_config(net_cfg, train_cfg.init_weights, explicit=not isinstance(config_name, str))
+    if train_cfg.visibility_steps and not net_cfg.visibility_head:
+        net_cfg = dataclasses.replace(net_cfg, visibility_head=True)
     loop_cfg: LoopConfig = configs["loop"]
     pair_cfg: PairConfig = configs["pairs"]
     source = make_source(data_dir, train_cfg, estimator, detector)
@@ -300,6 +351,10 @@ def corr_task(
         plan = [("phase1", "embedding", train_cfg.embedding_steps), ("phase2", "refiner", train_cfg.refiner_steps)]
     else:
         plan = [("joint", "joint", loop_cfg.steps)]
+    if train_cfg.visibility_steps:
+        plan.append(("phase3", "visibility", train_cfg.visibility_steps))
+    if any(steps > 0 for *_, steps in plan):
+        plan = [p for p in plan if p[2] > 0]  # 0 steps = skip the phase (e.g. a head trained on a finished net)
     extra = {"net_config": config_to_dict(net_cfg)}
     phases = [
         Phase(folder, functools.partial(CorrObjective, net, phase, train_cfg), _step, steps, {**extra, "phase": phase})
@@ -383,18 +438,23 @@ def _fine_tuned_config(
 
 
 def init_from(net: CorrespondenceNet, path: str | Path) -> None:
-    """Load the weights of the correspondence checkpoint ``path`` into ``net`` (same architecture, every tensor)."""
+    """Load the weights of the correspondence checkpoint ``path`` into ``net`` (same architecture, every tensor).
+
+    A visibility head that ``path`` lacks keeps its fresh initialisation (it is trained by its own phase).
+    """
     source = model_from_checkpoint(path)
     if not isinstance(source, CorrespondenceNet):
         raise CorrtrackError(f"{path}: holds a {type(source).__name__}, not a correspondence network")
     mine, theirs = net.state_dict(), source.state_dict()
+    if not source.cfg.visibility_head:
+        mine = {k: v for k, v in mine.items() if not k.startswith("visibility.")}
     wrong = sorted(k for k in mine if k not in theirs or theirs[k].shape != mine[k].shape)
     if wrong or set(theirs) - set(mine):
         raise CorrtrackError(
             f"{path}: its network does not match config {net.cfg.name!r} (first differing tensor: "
             f"{(wrong or sorted(set(theirs) - set(mine)))[0]})"
         )
-    net.load_state_dict({k: v.to(mine[k].dtype) for k, v in theirs.items()})
+    net.load_state_dict({k: v.to(mine[k].dtype) for k, v in theirs.items()}, strict=False)
 
 
 def run_train_corr(config: str, data: str | Path, out: str | Path, settings: Iterable[str] = ()) -> int:
