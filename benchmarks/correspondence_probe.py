@@ -71,6 +71,10 @@ class _Cached:
         self.net = net
         self.handles: dict[int, object] = {}
 
+    @property
+    def grid_size(self) -> int:
+        return self.net.grid_size
+
     def embed(self, image: np.ndarray) -> object:
         if id(image) not in self.handles:
             self.handles[id(image)] = self.net.embed(image)

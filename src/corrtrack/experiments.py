@@ -313,6 +313,11 @@ class CachedCorrespondences:
         self.memo = memo
         self.calls = {"embed": 0, "propagate_persons": 0, "memo_hits": 0}
 
+    @property
+    def grid_size(self) -> int | None:
+        """The inner model's correspondence grid (None for models without one)."""
+        return getattr(self.model, "grid_size", None)
+
     def embed(self, image: np.ndarray) -> _Handle:
         t = self.frames(image)
         if t not in self.handles:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -581,3 +583,39 @@ def test_descriptor_settings_pass_empty_frames():
     out = run_tracker(tracker, images, detections_from(gt))
     assert [len(f.poses) for f in out.frames][3:8] == [2, 0, 0, 0, 2]
     assert len(set(ids_of(out, gt, 0))) == 1 and len(set(ids_of(out, gt, 1))) == 1
+
+
+class CoarseGridModel(ZeroMotionCorrespondences):
+    """Zero motion seen through a coarse map: every joint lands ``offset`` px to the right, confidence 0.5."""
+
+    def __init__(self, grid_size: int | None, offset: float) -> None:
+        self.offset = offset
+        if grid_size is not None:
+            self.grid_size = grid_size
+
+    def propagate(self, src: object, dst: object, points: np.ndarray) -> np.ndarray:
+        out = super().propagate(src, dst, points)
+        out[..., 0] += self.offset
+        out[..., 2] *= 0.5
+        return out
+
+
+def test_correspondence_maps_are_modelled_on_the_models_own_grid():
+    """corr_grid_size=0: the modelled map is 2 cells of the model's grid wide (10 px on a 640 px frame for the
+    reference grid of 128, 20 px for a 64 grid), so a half-confident match one 64-grid cell off still counts
+    for a coarse model and the walker keeps its id; on the reference grid it does not."""
+    gt = walkers(6, [(200, 150), (450, 150)], [(0, 0), (0, 0)])
+    det = detections_from(gt)
+    cfg = CorrTrackConfig(merging=False, recovery=False, min_track_length=1)
+
+    def ids(model: CoarseGridModel, **changes: object) -> tuple[int, set[int]]:
+        tracker = CorrTrackTracker(model, None, dataclasses.replace(cfg, **changes))
+        out = run_tracker(tracker, frame_images(6), det)
+        return tracker.corr_grid, {int(i) for f in out.frames for i in f.poses.track_ids}
+
+    assert ids(CoarseGridModel(64, 12.0)) == (64, {0, 1})
+    grid, kept = ids(CoarseGridModel(64, 12.0), corr_grid_size=128)
+    assert grid == 128 and len(kept) == 12  # the same matches below tau_corr: new ids every frame
+    assert ids(CoarseGridModel(None, 0.0))[0] == 128  # models without a grid: the reference grid
+    with pytest.raises(ValueError, match="corr_grid_size"):
+        CorrTrackConfig(corr_grid_size=-1)

@@ -209,6 +209,11 @@ class DescribedCorrespondences:
         self.base = base
         self.describer = describer
 
+    @property
+    def grid_size(self) -> int | None:
+        """The base model's correspondence grid (None for models without one)."""
+        return getattr(self.base, "grid_size", None)
+
     def embed(self, image: np.ndarray) -> tuple[Any, Any]:
         return self.base.embed(image), self.describer.prepare(image)
 

@@ -55,6 +55,8 @@ from corrtrack.tracking.recovery import explained_by_detections, filter_recovere
 __all__ = ["CorrTrackConfig", "CorrTrackTracker", "RecoveryCandidate", "run_tracker"]
 
 MODEL_STAGES = ("embed", "propagate", "estimate", "merge_propagate", "describe")
+#: the reference code's correspondence grid (run_corrtrack.py: 128 cells across the long side)
+REFERENCE_GRID = 128
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,12 @@ class CorrTrackConfig:
     min_joints: int = param(2, "reference code (run_corrtrack.py): valid joints a pose needs (k_min)")
     track_box_margin: float = param(10.0, "reference code (corr_tracking_functions.py): tracking box +-10 px")
     corr_map_sigma: float = param(2.0, "our choice: width of the modelled correspondence map, in grid cells")
-    corr_grid_size: int = param(128, "reference code (run_corrtrack.py): 128 grid cells across the long side")
+    corr_grid_size: int = param(
+        0,
+        "our choice: 0 = the correspondence model's own grid (its grid_size: 128 for the paper's net, as the reference "
+        "code's run_corrtrack.py, 64 for our tiny net); 128 (the reference grid) for models without one (flow, zero "
+        "motion); > 0 fixes it",
+    )
     assignment: Literal["greedy", "hungarian"] = param(
         "greedy", "reference code (greedy per pose); hungarian is our ablation", choices=("greedy", "hungarian")
     )
@@ -225,7 +232,6 @@ class CorrTrackConfig:
             "min_joints",
             "recovery_min_joints",
             "min_track_length",
-            "corr_grid_size",
             "merge_min_length",
             "lost_track_velocity_frames",
         ):
@@ -235,6 +241,8 @@ class CorrTrackConfig:
             raise ValueError(f"merge_max_gap must be >= 0, got {self.merge_max_gap}")
         if not -1 <= self.reid_min_similarity <= 1:
             raise ValueError(f"reid_min_similarity must be in [-1, 1], got {self.reid_min_similarity}")
+        if self.corr_grid_size < 0:
+            raise ValueError(f"corr_grid_size must be >= 0 (0 = the model's grid), got {self.corr_grid_size}")
         if self.corr_map_sigma <= 0:
             raise ValueError(f"corr_map_sigma must be positive, got {self.corr_map_sigma}")
 
@@ -289,6 +297,8 @@ class CorrTrackTracker:
         self.model = correspondences
         self.estimator = pose_estimator
         self.config = config
+        #: cells across the long side of the grid the correspondence maps are modelled on (``corr_grid_size``)
+        self.corr_grid = config.corr_grid_size or int(getattr(correspondences, "grid_size", None) or REFERENCE_GRID)
         self.sigmas = POSETRACK18.sigma_array
         self._frames: list[Poses] | RecentItems = []
         self._frame_indices: list[int] | RecentItems = []
@@ -544,7 +554,7 @@ class CorrTrackTracker:
                 tau_corr=cfg.tau_corr,
                 tau_oks=cfg.tau_oks,
                 min_joints=cfg.min_joints,
-                corr_sigma=cfg.corr_map_sigma * max(w, h) / cfg.corr_grid_size,
+                corr_sigma=cfg.corr_map_sigma * max(w, h) / self.corr_grid,
             )
             s.votes[:, drop] = 0
             s.box[:, drop] = 0.0
@@ -727,7 +737,7 @@ class CorrTrackTracker:
             tau_corr=cfg.tau_corr,
             tau_oks=cfg.tau_oks,
             min_joints=cfg.min_joints,
-            corr_sigma=cfg.corr_map_sigma * max(w, h) / cfg.corr_grid_size,
+            corr_sigma=cfg.corr_map_sigma * max(w, h) / self.corr_grid,
         )
         rows, cols, _ = match(s, cfg.assignment, cfg.tau_corr, cfg.tau_oks, cfg.min_joints)
         return rows, cols
