@@ -29,12 +29,15 @@ body heights) together with the fraction of queries kept. Also the mean confiden
 are hidden in the destination frame (video) or under the occluder (affine), beside that of visible
 ones, and the AUROC of the confidence separating visible from hidden target joints (issue #23 point
 2: 1 = the confidence always says when a joint is gone, 0.5 = it says nothing). ``--presets hard``
-restricts the video pairs to the val split's sequences of those presets.
+restricts the video pairs to the val split's sequences of those presets. ``--pose-reference`` adds,
+for scale, the same AUROC of the bundled pose net's own joint scores in the destination frame (run
+on the true boxes): how well a network made to find joints tells a hidden one from a visible one.
 
 Usage::
 
     python benchmarks/correspondence_accuracy.py [--weights corr.pt] [--sequences 3] [--frames 24]
-        [--affine 150] [--presets hard] [--json out.json] [--picture docs/show-corr.png]
+        [--affine 150] [--presets hard] [--gaps 1 4] [--pose-reference] [--json out.json]
+        [--picture docs/show-corr.png]
 """
 
 from __future__ import annotations
@@ -201,6 +204,10 @@ def draw_pair(model: CorrespondenceModel, seq: list[SceneFrame], path: str, name
     print(f"picture: {path} ({Path(path).stat().st_size // 1024} KB, {res['kept']} joints >= 0.3)")
 
 
+#: the AUROC reference row of ``--pose-reference``
+POSE_REFERENCE = "bundled pose net's joint score on the true box (reference)"
+
+
 def video_pairs(
     models: dict[str, CorrespondenceModel],
     sequences: int,
@@ -209,6 +216,7 @@ def video_pairs(
     rec: Records,
     picture: str | None = None,
     presets: tuple[str, ...] = (),
+    estimator: Any = None,
 ) -> dict[str, float]:
     split = STANDARD_SPLITS["synthtrack-v2.1"]["val"]
     specs = make_specs("val", split["presets"], split["sequences"], split["frames"], split["seed"], split["labeled"])
@@ -221,6 +229,9 @@ def video_pairs(
         seq = list(scene.frames(frames))
         if picture is not None and k == len(specs) - 1:
             draw_pair(models["network (full refinement)"], seq, picture, spec.name)
+        scores = []  # the pose net's joint scores on each frame's true boxes (a reference for the AUROC)
+        if estimator is not None:
+            scores = [estimator.estimate(fr.image, fr.poses.boxes).confidences if len(fr.poses) else None for fr in seq]
         handles = {}
         for name, m in models.items():
             t0 = time.perf_counter()
@@ -255,6 +266,10 @@ def video_pairs(
                     rec.add(name, f"{tag}/lookalike", e[look], out[..., 2][look])
                     rec.hidden[f"{name}|{tag}"].append(out[..., 2][hidden])
                     rec.visible_conf[f"{name}|{tag}"].append(out[..., 2][both])
+                if scores:
+                    key = f"{POSE_REFERENCE}|video gap {gap}"
+                    rec.hidden[key].append(scores[t + gap][ib][hidden])
+                    rec.visible_conf[key].append(scores[t + gap][ib][both])
     return dict(timing)
 
 
@@ -293,6 +308,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--presets", nargs="*", default=[], help="video pairs of these presets only (e.g. hard)")
     ap.add_argument("--gaps", type=int, nargs="+", default=[1, 4], help="frame gaps of the video pairs")
+    ap.add_argument(
+        "--pose-reference",
+        action="store_true",
+        help="also the AUROC of the bundled pose net's joint scores (destination frame, true boxes)",
+    )
     ap.add_argument("--json", default=None)
     ap.add_argument("--picture", default=None, help="also draw the show-corr picture of a val pair to this PNG")
     args = ap.parse_args(argv)
@@ -302,7 +322,14 @@ def main(argv: list[str] | None = None) -> int:
     size = models["network (full refinement)"].size  # type: ignore[attr-defined]
     rec = Records()
     affine_pairs(models, args.affine, size, rec, args.seed)
-    timing = video_pairs(models, args.sequences, args.frames, tuple(args.gaps), rec, args.picture, tuple(args.presets))
+    estimator = None
+    if args.pose_reference:
+        from corrtrack.inference.pose_estimator import TopDownPoseEstimator
+
+        estimator = TopDownPoseEstimator.from_bundled()
+    timing = video_pairs(
+        models, args.sequences, args.frames, tuple(args.gaps), rec, args.picture, tuple(args.presets), estimator
+    )
     rows = rec.table()
     hidden = {
         k: {
