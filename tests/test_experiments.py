@@ -14,6 +14,7 @@ from corrtrack.experiments import (
     ExperimentRunner,
     SequenceData,
     Variant,
+    bundled_models,
     detector_factory,
     load_sequences,
     markdown,
@@ -254,3 +255,9 @@ def test_poses_from_detections_skip_the_pose_net_and_keep_the_detectors_keypoint
     estimated = ExperimentRunner(sequences[:1], detector_factory("simulated"), estimator, _fake_models)
     estimated.detections(0)
     assert counters[-1].boxes > 0
+
+
+def test_visibility_rows_need_a_network_with_the_head(sequences: list[SequenceData]) -> None:
+    """network+visibility reads the head's confidence (method.md deviation 23); the bundled net has none: one line."""
+    with pytest.raises(CorrtrackError, match="visibility head"):
+        bundled_models()(sequences[0], "network+visibility", "full")

@@ -91,7 +91,9 @@ __all__ = [
 
 ExperimentName = Literal["table1", "table2", "ablations", "baselines", "recovery", "reid"]
 DetectorChoice = Literal["simulated", "synth"]
-CorrespondenceChoice = Literal["network", "network+prior", "zero", "flow", "flow+colour", "oracle"]
+CorrespondenceChoice = Literal[
+    "network", "network+prior", "network+visibility", "zero", "flow", "flow+colour", "oracle"
+]
 #: the peak options of ``network+prior`` (beyond the paper): centroid sub-cell peaks under a motion prior of 2 grid
 #: cells, the best variant on SynthTrack val video pairs 4 frames apart (docs/results.md)
 NETWORK_PRIOR: dict[str, Any] = {"subcell": "centroid", "prior_sigma": 2.0}
@@ -399,12 +401,12 @@ def bundled_models() -> ModelFactory:
     cache: dict[str, Any] = {}
 
     def make(seq: SequenceData, kind: str, refinement: str) -> CorrespondenceModel:
-        if kind in ("network", "network+prior"):
+        if kind in ("network", "network+prior", "network+visibility"):
             from corrtrack.inference.correspondences import NetworkCorrespondences
 
             if "net" not in cache:
                 cache["net"] = NetworkCorrespondences.from_bundled().net
-            options = NETWORK_PRIOR if kind == "network+prior" else {}
+            options = {"network+prior": NETWORK_PRIOR, "network+visibility": {"confidence": "visibility"}}.get(kind, {})
             return NetworkCorrespondences(cache["net"], refinement=refinement, **options)
         return simple_models()(seq, kind, refinement)
 

@@ -44,7 +44,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from corrtrack.config import param
-from corrtrack.models.visibility_head import VisibilityHead, visibility_features
 from corrtrack.models.backbone import (
     InceptionDecoder,
     ModelInputError,
@@ -55,6 +54,7 @@ from corrtrack.models.backbone import (
     set_batchnorm_stats,
     to_channels_last,
 )
+from corrtrack.models.visibility_head import VisibilityHead, visibility_features
 
 __all__ = [
     "CORRESPONDENCE_CONFIGS",

@@ -189,7 +189,8 @@ class CorrObjective(nn.Module):
             self.embedding = net.model
         else:
             self.net = net
-            frozen = {"refiner": [net.model], "visibility": [net.model, net.pd]}.get(phase, [])
+            parts: dict[str, list[nn.Module]] = {"refiner": [net.model], "visibility": [net.model, net.pd]}
+            frozen = parts.get(phase, [])
             for part in frozen:
                 for p in part.parameters():
                     p.requires_grad_(False)
@@ -233,7 +234,6 @@ class CorrObjective(nn.Module):
         lr = refined_loss(logits, target, visible_b, refine_mask, t.sigma, t.positive_weight)
         return la + t.refined_weight * lr, {"affinity": float(la.detach()), "refined": float(lr.detach())}
 
-
     def _visibility_loss(
         self,
         image_a: torch.Tensor,
@@ -259,7 +259,10 @@ class CorrObjective(nn.Module):
         mask = (refine_mask & valid).float()
         bce = F.binary_cross_entropy_with_logits(logits, label, reduction="none")
         loss = (bce * mask).sum() / mask.sum().clamp_min(1.0)
-        return loss, {"visibility": float(loss.detach()), "visible_share": float((label * mask).sum() / mask.sum().clamp_min(1))}
+        return loss, {
+            "visibility": float(loss.detach()),
+            "visible_share": float((label * mask).sum() / mask.sum().clamp_min(1)),
+        }
 
 
 def _to_tensors(batch: Mapping[str, Any]) -> dict[str, torch.Tensor]:
