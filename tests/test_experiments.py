@@ -261,3 +261,36 @@ def test_visibility_rows_need_a_network_with_the_head(sequences: list[SequenceDa
     """network+visibility reads the head's confidence (method.md deviation 23); the bundled net has none: one line."""
     with pytest.raises(CorrtrackError, match="visibility head"):
         bundled_models()(sequences[0], "network+visibility", "full")
+
+
+def test_a_resume_is_judged_by_the_pieces_of_track_around_the_gap() -> None:
+    """A lost track resumed on its own person counts as correct even when the pose next to the gap is partial
+    (it matches no ground-truth box); one resumed on someone else does not."""
+    from types import SimpleNamespace
+
+    from corrtrack.experiments import identity_counts
+    from corrtrack.poses import Frame, Poses, PoseSequence
+
+    def person(x: float, tid: int, partial: bool = False) -> Poses:
+        kps = np.zeros((1, 17, 3))
+        kps[0, :, 0] = x + np.linspace(0, 40, 17)
+        kps[0, :, 1] = np.linspace(100, 220, 17)
+        kps[0, :, 2] = 1
+        if partial:
+            kps[0, 3:, 2] = 0  # three joints left: a small box
+        return Poses.create(kps, track_ids=[tid])
+
+    truth = PoseSequence(
+        "t", [Frame(f"{t}.jpg", Poses.concat([person(100, 7), person(400, 8)]), image_id=t) for t in range(6)]
+    )
+
+    def tracker(online: list[Poses]) -> SimpleNamespace:
+        return SimpleNamespace(online_frames=online, merge_candidates={}, merges={})
+
+    gap = Poses.empty()
+    own = [person(100, 0), person(100, 0), gap, gap, person(100, 0, partial=True), person(100, 0)]
+    other = [person(100, 0), person(100, 0), gap, gap, person(400, 0), person(400, 0)]
+    c_own = identity_counts(tracker(own), own, truth)
+    c_other = identity_counts(tracker(other), other, truth)
+    assert (c_own["resumes"], c_own["resumes_correct"]) == (1, 1)
+    assert (c_other["resumes"], c_other["resumes_correct"]) == (1, 0)

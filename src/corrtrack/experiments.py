@@ -609,8 +609,8 @@ def identity_counts(tracker: CorrTrackTracker, output: Sequence[Poses], truth: P
     """Recovered poses that are / are not a ground-truth person, merges and lost-track resumes that are correct.
 
     ``output``: the tracker's final frames (what is scored). A merge is correct when the two online
-    tracks' majority ground-truth identities agree; a resume when the poses just before and just
-    after the gap are the same ground-truth person. ``truth``: every frame's ground truth.
+    tracks' majority ground-truth identities agree; a resume when the pieces of the track before and
+    after the gap have the same majority identity. ``truth``: every frame's ground truth.
     """
     counts = {"recovered_tp": 0.0, "recovered_fp": 0.0}
     for poses, gt in zip(output, truth.frames):
@@ -634,10 +634,22 @@ def identity_counts(tracker: CorrTrackTracker, output: Sequence[Poses], truth: P
     counts["merges_correct"] = float(sum(majority(p) == majority(q) >= 0 for p, q in tracker.merges.items()))
     resumed = correct = 0
     for track in seen.values():
-        for (f0, g0), (f1, g1) in itertools.pairwise(track):
+        # the track's pieces between gaps, each by its majority ground-truth identity (a single frame next
+        # to an occlusion is often a partial pose that matches no ground-truth box)
+        pieces: list[list[int]] = [[]]
+        for (f0, _), (f1, _) in itertools.pairwise(track):
             if f1 - f0 > 1:
-                resumed += 1
-                correct += int(g0 == g1 >= 0)
+                pieces.append([])
+            pieces[-1].append(f1)
+        pieces[0].insert(0, track[0][0])
+        ids = dict(track)
+        majorities = []
+        for piece in pieces:
+            known = [ids[f] for f in piece if ids[f] >= 0]
+            majorities.append(max(set(known), key=known.count) if known else -1)
+        for a, b in itertools.pairwise(majorities):
+            resumed += 1
+            correct += int(a == b >= 0)
     counts["resumes"] = float(resumed)
     counts["resumes_correct"] = float(correct)
     return counts
