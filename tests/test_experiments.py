@@ -213,7 +213,8 @@ def test_recovery_and_reid_rows_count_what_the_tracker_did(sequences: list[Seque
     for r in reid.rows:
         c = r["counts"]
         assert 0 <= c["merges_correct"] <= c["merges_accepted"] <= c["merges_proposed"]
-        assert 0 <= c["resumes_correct"] <= c["resumes"]
+        assert 0 <= c["resumes_correct"] + c["resumes_wrong"] <= c["resumes"]
+        assert c["merges_correct"] + c["merges_wrong"] <= c["merges_accepted"]
         if "merging off" in r["name"]:
             assert c["merges_proposed"] == 0
     assert "merges proposed" in markdown(reid) and "recovered TP" in markdown(rec)
@@ -292,5 +293,5 @@ def test_a_resume_is_judged_by_the_pieces_of_track_around_the_gap() -> None:
     other = [person(100, 0), person(100, 0), gap, gap, person(400, 0), person(400, 0)]
     c_own = identity_counts(tracker(own), own, truth)
     c_other = identity_counts(tracker(other), other, truth)
-    assert (c_own["resumes"], c_own["resumes_correct"]) == (1, 1)
-    assert (c_other["resumes"], c_other["resumes_correct"]) == (1, 0)
+    assert (c_own["resumes"], c_own["resumes_correct"], c_own["resumes_wrong"]) == (1, 1, 0)
+    assert (c_other["resumes"], c_other["resumes_correct"], c_other["resumes_wrong"]) == (1, 0, 1)

@@ -605,12 +605,31 @@ def _truth_ids(poses: Poses, truth: Poses, min_iou: float = 0.5) -> np.ndarray:
     return out
 
 
+def _truth_identities(poses: Poses, truth: Poses, min_oks: float = 0.5) -> np.ndarray:
+    """(N,) the ground-truth track id of each pose by OKS over the ground truth's visible joints (>= ``min_oks``,
+    one-to-one), -1 where none. Unlike box overlap it holds for partly hidden people, whose estimated pose
+    guesses the hidden joints and so has a larger box than the visible ones."""
+    from corrtrack.geometry import oks_coco
+    from corrtrack.tracking.matching import assign
+
+    out = np.full(len(poses), -1, np.int64)
+    if len(poses) and len(truth):
+        boxes = truth.box_or_keypoint_box()
+        areas = np.where(np.isfinite(boxes).all(1), boxes[:, 2] * boxes[:, 3], 0.0)
+        oks = oks_coco(truth.keypoints, truth.present, areas, np.nan_to_num(poses.xy, nan=-1e6)).T  # (N, M)
+        rows, cols = assign(np.where(oks >= min_oks, oks, np.nan), min_oks, "hungarian")
+        out[rows] = truth.track_ids[cols]
+    return out
+
+
 def identity_counts(tracker: CorrTrackTracker, output: Sequence[Poses], truth: PoseSequence) -> dict[str, float]:
     """Recovered poses that are / are not a ground-truth person, merges and lost-track resumes that are correct.
 
-    ``output``: the tracker's final frames (what is scored). A merge is correct when the two online
-    tracks' majority ground-truth identities agree; a resume when the pieces of the track before and
-    after the gap have the same majority identity. ``truth``: every frame's ground truth.
+    ``output``: the tracker's final frames (what is scored). A recovered pose is a person when its box
+    overlaps a ground-truth box (IoU >= 0.5). Identities come from OKS >= 0.5 over the ground truth's
+    visible joints: a merge is correct when the two online tracks' majority identities agree, a resume
+    when the pieces of the track before and after the gap do; wrong when both have an identity and they
+    differ (the rest join a piece that matches nobody). ``truth``: every frame's ground truth.
     """
     counts = {"recovered_tp": 0.0, "recovered_fp": 0.0}
     for poses, gt in zip(output, truth.frames):
@@ -622,7 +641,7 @@ def identity_counts(tracker: CorrTrackTracker, output: Sequence[Poses], truth: P
     # online ids (before merging) -> ground-truth ids per frame
     seen: dict[int, list[tuple[int, int]]] = {}
     for f, (poses, gt) in enumerate(zip(tracker.online_frames, truth.frames)):
-        for tid, g in zip(poses.track_ids.tolist(), _truth_ids(poses, gt.poses).tolist()):
+        for tid, g in zip(poses.track_ids.tolist(), _truth_identities(poses, gt.poses).tolist()):
             seen.setdefault(int(tid), []).append((f, int(g)))
 
     def majority(tid: int) -> int:
@@ -631,8 +650,10 @@ def identity_counts(tracker: CorrTrackTracker, output: Sequence[Poses], truth: P
 
     counts["merges_proposed"] = float(len(tracker.merge_candidates))
     counts["merges_accepted"] = float(len(tracker.merges))
-    counts["merges_correct"] = float(sum(majority(p) == majority(q) >= 0 for p, q in tracker.merges.items()))
-    resumed = correct = 0
+    pairs = [(majority(p), majority(q)) for p, q in tracker.merges.items()]
+    counts["merges_correct"] = float(sum(a == b >= 0 for a, b in pairs))
+    counts["merges_wrong"] = float(sum(a != b and min(a, b) >= 0 for a, b in pairs))
+    resumed = correct = wrong = 0
     for track in seen.values():
         # the track's pieces between gaps, each by its majority ground-truth identity (a single frame next
         # to an occlusion is often a partial pose that matches no ground-truth box)
@@ -650,8 +671,10 @@ def identity_counts(tracker: CorrTrackTracker, output: Sequence[Poses], truth: P
         for a, b in itertools.pairwise(majorities):
             resumed += 1
             correct += int(a == b >= 0)
+            wrong += int(a != b and min(a, b) >= 0)
     counts["resumes"] = float(resumed)
     counts["resumes_correct"] = float(correct)
+    counts["resumes_wrong"] = float(wrong)
     return counts
 
 
@@ -840,8 +863,10 @@ COUNT_COLUMNS: dict[str, dict[str, str]] = {
         "merges_proposed": "merges proposed",
         "merges_accepted": "accepted",
         "merges_correct": "correct",
+        "merges_wrong": "wrong",
         "resumes": "lost resumed",
         "resumes_correct": "correct",
+        "resumes_wrong": "wrong",
     },
 }
 
