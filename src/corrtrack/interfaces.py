@@ -75,7 +75,9 @@ class CorrespondenceModel(Protocol):
     """Finds, for points of one frame, the same body points in another frame.
 
     ``embed`` is called once per frame; ``propagate`` then works on two handles, batched
-    over all persons and joints of the query.
+    over all persons and joints of the query. A model whose maps live on a grid may say how
+    many cells it has across (an optional ``grid_size`` attribute, e.g. the network's 64 or
+    128): the tracker models its correspondence maps on that grid (``corr_grid_size=0``).
     """
 
     def embed(self, image: np.ndarray) -> EmbeddingHandle:
